@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes are part of the contract: pipelines branch on them.
+const (
+	exitOK         = 0
+	exitError      = 1
+	exitUsage      = 2
+	exitGateOrDiff = 3 // a gate was not met, or differences were found
+)
+
+// codedError carries the exit code a failure should end the process with.
+type codedError struct {
+	code int
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+// usageErrorf reports a mistake in how the command was called (exit 2).
+func usageErrorf(format string, args ...any) error {
+	return &codedError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// notMetErrorf reports a gate not met or differences found (exit 3).
+func notMetErrorf(format string, args ...any) error {
+	return &codedError{code: exitGateOrDiff, err: fmt.Errorf(format, args...)}
+}
+
+// exitCode is the one place that maps an error to the process exit code.
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var coded *codedError
+	if errors.As(err, &coded) {
+		return coded.code
+	}
+	return exitError
+}
+
+// globalOptions are the flags every command shares.
+type globalOptions struct {
+	output    string
+	logLevel  string
+	logFormat string
+}
+
+// run builds the command tree, executes it and returns the exit code.
+func run(args []string, s *streams) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	root := newRootCmd(s)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		code := exitCode(err)
+		fmt.Fprintf(s.err, "%s %v\n", s.paint(colorRed, "error:"), err)
+		if code == exitUsage && !errors.Is(err, errSilentUsage) {
+			fmt.Fprintf(s.err, "Run '%s --help' for usage.\n", commandPathFor(root, args))
+		}
+		return code
+	}
+	return exitOK
+}
+
+// errSilentUsage marks usage errors whose message already says what to do.
+var errSilentUsage = errors.New("usage")
+
+// commandPathFor names the subcommand the user ran, for the usage hint.
+func commandPathFor(root *cobra.Command, args []string) string {
+	if cmd, _, err := root.Find(args); err == nil && cmd != nil {
+		return cmd.CommandPath()
+	}
+	return root.Name()
+}
+
+func newRootCmd(s *streams) *cobra.Command {
+	g := &globalOptions{}
+	root := &cobra.Command{
+		Use:   "migrate",
+		Short: "Move Spring Boot services to WebAssembly, route by route, with evidence",
+		Long: `migrate moves a fleet of Spring Boot microservices onto WebAssembly components
+(Spin, wasmCloud) one route at a time, and tells you whether the new component
+really behaves like the old service before any user depends on it.
+
+The journey:
+  1. analyze   inventory the fleet (OpenAPI, images, manifests, actuator) and score readiness
+  2. plan      turn the inventory into a strangler config: every route starts on legacy
+  3. proxy     serve traffic through the strangler-fig proxy
+  4. shadow    mirror requests to the Wasm candidate and diff the responses
+  5. cutover   promote a route only when its evidence clears its gate; roll back instantly
+  6. report    a cutover report for the review board
+
+Try the whole journey on the built-in fixture fleet:
+  migrate demo`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			switch g.output {
+			case "table", "json", "yaml":
+			default:
+				return usageErrorf("-o must be table, json or yaml, not %q", g.output)
+			}
+			logger, err := newLogger(s.err, g.logLevel, g.logFormat)
+			if err != nil {
+				return err
+			}
+			slog.SetDefault(logger)
+			return nil
+		},
+	}
+	root.SetIn(s.in)
+	root.SetOut(s.out)
+	root.SetErr(s.err)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &codedError{code: exitUsage, err: err}
+	})
+
+	pf := root.PersistentFlags()
+	pf.StringVarP(&g.output, "output", "o", "table", "output format: table, json or yaml")
+	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(
+		[]string{"table", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+
+	root.AddCommand(
+		newVersionCmd(s, g),
+	)
+	wrapArgErrors(root)
+	return root
+}
+
+// wrapArgErrors makes positional-argument mistakes exit with the usage code.
+func wrapArgErrors(cmd *cobra.Command) {
+	if validate := cmd.Args; validate != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if err := validate(c, args); err != nil {
+				return &codedError{code: exitUsage, err: err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		wrapArgErrors(sub)
+	}
+}
+
+// newLogger builds the structured logger every command logs through.
+func newLogger(w interface{ Write([]byte) (int, error) }, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageErrorf("--log-level: %v", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageErrorf("--log-format must be text or json, not %q", format)
+}
