@@ -38,6 +38,7 @@ type Service struct {
 	API        *API        `json:"api,omitempty"`
 	Image      *Image      `json:"image,omitempty"`
 	Deployment *Deployment `json:"deployment,omitempty"`
+	Runtime    *Runtime    `json:"runtime,omitempty"`
 	Findings   []Finding   `json:"findings,omitempty"`
 	Readiness  Readiness   `json:"readiness"`
 }
@@ -144,6 +145,19 @@ type Probe struct {
 	Type string `json:"type"` // liveness | readiness | startup
 	Path string `json:"path,omitempty"`
 	Port string `json:"port,omitempty"`
+}
+
+// Runtime is what a live service said about itself through Spring Boot
+// actuator. Its backing services show up as health components (db, redis,
+// ...), which is evidence no manifest or image carries.
+type Runtime struct {
+	Source string            `json:"source"`           // base URL probed
+	Status string            `json:"status,omitempty"` // overall health: UP, DOWN, ...
+	Health []string          `json:"health,omitempty"` // health component names
+	Info   map[string]string `json:"info,omitempty"`   // /actuator/info leaves, flattened (app.name, build.version, ...)
+	Routes []string          `json:"routes,omitempty"` // "METHOD /path" from /actuator/mappings
+	Env    []string          `json:"env,omitempty"`    // property names from /actuator/env; never values
+	Absent []string          `json:"absent,omitempty"` // endpoints that were not there, e.g. "/actuator/env (404)"
 }
 
 // Finding is one readiness rule that matched, with its evidence.
