@@ -1,0 +1,379 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strangler-fig/migrate/proxy/wasm"
+	"github.com/strangler-fig/migrate/shadow"
+	"github.com/strangler-fig/migrate/strangler"
+)
+
+type diffsOptions struct {
+	controlOptions
+	limit     int
+	all       bool
+	replay    bool
+	candidate string
+}
+
+func newDiffsCmd(s *streams, g *globalOptions) *cobra.Command {
+	o := &diffsOptions{}
+	cmd := &cobra.Command{
+		Use:   "diffs [ROUTE]",
+		Short: "Show the stored shadow differences between legacy and candidate",
+		Long: `Show the shadow samples the running proxy stored: for each mismatching (or failed)
+request, the typed differences and a unified diff of legacy (-) against candidate (+),
+JSON pretty-printed with sorted keys so only real changes show; noise is marked.
+
+With --replay, each stored mismatching request is sent again to the route's current
+candidate (the config's candidate URL or Wasm module, or --candidate URL) and compared
+with the stored legacy response, so you can see which differences a new build fixed.
+
+Exits 3 when differences remain, so CI can use it as a check.`,
+		Example: `  migrate diffs
+  migrate diffs "GET /api/order" --limit 5
+  migrate diffs "GET /api/order" -o json
+  migrate diffs "POST /api/order" --replay --candidate http://127.0.0.1:3000`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			route := ""
+			if len(args) == 1 {
+				route = args[0]
+			}
+			if o.limit <= 0 {
+				return usageErrorf("--limit must be positive, not %d", o.limit)
+			}
+			if o.candidate != "" && !o.replay {
+				return usageErrorf("--candidate only makes sense with --replay")
+			}
+			return runDiffs(cmd.Context(), o, route, g, s)
+		},
+	}
+	o.bind(cmd)
+	f := cmd.Flags()
+	f.IntVar(&o.limit, "limit", 20, "how many stored samples to read per route, newest first")
+	f.BoolVar(&o.all, "all", false, "include matching and A/A baseline samples")
+	f.BoolVar(&o.replay, "replay", false, "re-send stored mismatching requests to the current candidate and report which now match")
+	f.StringVar(&o.candidate, "candidate", "", "candidate base URL to replay against (default: the config's candidate)")
+	return cmd
+}
+
+// diffsDocument is `migrate diffs -o json`: one object per route with its
+// status figures and the samples shown.
+type diffsDocument struct {
+	APIVersion string       `json:"apiVersion"`
+	Routes     []diffsRoute `json:"routes"`
+}
+
+type diffsRoute struct {
+	strangler.RouteStatus
+	Diffs  []storedSample  `json:"diffs"`
+	Replay []replayOutcome `json:"replay,omitempty"`
+}
+
+type storedSample struct {
+	ID int64 `json:"id"`
+	shadow.Sample
+}
+
+// replayOutcome is one re-sent request and how it compares now.
+type replayOutcome struct {
+	ID         int64    `json:"id"`
+	Before     string   `json:"before"`
+	After      string   `json:"after"`
+	Error      string   `json:"error,omitempty"`
+	Skipped    string   `json:"skipped,omitempty"`
+	Signatures []string `json:"signatures,omitempty"`
+}
+
+func runDiffs(ctx context.Context, o *diffsOptions, route string, g *globalOptions, s *streams) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	status, err := c.Routes(ctx)
+	if err != nil {
+		return apiError(err)
+	}
+	var routes []strangler.RouteStatus
+	var names []string
+	for _, r := range status.Routes {
+		names = append(names, r.Route)
+		if route == "" || r.Route == route {
+			routes = append(routes, r)
+		}
+	}
+	if route != "" && len(routes) == 0 {
+		return usageErrorf("%q is not a route of the running proxy.\nroutes:\n  %s", route, strings.Join(names, "\n  "))
+	}
+	doc := diffsDocument{APIVersion: APIVersion, Routes: []diffsRoute{}}
+	remaining := 0
+	var replayer *replayer
+	if o.replay {
+		if replayer, err = newReplayer(ctx, o); err != nil {
+			return err
+		}
+		defer replayer.close(ctx)
+	}
+	for _, r := range routes {
+		rows, err := c.Samples(ctx, r.Route, o.limit)
+		if err != nil {
+			return apiError(err)
+		}
+		dr := diffsRoute{RouteStatus: r, Diffs: []storedSample{}}
+		for _, row := range rows.Samples {
+			var smp shadow.Sample
+			if err := json.Unmarshal(row.Data, &smp); err != nil {
+				return fmt.Errorf("stored sample %d of %q is not a shadow sample: %w", row.ID, r.Route, err)
+			}
+			interesting := !smp.Baseline && smp.Result.Outcome != shadow.OutcomeMatch
+			if !o.all && !interesting {
+				continue
+			}
+			dr.Diffs = append(dr.Diffs, storedSample{ID: row.ID, Sample: smp})
+			if interesting && !o.replay {
+				remaining++
+			}
+			if o.replay && interesting {
+				out := replayer.replay(ctx, r.Route, r.Service, row.ID, smp)
+				if out.After != shadow.OutcomeMatch {
+					remaining++
+				}
+				dr.Replay = append(dr.Replay, out)
+			}
+		}
+		doc.Routes = append(doc.Routes, dr)
+	}
+
+	switch {
+	case g.output != "table":
+		if err := render(s.out, g.output, doc, nil); err != nil {
+			return err
+		}
+	case o.replay:
+		_ = render(s.out, "table", doc, func(tw *tabwriter.Writer) {
+			row(tw, "ROUTE", "SAMPLE", "BEFORE", "NOW", "STILL DIFFERENT")
+			for _, r := range doc.Routes {
+				for _, rp := range r.Replay {
+					now := rp.After
+					switch {
+					case rp.Skipped != "":
+						now = "skipped: " + rp.Skipped
+					case rp.After == shadow.OutcomeMatch:
+						now = s.paint(colorGreen, "match")
+					default:
+						now = s.paint(colorRed, now)
+					}
+					row(tw, r.Route, rp.ID, rp.Before, now, strings.Join(rp.Signatures, ", "))
+				}
+			}
+		})
+	default:
+		shown := 0
+		for _, r := range doc.Routes {
+			for _, smp := range r.Diffs {
+				if shown > 0 {
+					fmt.Fprintln(s.out)
+				}
+				fmt.Fprintf(s.out, "%s\n", s.paint(colorDim, fmt.Sprintf("sample %d", smp.ID)))
+				if err := shadow.Render(smp.Sample, s.out, s.color); err != nil {
+					return err
+				}
+				shown++
+			}
+		}
+		if shown == 0 {
+			fmt.Fprintln(s.out, "No stored differences.")
+		}
+	}
+	if remaining > 0 {
+		return notMetErrorf("%d stored sample(s) still differ", remaining)
+	}
+	return nil
+}
+
+// replayer re-sends stored requests to the current candidate.
+type replayer struct {
+	cfg      *strangler.Config
+	override *url.URL
+	client   *http.Client
+	wasm     map[string]*wasm.Backend
+	rt       *wasm.Runtime
+}
+
+func newReplayer(ctx context.Context, o *diffsOptions) (*replayer, error) {
+	rp := &replayer{wasm: map[string]*wasm.Backend{}, client: &http.Client{
+		Timeout: 30 * time.Second,
+		// A redirect is part of the answer being compared, not followed.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+	if o.candidate != "" {
+		u, err := url.Parse(o.candidate)
+		if err != nil || u.Scheme == "" || u.Host == "" {
+			return nil, usageErrorf("--candidate %q is not a URL like http://127.0.0.1:3000", o.candidate)
+		}
+		rp.override = u
+	}
+	path := o.config
+	if path == "" {
+		if _, err := os.Stat("strangler.yaml"); err == nil {
+			path = "strangler.yaml"
+		}
+	}
+	if path != "" {
+		cfg, err := strangler.LoadConfig(path)
+		if err != nil {
+			return nil, usageErrorf("%v", err)
+		}
+		rp.cfg = cfg
+	}
+	if rp.override == nil && rp.cfg == nil {
+		return nil, usageErrorf("--replay needs the candidate: pass --candidate URL or --config strangler.yaml")
+	}
+	return rp, nil
+}
+
+func (rp *replayer) close(ctx context.Context) {
+	for _, b := range rp.wasm {
+		b.Close(ctx)
+	}
+	if rp.rt != nil {
+		rp.rt.Close(ctx)
+	}
+}
+
+// backend finds the candidate of a service: --candidate, else the
+// config's candidate URL or in-process Wasm module.
+func (rp *replayer) backend(ctx context.Context, service string) (shadow.Backend, *shadow.Options, error) {
+	var opts *shadow.Options
+	var svc *strangler.Service
+	if rp.cfg != nil {
+		svc = rp.cfg.Services[service]
+		if svc != nil {
+			opts = svc.Shadow
+		}
+	}
+	if rp.override != nil {
+		return urlBackend{base: rp.override, client: rp.client}, opts, nil
+	}
+	if svc == nil || svc.Candidate == nil {
+		return nil, opts, fmt.Errorf("service %q has no candidate in the config; pass --candidate URL", service)
+	}
+	if svc.Candidate.URL != "" {
+		u, err := url.Parse(svc.Candidate.URL)
+		if err != nil {
+			return nil, opts, fmt.Errorf("candidate URL of %q: %w", service, err)
+		}
+		return urlBackend{base: u, client: rp.client}, opts, nil
+	}
+	if b, ok := rp.wasm[service]; ok {
+		return b, opts, nil
+	}
+	var wo wasm.Options
+	if err := json.Unmarshal(svc.Candidate.Raw, &wo); err != nil {
+		return nil, opts, fmt.Errorf("candidate of %q: %w", service, err)
+	}
+	wo.Path = rp.cfg.Resolve(wo.Path)
+	if rp.rt == nil {
+		rt, err := wasm.NewRuntime(ctx, "", slog.Default())
+		if err != nil {
+			return nil, opts, fmt.Errorf("start the Wasm runtime: %w", err)
+		}
+		rp.rt = rt
+	}
+	b, err := wasm.New(ctx, wo, rp.rt)
+	if err != nil {
+		return nil, opts, fmt.Errorf("load candidate of %q: %w", service, err)
+	}
+	rp.wasm[service] = b
+	return b, opts, nil
+}
+
+// replay re-sends one stored request and compares the answer with the
+// stored legacy response.
+func (rp *replayer) replay(ctx context.Context, route, service string, id int64, smp shadow.Sample) replayOutcome {
+	out := replayOutcome{ID: id, Before: smp.Result.Outcome}
+	if smp.Request.Truncated {
+		out.Skipped = "request body was truncated when stored"
+		out.After = smp.Result.Outcome
+		return out
+	}
+	be, opts, err := rp.backend(ctx, service)
+	if err != nil {
+		out.Skipped, out.After = err.Error(), smp.Result.Outcome
+		return out
+	}
+	u, err := url.Parse(smp.Request.URL)
+	if err != nil {
+		out.Skipped, out.After = "stored URL does not parse", smp.Result.Outcome
+		return out
+	}
+	req, err := http.NewRequestWithContext(ctx, smp.Request.Method, u.RequestURI(), bytes.NewReader(smp.Request.Body))
+	if err != nil {
+		out.Skipped, out.After = err.Error(), smp.Result.Outcome
+		return out
+	}
+	for k, vs := range smp.Request.Header {
+		for _, v := range vs {
+			if v != "[redacted]" { // redacted credentials cannot be replayed
+				req.Header.Add(k, v)
+			}
+		}
+	}
+	req.Header.Set(shadow.HeaderShadow, "replay")
+	timeout := shadow.DefaultTimeout
+	if opts != nil && opts.Timeout > 0 {
+		timeout = time.Duration(opts.Timeout)
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req = req.WithContext(cctx)
+	start := time.Now()
+	resp, err := be.RoundTrip(req)
+	cand := shadow.Response{}
+	if err != nil {
+		cand.Error = shadow.ErrorKind(err)
+	} else {
+		body, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		resp.Body.Close()
+		cand = shadow.Response{Status: resp.StatusCode, Header: resp.Header, Body: body}
+		if rerr != nil {
+			cand.Error = shadow.ErrorKind(rerr)
+		}
+	}
+	cand.Latency = time.Since(start)
+	res := shadow.Compare(smp.Legacy, cand, opts, nil)
+	out.After, out.Error, out.Signatures = res.Outcome, res.Error, res.Signatures()
+	sort.Strings(out.Signatures)
+	return out
+}
+
+// urlBackend sends a request to a remote candidate's base URL.
+type urlBackend struct {
+	base   *url.URL
+	client *http.Client
+}
+
+func (b urlBackend) RoundTrip(r *http.Request) (*http.Response, error) {
+	r.URL.Scheme, r.URL.Host = b.base.Scheme, b.base.Host
+	if p := strings.TrimSuffix(b.base.Path, "/"); p != "" {
+		r.URL.Path = p + r.URL.Path
+	}
+	r.Host = b.base.Host
+	r.RequestURI = ""
+	return b.client.Do(r)
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strangler-fig/migrate/shadow"
+	"github.com/strangler-fig/migrate/strangler"
+)
+
+// startAdminWithSamples runs a real admin API over a real SQLite store that
+// holds one mismatching and one matching sample of GET /api/product.
+func startAdminWithSamples(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := strangler.ParseConfig([]byte("services:\n  product-service:\n    legacy: http://127.0.0.1:1\n    candidate: {url: http://127.0.0.1:2}\n    routes: [\"GET /api/product\"]\n    mode: shadow\n"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := strangler.OpenStore(filepath.Join(t.TempDir(), "migrate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	ctrl := strangler.NewController(store, nil, nil)
+	if _, err := ctrl.Apply(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	legacy := shadow.Response{Status: 200, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: []byte(`[{"id":"1","name":"Brake Pads","price":150.00,"skuCode":"BRK-PD-HP"}]`)}
+	cand := shadow.Response{Status: 200, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: []byte(`[{"id":"1","name":"Brake Pads","price":150.00,"sku":"BRK-PD-HP"}]`)}
+	var rows []strangler.SampleRow
+	for i, c := range []shadow.Response{cand, legacy} {
+		s := shadow.Sample{At: time.Date(2026, 11, 26, 9, 0, i, 0, time.UTC), Route: "GET /api/product", Service: "product-service",
+			Request: shadow.RecordedRequest{Method: "GET", URL: "/api/product"}, Legacy: legacy, Candidate: c}
+		s.Result = shadow.Compare(legacy, c, nil, nil)
+		data, _ := json.Marshal(s)
+		rows = append(rows, strangler.SampleRow{At: s.At, Route: s.Route, Signature: strings.Join(s.Result.Signatures(), ","), Data: data})
+	}
+	if err := store.AddSamples(ctx, rows, 20); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(strangler.NewAdmin(ctrl, strangler.AdminOptions{}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestDiffsRendersStoredSamples(t *testing.T) {
+	admin := startAdminWithSamples(t)
+	var out, errb bytes.Buffer
+	code := run([]string{"diffs", "GET /api/product", "--admin", admin}, &streams{in: strings.NewReader(""), out: &out, err: &errb})
+	if code != exitGateOrDiff {
+		t.Fatalf("exit %d, want %d (differences found); stderr %s", code, exitGateOrDiff, errb.String())
+	}
+	text := out.String()
+	for _, want := range []string{"missing      /0/skuCode", "extra        /0/sku", `-    "skuCode": "BRK-PD-HP"`, `+    "sku": "BRK-PD-HP"`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "\x1b[") {
+		t.Error("colour codes written to a non-terminal")
+	}
+
+	out.Reset()
+	code = run([]string{"diffs", "--admin", admin, "-o", "json", "--all"}, &streams{in: strings.NewReader(""), out: &out, err: &errb})
+	var doc struct {
+		APIVersion string `json:"apiVersion"`
+		Routes     []struct {
+			Route   string `json:"route"`
+			Service string `json:"service"`
+			Mode    string `json:"mode"`
+			Diffs   []struct {
+				ID     int64         `json:"id"`
+				Result shadow.Result `json:"result"`
+			} `json:"diffs"`
+		} `json:"routes"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	if code != exitGateOrDiff || doc.APIVersion != APIVersion || len(doc.Routes) != 1 || len(doc.Routes[0].Diffs) != 2 ||
+		doc.Routes[0].Service != "product-service" || doc.Routes[0].Mode != "shadow" {
+		t.Fatalf("exit %d, document %+v", code, doc)
+	}
+}
+
+func TestDiffsReplay(t *testing.T) {
+	admin := startAdminWithSamples(t)
+	fixed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(shadow.HeaderShadow) != "replay" || r.URL.Path != "/api/product" {
+			http.Error(w, "unexpected request", http.StatusTeapot)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `[{"skuCode":"BRK-PD-HP","price":150.00,"name":"Brake Pads","id":"1"}]`)
+	}))
+	defer fixed.Close()
+	var out, errb bytes.Buffer
+	code := run([]string{"diffs", "--admin", admin, "--replay", "--candidate", fixed.URL, "-o", "json"},
+		&streams{in: strings.NewReader(""), out: &out, err: &errb})
+	if code != exitOK {
+		t.Fatalf("exit %d after the fix, want 0; stderr %s; out %s", code, errb.String(), out.String())
+	}
+	if !strings.Contains(out.String(), `"after": "match"`) || !strings.Contains(out.String(), `"before": "mismatch"`) {
+		t.Fatalf("replay output: %s", out.String())
+	}
+
+	out.Reset()
+	code = run([]string{"diffs", "--admin", admin, "--replay"}, &streams{in: strings.NewReader(""), out: &out, err: &errb})
+	if code != exitUsage {
+		t.Fatalf("--replay without a candidate: exit %d, want %d", code, exitUsage)
+	}
+}

@@ -1,0 +1,626 @@
+package shadow
+
+import (
+	"bytes"
+	"context"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Backend answers a request; it has the shape of http.RoundTripper so an
+// http.Transport, a reverse-proxy upstream or an in-process Wasm backend all
+// fit. Errors that implement Kinded report their own kind.
+type Backend interface {
+	RoundTrip(*http.Request) (*http.Response, error)
+}
+
+// Exchange is one client request the proxy answered from legacy, handed to
+// the Mirror for shadowing.
+type Exchange struct {
+	Route, Service string
+	// Options is the route's shadow block; nil means defaults.
+	Options *Options
+	// Request is the client's request; Body is its body, already buffered.
+	// Submit copies what it needs, so the proxy may return right away.
+	Request *http.Request
+	Body    []byte
+	// Legacy is what the client got.
+	Legacy Response
+	// Candidate receives the copy.
+	Candidate Backend
+	// Baseline is legacy again, for A/A noise learning; nil disables it.
+	// Safe methods are baselined; writes only under `writes: allow`, which
+	// means legacy receives the write twice — pass nil for routes where
+	// that is unacceptable.
+	Baseline Backend
+}
+
+// MirrorConfig sizes a Mirror. Zero values take the defaults shown.
+type MirrorConfig struct {
+	// Workers caps concurrent candidate calls per route (default 4).
+	Workers int
+	// QueueSize bounds the copies waiting per route (default 64); when full,
+	// copies are dropped and counted, never waited for.
+	QueueSize int
+	// Logger receives breaker transitions and drops (default slog.Default()).
+	Logger *slog.Logger
+	// BreakerThreshold opens a route's breaker after that many consecutive
+	// candidate errors (default 5).
+	BreakerThreshold int
+	// BreakerCooldown is how long an open breaker waits before letting one
+	// probe through (default 30s).
+	BreakerCooldown time.Duration
+	// StableAfter is how many consecutive A/A samples must add no new noise
+	// before baselining backs off (default 20).
+	StableAfter int
+	// OnSample, if set, is called with every compared sample (after
+	// redaction) — a push-style hook for metrics; Stats is the pull-style one.
+	OnSample func(Sample)
+	// Now is the clock (default time.Now); tests fix it.
+	Now func() time.Time
+}
+
+func (c *MirrorConfig) defaults() {
+	if c.Workers <= 0 {
+		c.Workers = 4
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = 64
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.BreakerThreshold <= 0 {
+		c.BreakerThreshold = 5
+	}
+	if c.BreakerCooldown <= 0 {
+		c.BreakerCooldown = 30 * time.Second
+	}
+	if c.StableAfter <= 0 {
+		c.StableAfter = DefaultStableAfter
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Mirror sends detached copies of requests to candidates, compares the
+// answers, learns noise and keeps per-route evidence. Submit never blocks.
+type Mirror struct {
+	cfg MirrorConfig
+	rec Recorder
+
+	mu     sync.RWMutex // guards routes and closed; Submit holds it shared
+	routes map[string]*route
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// route is one route's queue, workers, limits and aggregates.
+type route struct {
+	name, service string
+	queue         chan job
+
+	mu      sync.Mutex // guards ev, breaker, bucket
+	ev      *Evidence
+	breaker breaker
+	bucket  tokenBucket
+	noise   *Noise
+}
+
+type job struct {
+	ex  Exchange
+	req *http.Request
+	at  time.Time
+}
+
+// NewMirror starts a mirror; rec (may be nil) receives redacted samples.
+func NewMirror(cfg MirrorConfig, rec Recorder) *Mirror {
+	cfg.defaults()
+	return &Mirror{cfg: cfg, rec: rec, routes: map[string]*route{}}
+}
+
+// routeLocked returns the state of a route, creating it (and its workers) on first
+// use. The caller holds m.mu shared; creation upgrades briefly.
+func (m *Mirror) routeLocked(name, service string) *route {
+	if r, ok := m.routes[name]; ok {
+		return r
+	}
+	m.mu.RUnlock()
+	m.mu.Lock()
+	r, ok := m.routes[name]
+	if !ok && !m.closed {
+		r = m.newRoute(name, service, nil, nil)
+	}
+	m.mu.Unlock()
+	m.mu.RLock()
+	return r
+}
+
+// newRoute creates a route and starts its workers; m.mu is held exclusively.
+func (m *Mirror) newRoute(name, service string, ev *Evidence, noise *Noise) *route {
+	if ev == nil {
+		ev = NewEvidence(name, service)
+	}
+	if noise == nil {
+		noise = NewNoise()
+	}
+	r := &route{name: name, service: service, queue: make(chan job, m.cfg.QueueSize), ev: ev, noise: noise}
+	m.routes[name] = r
+	for i := 0; i < m.cfg.Workers; i++ {
+		m.wg.Add(1)
+		go m.worker(r)
+	}
+	return r
+}
+
+// Restore seeds a route with persisted evidence and noise (for a restart),
+// before traffic arrives. Either may be nil.
+func (m *Mirror) Restore(route, service string, ev *Evidence, noise *Noise) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	if r, ok := m.routes[route]; ok {
+		r.mu.Lock()
+		if ev != nil {
+			r.ev = ev
+		}
+		if noise != nil {
+			r.noise = noise
+		}
+		r.mu.Unlock()
+		return
+	}
+	m.newRoute(route, service, ev, noise)
+}
+
+// isWrite reports whether a method may change state on the server.
+func isWrite(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, "":
+		return false
+	}
+	return true
+}
+
+// Submit queues a copy of the exchange for the candidate. It never blocks:
+// it returns false only when the copy had to be dropped (queue full or
+// mirror closed), which is counted. Writes under `writes: deny`, requests
+// not sampled, over the rate cap or refused by an open breaker return true
+// (nothing went wrong) and are counted too, except unsampled ones.
+func (m *Mirror) Submit(ex Exchange) bool {
+	if ex.Request == nil || ex.Candidate == nil {
+		return false
+	}
+	now := m.cfg.Now()
+	opts := ex.Options
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return false
+	}
+	r := m.routeLocked(ex.Route, ex.Service)
+	if r == nil || m.closed { // routeLocked may have let Close run
+		return false
+	}
+	if isWrite(ex.Request.Method) && opts.writes() == WritesDeny {
+		r.count(OutcomeSkippedWrite)
+		return true
+	}
+	if !sampled(ex.Route, opts, ex.Request) {
+		return true
+	}
+	r.mu.Lock()
+	if opts != nil && opts.RateLimit > 0 && !r.bucket.take(now, opts.RateLimit) {
+		r.ev.AddSkipped(OutcomeRateLimited)
+		r.mu.Unlock()
+		return true
+	}
+	if !r.breaker.allow(now, m.cfg.BreakerCooldown) {
+		r.ev.AddSkipped(OutcomeBreakerOpen)
+		r.mu.Unlock()
+		return true
+	}
+	r.mu.Unlock()
+
+	drop := func() bool {
+		r.mu.Lock()
+		r.breaker.cancelProbe()
+		r.ev.AddSkipped(OutcomeDropped)
+		r.mu.Unlock()
+		m.cfg.Logger.Debug("shadow queue full, copy dropped", "route", ex.Route)
+		return false
+	}
+	// Under overload most copies are dropped: do it before paying for the
+	// request clone. (The select below still decides; this is a shortcut.)
+	if len(r.queue) == cap(r.queue) {
+		return drop()
+	}
+	// Copy the request now: the proxy's handler may return (and its request
+	// be reused or cancelled) before a worker picks the job up.
+	req := ex.Request.Clone(context.Background())
+	req.RequestURI = ""
+	req.Body = nil
+	select {
+	case r.queue <- job{ex: ex, req: req, at: now}:
+		return true
+	default:
+		return drop()
+	}
+}
+
+func (r *route) count(outcome string) {
+	r.mu.Lock()
+	r.ev.AddSkipped(outcome)
+	r.mu.Unlock()
+}
+
+// sampled decides whether this request is mirrored. With stickyBy, the
+// decision is a hash of route and key, so one user is always in or out.
+func sampled(routeName string, opts *Options, req *http.Request) bool {
+	pct := opts.sample()
+	if pct >= 100 {
+		return true
+	}
+	if pct <= 0 {
+		return false
+	}
+	if opts.StickyBy != "" {
+		if kind, name, err := parseSticky(opts.StickyBy); err == nil {
+			var key string
+			if kind == "header" {
+				key = req.Header.Get(name)
+			} else if c, err := req.Cookie(name); err == nil {
+				key = c.Value
+			}
+			if key != "" {
+				h := fnv.New64a()
+				io.WriteString(h, routeName)
+				h.Write([]byte{0})
+				io.WriteString(h, key)
+				return float64(h.Sum64()%10000) < pct*100
+			}
+		}
+	}
+	return rand.Float64()*100 < pct
+}
+
+func (m *Mirror) worker(r *route) {
+	defer m.wg.Done()
+	for j := range r.queue {
+		m.process(r, j)
+	}
+}
+
+// process runs one job: optional A/A baseline, the candidate call, the
+// comparison, and recording.
+func (m *Mirror) process(r *route, j job) {
+	opts := j.ex.Options
+	method := j.req.Method
+	if j.ex.Baseline != nil && (!isWrite(method) || opts.writes() == WritesAllow) &&
+		r.noise.WantBaseline(m.cfg.Now(), m.cfg.StableAfter) {
+		again := call(j.ex.Baseline, j.req, j.ex.Body, opts, "baseline", false)
+		if again.Error == "" {
+			res := Compare(j.ex.Legacy, again, opts, nil)
+			r.noise.Learn(res, m.cfg.Now())
+			s := Sample{At: j.at, Route: r.name, Service: r.service, Request: recorded(j.req, j.ex.Body),
+				Legacy: j.ex.Legacy, Candidate: again, Result: res, Baseline: true}
+			r.mu.Lock()
+			r.ev.Add(s)
+			r.mu.Unlock()
+			if m.rec != nil {
+				m.rec.Record(Redact(s, opts))
+			}
+		}
+	}
+
+	resp := call(j.ex.Candidate, j.req, j.ex.Body, opts, "1", isWrite(method) && opts.writes() == WritesMarked)
+	res := Compare(j.ex.Legacy, resp, opts, r.noise)
+	s := Sample{At: j.at, Route: r.name, Service: r.service, Request: recorded(j.req, j.ex.Body),
+		Legacy: j.ex.Legacy, Candidate: resp, Result: res}
+
+	r.mu.Lock()
+	before := r.breaker.state
+	r.breaker.result(resp.Error == "", m.cfg.Now(), m.cfg.BreakerThreshold)
+	after := r.breaker.state
+	r.ev.Add(s)
+	r.mu.Unlock()
+	if before != after {
+		m.cfg.Logger.Warn("shadow candidate circuit breaker "+after.String(), "route", r.name, "lastError", resp.Error)
+	}
+	if m.rec != nil || m.cfg.OnSample != nil {
+		red := Redact(s, opts)
+		if m.cfg.OnSample != nil {
+			m.cfg.OnSample(red)
+		}
+		if m.rec != nil {
+			m.rec.Record(red)
+		}
+	}
+}
+
+func recorded(req *http.Request, body []byte) RecordedRequest {
+	return RecordedRequest{Method: req.Method, URL: req.URL.String(), Header: req.Header, Body: body}
+}
+
+// call sends one copy with its own deadline and reads the answer under the
+// body cap. It never returns a Go error: failures become Response.Error.
+func call(b Backend, base *http.Request, body []byte, opts *Options, marker string, markWrite bool) Response {
+	ctx, cancel := context.WithTimeout(context.Background(), opts.timeout())
+	defer cancel()
+	req := base.Clone(ctx)
+	req.Header.Set(HeaderShadow, marker)
+	if markWrite {
+		req.Header.Set(HeaderShadowWrite, "1")
+	}
+	req.ContentLength = int64(len(body))
+	if len(body) > 0 {
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	} else {
+		req.Body = http.NoBody
+	}
+	start := time.Now()
+	resp, err := safeRoundTrip(b, req)
+	if err != nil {
+		return Response{Error: ErrorKind(err), Latency: time.Since(start)}
+	}
+	defer resp.Body.Close()
+	data, err := readCapped(resp.Body, opts.maxBody())
+	out := Response{Status: resp.StatusCode, Header: resp.Header, Body: data, Latency: time.Since(start)}
+	if err != nil {
+		out.Error = ErrorKind(err)
+		if ctx.Err() != nil && out.Error != ErrTooLarge {
+			out.Error = ErrTimeout
+		}
+	}
+	return out
+}
+
+// panicError reports a backend that panicked instead of returning an error.
+type panicError struct{ v any }
+
+func (p panicError) Error() string     { return "candidate backend panicked" }
+func (p panicError) ErrorKind() string { return "panic" }
+
+// safeRoundTrip keeps a misbehaving in-process backend from taking the
+// proxy down with it.
+func safeRoundTrip(b Backend, req *http.Request) (resp *http.Response, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			resp, err = nil, panicError{v}
+		}
+	}()
+	resp, err = b.RoundTrip(req)
+	if err == nil && resp == nil {
+		err = panicError{"nil response"}
+	}
+	return resp, err
+}
+
+// Close stops accepting copies and waits (until ctx ends) for queued ones.
+func (m *Mirror) Close(ctx context.Context) error {
+	m.mu.Lock()
+	if !m.closed {
+		m.closed = true
+		for _, r := range m.routes {
+			close(r.queue)
+		}
+	}
+	m.mu.Unlock()
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Routes lists the routes seen so far, sorted.
+func (m *Mirror) Routes() []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]string, 0, len(m.routes))
+	for k := range m.routes {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (m *Mirror) get(name string) *route {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.routes[name]
+}
+
+// Evidence returns a copy of a route's evidence (nil for an unknown route):
+// the authoritative aggregate, including drops and skipped writes, that the
+// store should persist.
+func (m *Mirror) Evidence(name string) *Evidence {
+	r := m.get(name)
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ev.Clone()
+}
+
+// Noise returns a copy of a route's learned noise (nil for an unknown route).
+func (m *Mirror) Noise(name string) *Noise {
+	r := m.get(name)
+	if r == nil {
+		return nil
+	}
+	return r.noise.Clone()
+}
+
+// Summary returns a route's gate-facing summary, noise applied.
+func (m *Mirror) Summary(name string) (Summary, bool) {
+	r := m.get(name)
+	if r == nil {
+		return Summary{}, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ev.Summary(r.noise), true
+}
+
+// RouteStats are a route's counters for metrics (e.g. Prometheus gauges and
+// counters built at scrape time from Mirror.Stats).
+type RouteStats struct {
+	Route      string  `json:"route"`
+	Service    string  `json:"service,omitempty"`
+	Samples    uint64  `json:"samples"`
+	Matches    uint64  `json:"matches"`
+	Mismatches uint64  `json:"mismatches"`
+	MatchRatio float64 `json:"matchRatio"`
+	// MismatchesByType counts unexplained differences by type (value,
+	// missing, status, ...) over mismatching samples.
+	MismatchesByType map[string]uint64 `json:"mismatchesByType,omitempty"`
+	CandidateErrors  map[string]uint64 `json:"candidateErrors,omitempty"`
+	SkippedWrites    uint64            `json:"skippedWrites"`
+	Drops            uint64            `json:"drops"`
+	RateLimited      uint64            `json:"rateLimited"`
+	BreakerOpen      uint64            `json:"breakerOpen"`
+	Baselines        uint64            `json:"baselines"`
+	QueueDepth       int               `json:"queueDepth"`
+	Breaker          string            `json:"breaker"`
+	NoiseStable      bool              `json:"noiseStable"`
+}
+
+// Stats snapshots every route's counters. It is cheap (O(routes ×
+// signatures)) and meant to be called at each metrics scrape.
+func (m *Mirror) Stats() []RouteStats {
+	m.mu.RLock()
+	routes := make([]*route, 0, len(m.routes))
+	for _, r := range m.routes {
+		routes = append(routes, r)
+	}
+	m.mu.RUnlock()
+	sort.Slice(routes, func(i, j int) bool { return routes[i].name < routes[j].name })
+	out := make([]RouteStats, 0, len(routes))
+	for _, r := range routes {
+		r.mu.Lock()
+		e := r.ev
+		s := e.Summary(r.noise)
+		st := RouteStats{Route: r.name, Service: r.service, Samples: e.Samples, Matches: e.Matches,
+			Mismatches: e.Mismatches, MatchRatio: s.MatchRatio, SkippedWrites: e.SkippedWrites, Drops: e.Drops,
+			RateLimited: e.RateLimited, BreakerOpen: e.BreakerOpen, Baselines: e.Baselines,
+			QueueDepth: len(r.queue), Breaker: r.breaker.state.String(),
+			CandidateErrors: make(map[string]uint64, len(e.CandidateErrors)), MismatchesByType: map[string]uint64{}}
+		for k, v := range e.CandidateErrors {
+			st.CandidateErrors[k] = v
+		}
+		for sig, n := range e.Signatures {
+			_, typ := splitSignature(sig)
+			if typ == "" {
+				typ = strings.Trim(sig, "()")
+			}
+			st.MismatchesByType[typ] += n
+		}
+		r.mu.Unlock()
+		st.NoiseStable = r.noise.Stable(m.cfg.StableAfter)
+		out = append(out, st)
+	}
+	return out
+}
+
+// breakerState is a circuit breaker's state.
+type breakerState uint8
+
+const (
+	breakerClosed breakerState = iota
+	breakerOpen
+	breakerHalfOpen
+)
+
+func (s breakerState) String() string {
+	return [...]string{"closed", "open", "half-open"}[s]
+}
+
+// breaker stops sending copies to a candidate that keeps failing, so a dead
+// candidate costs nothing, and lets one probe through after the cool-down.
+type breaker struct {
+	state    breakerState
+	fails    int
+	openedAt time.Time
+	probing  bool
+}
+
+func (b *breaker) allow(now time.Time, cooldown time.Duration) bool {
+	switch b.state {
+	case breakerOpen:
+		if now.Sub(b.openedAt) < cooldown {
+			return false
+		}
+		b.state, b.probing = breakerHalfOpen, true
+		return true
+	case breakerHalfOpen:
+		if b.probing {
+			return false
+		}
+		b.probing = true
+		return true
+	}
+	return true
+}
+
+func (b *breaker) cancelProbe() {
+	if b.state == breakerHalfOpen {
+		b.probing = false
+	}
+}
+
+func (b *breaker) result(ok bool, now time.Time, threshold int) {
+	switch {
+	case ok:
+		b.state, b.fails, b.probing = breakerClosed, 0, false
+	case b.state == breakerHalfOpen:
+		b.state, b.openedAt, b.probing = breakerOpen, now, false
+	default:
+		b.fails++
+		if b.fails >= threshold && b.state == breakerClosed {
+			b.state, b.openedAt = breakerOpen, now
+		}
+	}
+}
+
+// tokenBucket caps copies per second with a burst of one second's worth.
+type tokenBucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func (t *tokenBucket) take(now time.Time, rate float64) bool {
+	burst := rate
+	if burst < 1 {
+		burst = 1
+	}
+	if t.last.IsZero() {
+		t.tokens = burst
+	} else if el := now.Sub(t.last).Seconds(); el > 0 {
+		t.tokens += el * rate
+		if t.tokens > burst {
+			t.tokens = burst
+		}
+	}
+	t.last = now
+	if t.tokens >= 1 {
+		t.tokens--
+		return true
+	}
+	return false
+}
