@@ -532,3 +532,12 @@ func (h *Histogram) UnmarshalJSON(b []byte) error {
 	copy(h.Counts[:], j.Counts)
 	return nil
 }
+
+// BucketUpperBound is the largest latency that falls in histogram bucket i,
+// so renderers can draw the distribution without knowing the bucket scheme.
+func BucketUpperBound(i int) time.Duration {
+	if i <= 0 {
+		return time.Microsecond
+	}
+	return time.Duration(math.Exp2(float64(i)/histPerOctave) * float64(time.Microsecond))
+}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	"sigs.k8s.io/yaml"
 )
 
@@ -47,4 +49,20 @@ func row(tw io.Writer, cells ...any) {
 		fmt.Fprint(tw, c)
 	}
 	fmt.Fprintln(tw)
+}
+
+// fileOutputFlag lets commands that write a file (plan, report) accept the
+// documented "-o FILE": when -o is not a data format it names the file.
+func fileOutputFlag(g *globalOptions, out *string) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		switch g.output {
+		case "table", "json", "yaml":
+		default:
+			if *out != "" && *out != g.output {
+				return usageErrorf("-o %s and --out %s name two output files; use one", g.output, *out)
+			}
+			*out, g.output = g.output, "table"
+		}
+		return cmd.Root().PersistentPreRunE(cmd, args)
+	}
 }

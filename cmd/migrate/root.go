@@ -146,7 +146,15 @@ Try the whole journey on the built-in fixture fleet:
 
 	root.AddCommand(
 		newVersionCmd(s, g),
+		newAnalyzeCmd(s, g),
+		newPlanCmd(s, g),
+		newProxyCmd(s),
+		newStatusCmd(s, g),
+		newDiffsCmd(s, g),
 	)
+	root.AddCommand(newTransitionCmds(s, g)...)
+	root.AddCommand(newGateCmd(s, g))
+	root.AddCommand(newReportCmd(s, g))
 	wrapArgErrors(root)
 	return root
 }

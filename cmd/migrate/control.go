@@ -1,0 +1,318 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strangler-fig/migrate/strangler"
+)
+
+// controlOptions are shared by the commands that talk to a running proxy.
+type controlOptions struct {
+	config string
+	admin  string
+}
+
+func (o *controlOptions) bind(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVarP(&o.config, "config", "c", "", "strangler config whose admin address to use (default ./strangler.yaml if present)")
+	f.StringVar(&o.admin, "admin", "", "admin API URL, e.g. http://127.0.0.1:9090 (overrides --config)")
+}
+
+// client resolves the admin API: --admin, else the config's admin address,
+// else the default. The token always comes from MIGRATE_ADMIN_TOKEN.
+func (o *controlOptions) client() (*strangler.AdminClient, error) {
+	c := &strangler.AdminClient{Token: os.Getenv(strangler.AdminTokenEnv)}
+	switch {
+	case o.admin != "":
+		c.BaseURL = strangler.AdminURLFor(o.admin)
+	case o.config != "":
+		cfg, err := strangler.LoadConfig(o.config)
+		if err != nil {
+			return nil, usageErrorf("%v", err)
+		}
+		c.BaseURL = strangler.AdminURLFor(cfg.Admin)
+	default:
+		c.BaseURL = strangler.AdminURLFor(strangler.DefaultAdmin)
+		if _, err := os.Stat("strangler.yaml"); err == nil {
+			cfg, err := strangler.LoadConfig("strangler.yaml")
+			if err != nil {
+				return nil, usageErrorf("%v", err)
+			}
+			c.BaseURL = strangler.AdminURLFor(cfg.Admin)
+		}
+	}
+	return c, nil
+}
+
+// apiError maps admin API errors to exit codes: an unknown name is a usage
+// error (2) listing the valid names, a gate not met is 3.
+func apiError(err error) error {
+	var e *strangler.APIError
+	if !errors.As(err, &e) {
+		return err
+	}
+	switch e.Doc.Code {
+	case "unknown-target":
+		return usageErrorf("%q is neither a route nor a service.\nservices: %s\nroutes:\n  %s",
+			targetOf(e.Doc.Error), strings.Join(e.Doc.Services, ", "), strings.Join(e.Doc.Routes, "\n  "))
+	case "gate-not-met":
+		return notMetErrorf("%s", e.Doc.Error)
+	case "bad-request":
+		return usageErrorf("%s", e.Doc.Error)
+	case "unauthorized":
+		return fmt.Errorf("%s", e.Doc.Error)
+	}
+	return err
+}
+
+func targetOf(msg string) string {
+	if i := strings.Index(msg, `" is neither`); i > 0 && strings.HasPrefix(msg, `"`) {
+		return msg[1:i]
+	}
+	return msg
+}
+
+type statusOptions struct {
+	controlOptions
+	timeline bool
+}
+
+func newStatusCmd(s *streams, g *globalOptions) *cobra.Command {
+	o := &statusOptions{}
+	cmd := &cobra.Command{
+		Use:   "status [SERVICE|ROUTE]",
+		Short: "Show every route's mode, weight, shadow evidence and latency",
+		Long: `Show the running proxy's routes: mode, canary weight, compared samples, matches,
+mismatches, candidate errors, and p50/p95/p99 latency of each side. With a service
+or route name, only those routes.`,
+		Example: `  migrate status
+  migrate status order-service -o json
+  migrate status order-service --timeline   # who changed what, when, why, on which numbers
+  migrate status "GET /api/order" --admin http://127.0.0.1:9090`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			filter := ""
+			if len(args) == 1 {
+				filter = args[0]
+			}
+			return runStatus(cmd.Context(), o, filter, g, s)
+		},
+	}
+	o.bind(cmd)
+	cmd.Flags().BoolVar(&o.timeline, "timeline", false, "show the audited transitions (time, actor, reason, gate numbers) and canary walks instead")
+	return cmd
+}
+
+func runStatus(ctx context.Context, o *statusOptions, filter string, g *globalOptions, s *streams) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	if o.timeline {
+		return runTimeline(ctx, c, filter, g, s) // gate.go
+	}
+	doc, err := c.Routes(ctx)
+	if err != nil {
+		return apiError(err)
+	}
+	if filter != "" {
+		var keep []strangler.RouteStatus
+		services := map[string]bool{}
+		var names []string
+		for _, r := range doc.Routes {
+			services[r.Service] = true
+			names = append(names, r.Route)
+			if r.Route == filter || r.Service == filter {
+				keep = append(keep, r)
+			}
+		}
+		if len(keep) == 0 {
+			var svc []string
+			for name := range services {
+				svc = append(svc, name)
+			}
+			return usageErrorf("%q is neither a route nor a service.\nservices: %s\nroutes:\n  %s",
+				filter, strings.Join(slices.Sorted(slices.Values(svc)), ", "), strings.Join(names, "\n  "))
+		}
+		doc.Routes = keep
+	}
+	if doc.Routes == nil {
+		doc.Routes = []strangler.RouteStatus{}
+	}
+	return render(s.out, g.output, doc, func(tw *tabwriter.Writer) {
+		row(tw, "ROUTE", "SERVICE", "MODE", "WEIGHT", "SAMPLES", "MATCH", "MISMATCH", "CAND-ERR",
+			"LEGACY p50/p99", "CANDIDATE p50/p99")
+		for _, r := range doc.Routes {
+			weight := "-"
+			if r.Mode == strangler.ModeCanary {
+				weight = fmt.Sprintf("%d%%", r.Weight)
+			}
+			match := "-"
+			if answered := r.Matches + r.Mismatches; answered > 0 {
+				match = fmt.Sprintf("%.2f%%", 100*float64(r.Matches)/float64(answered))
+			}
+			row(tw, r.Route, r.Service, s.paint(modeColor(r.Mode), string(r.Mode)), weight, r.Samples, match,
+				r.Mismatches, r.CandidateErrors, latencyCell(r.Latency[strangler.SideLegacy]),
+				latencyCell(r.Latency[strangler.SideCandidate]))
+		}
+	})
+}
+
+func latencyCell(l strangler.Latency) string {
+	if l.P50 == 0 && l.P99 == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f/%.2f ms", l.P50, l.P99)
+}
+
+func modeColor(m strangler.Mode) string {
+	switch m {
+	case strangler.ModeShadow:
+		return colorBlue
+	case strangler.ModeCanary:
+		return colorYellow
+	case strangler.ModeCutover, strangler.ModeRetired:
+		return colorGreen
+	}
+	return colorDim
+}
+
+// transitionOptions are the flags of shadow, canary, cutover, rollback, retire.
+type transitionOptions struct {
+	controlOptions
+	mode   strangler.Mode
+	weight int
+	reason string
+	actor  string
+	force  bool
+	// expect makes the request optimistic (conflict if the route moved).
+	expect string
+	// steps and interval start a progressive canary walk (gate.go).
+	steps    string
+	interval time.Duration
+}
+
+func newTransitionCmds(s *streams, g *globalOptions) []*cobra.Command {
+	specs := []struct {
+		mode          strangler.Mode
+		use, short    string
+		long, example string
+	}{
+		{strangler.ModeShadow, "shadow SERVICE|ROUTE", "Mirror a route's traffic to its candidate and compare (legacy still answers)",
+			"Put a route, or every route of a service, in shadow mode: legacy keeps answering every\nclient; a detached copy of each request goes to the candidate and the responses are compared.",
+			"  migrate shadow order-service\n  migrate shadow \"GET /api/order\" --reason \"candidate v2 deployed\""},
+		{strangler.ModeCanary, "canary SERVICE|ROUTE --weight N | --steps LIST", "Send a sticky share of users to the candidate",
+			"Put routes in canary mode: N% of users (kept on one side by the service's stickyBy key) are\nanswered by the candidate, the rest by legacy. Run again with another --weight to change it.\n\nWith --steps the proxy walks the weights itself: after each --interval it compares the\ncandidate's error rate and p99 with legacy's; a failure rolls back to legacy at once, too\nlittle traffic extends the step, and passing 100% cuts over through the gate. The walk is\nstored, so a restarted proxy resumes it. See it with `migrate status --timeline`.",
+			"  migrate canary order-service --weight 5\n  migrate canary order-service --steps 1,5,25,50,100 --interval 10m\n  migrate canary \"POST /api/order\" --weight 50 --reason \"error rate flat for 24h\""},
+		{strangler.ModeCutover, "cutover SERVICE|ROUTE", "Let the candidate answer all traffic (after its gate passes)",
+			"Cut routes over: the candidate answers every request. The route's gate is checked first;\n--force --reason overrides a failed gate and records why in the audit log. Exit code 3 when\nthe gate is not met.",
+			"  migrate cutover order-service\n  migrate cutover \"GET /api/order\" --force --reason \"approved by CAB-1234\""},
+		{strangler.ModeLegacy, "rollback SERVICE|ROUTE", "Send a route's traffic straight back to legacy",
+			"Roll routes back to legacy from any mode, at once. Never gated.",
+			"  migrate rollback order-service --reason \"p99 regression\"\n  migrate rollback \"POST /api/order\""},
+		{strangler.ModeRetired, "retire SERVICE|ROUTE", "Stop calling legacy for a cut-over route",
+			"Retire routes that are cut over: legacy is never called for them again (no reverse shadow),\nso the legacy service can be scaled down.",
+			"  migrate retire product-service --reason \"decommissioned\""},
+	}
+	var cmds []*cobra.Command
+	for _, spec := range specs {
+		o := &transitionOptions{mode: spec.mode}
+		cmd := &cobra.Command{
+			Use:     spec.use,
+			Short:   spec.short,
+			Long:    spec.long,
+			Example: spec.example,
+			Args:    cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				if o.mode == strangler.ModeCanary && cmd.Flags().Changed("steps") {
+					if cmd.Flags().Changed("weight") {
+						return usageErrorf("use --weight N (one weight) or --steps LIST (a walk), not both")
+					}
+					return runCanaryWalk(cmd.Context(), o, args[0], g, s)
+				}
+				if o.mode == strangler.ModeCanary && !cmd.Flags().Changed("weight") {
+					return usageErrorf("canary needs --weight N (the percentage of users sent to the candidate, 1-100) or --steps LIST --interval D (a progressive walk)")
+				}
+				return runTransition(cmd.Context(), o, args[0], g, s)
+			},
+		}
+		o.bind(cmd)
+		f := cmd.Flags()
+		f.StringVar(&o.reason, "reason", "", "why, for the audit log")
+		f.StringVar(&o.actor, "actor", "", "who, for the audit log (default: $USER)")
+		f.StringVar(&o.expect, "expect-mode", "", "refuse (conflict, exit 1) unless the routes are still in this mode: guards against a concurrent change")
+		switch spec.mode {
+		case strangler.ModeCanary:
+			f.IntVar(&o.weight, "weight", 0, "percentage of users sent to the candidate (1-100)")
+			f.StringVar(&o.steps, "steps", "", "walk these weights, e.g. 1,5,25,50,100: each step is checked after --interval; a failure rolls back, 100 ends in cutover")
+			f.DurationVar(&o.interval, "interval", time.Minute, "how long each --steps weight is observed before it is checked")
+		case strangler.ModeCutover:
+			f.BoolVar(&o.force, "force", false, "cut over although the gate is not met (needs --reason)")
+		}
+		cmds = append(cmds, cmd)
+	}
+	return cmds
+}
+
+func runTransition(ctx context.Context, o *transitionOptions, target string, g *globalOptions, s *streams) error {
+	if o.mode == strangler.ModeCanary && (o.weight < 1 || o.weight > 100) {
+		return usageErrorf("--weight %d: use a percentage between 1 and 100", o.weight)
+	}
+	if o.force && strings.TrimSpace(o.reason) == "" {
+		return usageErrorf("--force needs --reason: the audit log must say why the gate was overridden")
+	}
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	actor := o.actor
+	if actor == "" {
+		actor = currentUser()
+	}
+	doc, err := c.Transition(ctx, strangler.TransitionRequest{Target: target, To: o.mode, Weight: o.weight,
+		Actor: actor, Reason: o.reason, Force: o.force, ExpectMode: strangler.Mode(o.expect)})
+	if err != nil {
+		return refusedTransition(err, target, g, s) // gate.go: table of unmet criteria, exit 3
+	}
+	if doc.Transitions == nil {
+		doc.Transitions = []strangler.Transition{}
+	}
+	if len(doc.Transitions) == 0 && g.output == "table" {
+		fmt.Fprintf(s.out, "%s is already in %s mode; nothing changed\n", target, o.mode)
+		return nil
+	}
+	return render(s.out, g.output, doc, func(tw *tabwriter.Writer) {
+		row(tw, "ROUTE", "SERVICE", "FROM", "TO", "WEIGHT", "FORCED")
+		for _, t := range doc.Transitions {
+			weight := "-"
+			if t.To == strangler.ModeCanary {
+				weight = fmt.Sprintf("%d%%", t.ToWeight)
+			}
+			forced := ""
+			if t.Forced {
+				forced = s.paint(colorYellow, "forced")
+			}
+			row(tw, t.Route, t.Service, t.From, s.paint(modeColor(t.To), string(t.To)), weight, forced)
+		}
+	})
+}
+
+func currentUser() string {
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "cli"
+}

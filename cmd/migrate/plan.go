@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"github.com/strangler-fig/migrate/analyze"
+	"github.com/strangler-fig/migrate/strangler"
+)
+
+type planOptions struct {
+	inventory string
+	out       string
+	upstreams []string
+	def       string
+	force     bool
+	// candidates are SERVICE=PATH.wasm|URL pairs (--candidate).
+	candidates []string
+	// gate, when set, replaces the default gate block (callers in this
+	// package, such as the demo, set it; there is no flag for it).
+	gate *strangler.GateConfig
+}
+
+// planSummary is what `plan --out FILE` prints.
+type planSummary struct {
+	APIVersion string   `json:"apiVersion"`
+	File       string   `json:"file"`
+	Services   int      `json:"services"`
+	Routes     int      `json:"routes"`
+	Skipped    []string `json:"skipped,omitempty"`
+}
+
+func newPlanCmd(s *streams, g *globalOptions) *cobra.Command {
+	o := &planOptions{}
+	cmd := &cobra.Command{
+		Use:   "plan --inventory inventory.json [-o strangler.yaml]",
+		Short: "Turn an inventory into a strangler config, every route on legacy",
+		Long: `Write a commented strangler config from an inventory: one route per OpenAPI
+operation ("METHOD /path/template"), grouped by service, every route starting in
+legacy mode, legacy upstreams taken from the cluster description (override with
+--upstream SERVICE=URL), and a default route that passes anything unmatched to
+legacy. The file is meant to be edited by hand and committed.
+
+Output: the config is written to stdout, or to the file named by --out. As a
+convenience, -o FILE also names the output file when FILE is not one of the
+output formats (table, json, yaml): "migrate plan -o strangler.yaml" writes the
+file. An existing file is not overwritten without --force.`,
+		Example: `  migrate plan --inventory inventory.json -o strangler.yaml
+  migrate plan --inventory inventory.json --upstream order-service=http://10.0.0.7:8080 > strangler.yaml
+  migrate plan --inventory inventory.json --candidate order-service=components/order.wasm -o strangler.yaml
+  migrate plan --inventory inventory.json --default http://legacy-gateway:8080 --out strangler.yaml --force`,
+		Args: cobra.NoArgs,
+		// -o FILE: plan takes a file where other commands take a format.
+		PersistentPreRunE: fileOutputFlag(g, &o.out),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.inventory == "" {
+				return usageErrorf("--inventory is required: the inventory.json written by `migrate analyze ... --inventory-out`")
+			}
+			return runPlan(cmd.Context(), o, g, s)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.inventory, "inventory", "i", "", "inventory file (required)")
+	f.StringVar(&o.out, "out", "", "write the config to this file instead of stdout")
+	f.StringArrayVar(&o.upstreams, "upstream", nil, "legacy base URL of a service, SERVICE=URL (repeatable)")
+	f.StringVar(&o.def, "default", "", "upstream for requests no route matches (default: the service the ingress routes / to)")
+	f.BoolVar(&o.force, "force", false, "overwrite an existing --out file")
+	f.StringArrayVar(&o.candidates, "candidate", nil, "a service's Wasm replacement, SERVICE=PATH.wasm or SERVICE=URL (repeatable)")
+	return cmd
+}
+
+func runPlan(_ context.Context, o *planOptions, g *globalOptions, s *streams) error {
+	inv, err := analyze.ReadInventory(o.inventory)
+	if err != nil {
+		return err
+	}
+	ups := map[string]string{}
+	for _, u := range o.upstreams {
+		name, url, ok := strings.Cut(u, "=")
+		if !ok || name == "" || url == "" {
+			return usageErrorf("--upstream %q: write it as SERVICE=URL, e.g. order-service=http://10.0.0.7:8080", u)
+		}
+		ups[name] = url
+	}
+	cands := map[string]string{}
+	for _, c := range o.candidates {
+		name, where, ok := strings.Cut(c, "=")
+		if !ok || name == "" || where == "" {
+			return usageErrorf("--candidate %q: write it as SERVICE=PATH.wasm or SERVICE=URL", c)
+		}
+		cands[name] = where
+	}
+	res, err := strangler.Plan(inv, strangler.PlanOptions{Source: o.inventory, Upstreams: ups, Default: o.def,
+		Candidates: cands, Gate: o.gate})
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	if o.out == "" {
+		if g.output == "json" {
+			js, err := yaml.YAMLToJSON(res.YAML)
+			if err != nil {
+				return err
+			}
+			var v any
+			_ = json.Unmarshal(js, &v)
+			return render(s.out, "json", v, nil)
+		}
+		_, err := s.out.Write(res.YAML)
+		return err
+	}
+	if _, err := os.Stat(o.out); err == nil && !o.force {
+		return usageErrorf("%s exists and may hold hand edits; pass --force to overwrite it, or choose another --out", o.out)
+	}
+	if err := os.WriteFile(o.out, res.YAML, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", o.out, err)
+	}
+	sum := planSummary{APIVersion: APIVersion, File: o.out, Services: res.Services, Routes: res.Routes, Skipped: res.Skipped}
+	return render(s.out, g.output, sum, func(tw *tabwriter.Writer) {
+		row(tw, "wrote", o.out)
+		row(tw, "services", res.Services)
+		row(tw, "routes", fmt.Sprintf("%d, all on legacy", res.Routes))
+		for _, sk := range res.Skipped {
+			row(tw, "skipped", sk)
+		}
+		row(tw, "next", "migrate proxy --config "+o.out)
+	})
+}

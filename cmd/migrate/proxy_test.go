@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strangler-fig/migrate/analyze"
+	"github.com/strangler-fig/migrate/strangler"
+)
+
+// startProxy runs `migrate proxy` in-process on free ports and returns the
+// proxy and admin base URLs and a stop function that waits for shutdown.
+func startProxy(t *testing.T, config string) (front, admin string, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan [2]string, 1)
+	done := make(chan error, 1)
+	o := &proxyOptions{config: config, listen: "127.0.0.1:0", admin: "127.0.0.1:0", poll: 50 * time.Millisecond,
+		flush: time.Hour, shutdownGrace: 5 * time.Second,
+		onReady: func(l, a string) { ready <- [2]string{l, a} }}
+	go func() {
+		done <- runProxy(ctx, o, &streams{in: strings.NewReader(""), out: io.Discard, err: io.Discard})
+	}()
+	select {
+	case addrs := <-ready:
+		return "http://" + addrs[0], "http://" + addrs[1], func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("proxy exited with %v", err)
+			}
+		}
+	case err := <-done:
+		cancel()
+		t.Fatalf("proxy did not start: %v", err)
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("proxy did not start in time")
+	}
+	return "", "", nil
+}
+
+func TestProxyCommandServesAndResumes(t *testing.T) {
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "legacy %s", r.URL.Path)
+	}))
+	defer legacy.Close()
+	candidate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "candidate %s", r.URL.Path)
+	}))
+	defer candidate.Close()
+	dir := t.TempDir()
+	config := filepath.Join(dir, "strangler.yaml")
+	yaml := fmt.Sprintf("services:\n  orders:\n    legacy: %s\n    candidate: {url: %q}\n    routes: [\"GET /api/order\"]\n", legacy.URL, candidate.URL)
+	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	front, admin, stop := startProxy(t, config)
+	if body := fetch(t, front+"/api/order"); body != "legacy /api/order" {
+		t.Fatalf("legacy mode answered %q", body)
+	}
+	for _, args := range [][]string{{"shadow", "orders"}, {"canary", "orders", "--weight", "100"}} {
+		if _, stderr, code := runCLI(t, append(args, "--admin", admin)...); code != exitOK {
+			t.Fatalf("%v: %s", args, stderr)
+		}
+	}
+	if body := fetch(t, front+"/api/order"); body != "candidate /api/order" {
+		t.Fatalf("canary 100%% answered %q", body)
+	}
+	stop()
+	if _, err := os.Stat(filepath.Join(dir, "migrate.db")); err != nil {
+		t.Fatalf("state store not next to the config: %v", err)
+	}
+
+	// A restart resumes exactly: mode, weight and counters.
+	front, admin, stop = startProxy(t, config)
+	defer stop()
+	if body := fetch(t, front+"/api/order"); body != "candidate /api/order" {
+		t.Fatalf("after restart answered %q", body)
+	}
+	stdout, stderr, code := runCLI(t, "status", "-o", "json", "--admin", admin)
+	if code != exitOK || !strings.Contains(stdout, `"mode": "canary"`) || !strings.Contains(stdout, `"weight": 100`) {
+		t.Fatalf("status after restart: %s %s", stdout, stderr)
+	}
+	if !strings.Contains(stdout, `"candidate": 2`) { // one request before the restart, one after
+		t.Fatalf("counters not restored: %s", stdout)
+	}
+}
+
+func fetch(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func TestProxyRefusesOpenAdminWithoutToken(t *testing.T) {
+	config := filepath.Join(t.TempDir(), "strangler.yaml")
+	if err := os.WriteFile(config, []byte("services:\n  a:\n    legacy: http://127.0.0.1:1\n    routes: [\"GET /\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(strangler.AdminTokenEnv, "")
+	_, stderr, code := runCLI(t, "proxy", "--config", config, "--admin", "0.0.0.0:0", "--listen", "127.0.0.1:0")
+	if code != exitUsage || !strings.Contains(stderr, strangler.AdminTokenEnv) {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := runCLI(t, "proxy"); code != exitUsage || !strings.Contains(stderr, "--config is required") {
+		t.Fatalf("without --config: exit %d %s", code, stderr)
+	}
+}
+
+func TestPlanCommand(t *testing.T) {
+	dir := t.TempDir()
+	inv := filepath.Join(dir, "inventory.json")
+	err := analyze.WriteInventory(inv, &analyze.Inventory{APIVersion: analyze.APIVersion, Kind: "Inventory",
+		Generated: time.Now(), Services: []analyze.Service{{Name: "order-service", Sources: []string{"x"},
+			API: &analyze.API{Source: "o.json", Format: "openapi-3.0", Operations: []analyze.Operation{
+				{Method: "GET", Path: "/api/order"}, {Method: "POST", Path: "/api/order"}}},
+			Deployment: &analyze.Deployment{Kind: "Deployment", Upstream: "http://order-service:8080"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "strangler.yaml")
+	stdout, stderr, code := runCLI(t, "plan", "--inventory", inv, "-o", out)
+	if code != exitOK || !strings.Contains(stdout, "routes") {
+		t.Fatalf("plan -o FILE: exit %d %s %s", code, stdout, stderr)
+	}
+	cfg, err := strangler.LoadConfig(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Services["order-service"].Legacy != "http://order-service:8080" || len(cfg.RouteNames()) != 2 {
+		t.Fatalf("planned %+v", cfg.Services["order-service"])
+	}
+	if _, stderr, code := runCLI(t, "plan", "--inventory", inv, "--out", out); code != exitUsage || !strings.Contains(stderr, "--force") {
+		t.Fatalf("overwrite without --force: exit %d %s", code, stderr)
+	}
+	stdout, _, code = runCLI(t, "plan", "--inventory", inv, "--upstream", "order-service=http://10.0.0.7:8080")
+	if code != exitOK || !strings.Contains(stdout, `legacy: "http://10.0.0.7:8080"`) || !strings.Contains(stdout, "# ") {
+		t.Fatalf("plan to stdout: exit %d\n%s", code, stdout)
+	}
+	if _, stderr, code := runCLI(t, "plan", "--inventory", inv, "--upstream", "nope"); code != exitUsage {
+		t.Fatalf("bad --upstream: exit %d %s", code, stderr)
+	}
+	if _, _, code := runCLI(t, "version", "-o", "strangler.yaml"); code != exitUsage {
+		t.Fatal("-o FILE leaked into other commands")
+	}
+}

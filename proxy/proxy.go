@@ -1,0 +1,476 @@
+// Package proxy is migrate's data plane: an http.Handler that matches each
+// request to a strangler route and dispatches it by the route's mode to the
+// legacy service, the candidate, or both.
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/strangler-fig/migrate/proxy/wasm"
+	"github.com/strangler-fig/migrate/shadow"
+	"github.com/strangler-fig/migrate/strangler"
+)
+
+// WasmFactory builds an in-process candidate from a service's candidate
+// block (the wasm options, as written) with relative paths resolved
+// against dir. close releases it.
+type WasmFactory func(ctx context.Context, block json.RawMessage, dir string) (b Backend, close func(context.Context) error, err error)
+
+// Options configure a Proxy.
+type Options struct {
+	// Controller owns route state; required.
+	Controller *strangler.Controller
+	// Logger receives access logs (sampled) and reload results.
+	Logger *slog.Logger
+	// Mirror compares shadow copies (a *shadow.Mirror, which the
+	// controller's ShadowEngine should also be). Default: a mirror of the
+	// proxy's own, without a recorder; Close closes it.
+	Mirror Mirror
+	// Wasm builds in-process candidates. Without it a config with a wasm
+	// candidate is rejected.
+	Wasm WasmFactory
+}
+
+// Proxy serves requests through the current route table. Reloading swaps
+// the table atomically; requests in flight finish on the table they began
+// with.
+type Proxy struct {
+	ctrl   *strangler.Controller
+	logger *slog.Logger
+	mirror Mirror
+	own    *shadow.Mirror // the default mirror, closed with the proxy
+	rev    *reversePool   // reverse-shadow copies in cutover mode
+	wasm   WasmFactory
+
+	table atomic.Pointer[table]
+
+	mu        sync.Mutex // serialises Load
+	upstreams map[string]*upstream
+}
+
+// table is an immutable compiled config.
+type table struct {
+	cfg       *strangler.Config
+	matcher   *strangler.Matcher
+	routes    []*entry
+	def       *upstream
+	maxBody   int64
+	logSample float64
+}
+
+// entry is one route's data-plane wiring.
+type entry struct {
+	live          *strangler.Route
+	service       string
+	legacy        *upstream
+	candidate     *upstream // nil without a candidate block
+	shadow        *shadow.Options
+	stickyKind    string
+	stickyName    string
+	reverseShadow bool
+}
+
+// New builds a proxy; call Load before serving.
+func New(opts Options) *Proxy {
+	p := &Proxy{ctrl: opts.Controller, logger: opts.Logger, mirror: opts.Mirror, wasm: opts.Wasm,
+		upstreams: map[string]*upstream{}}
+	if p.logger == nil {
+		p.logger = slog.Default()
+	}
+	if p.mirror == nil {
+		p.own = shadow.NewMirror(shadow.MirrorConfig{Logger: p.logger}, nil)
+		p.mirror = p.own
+	}
+	p.rev = newReversePool(2, 512, p.logger)
+	return p
+}
+
+// Load builds a route table from cfg and swaps it in. On any error the
+// table in service stays, untouched.
+func (p *Proxy) Load(ctx context.Context, cfg *strangler.Config) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, name := range cfg.ServiceNames() {
+		svc := cfg.Services[name]
+		if svc.Candidate != nil {
+			continue
+		}
+		for _, rn := range svc.Routes {
+			if r := p.ctrl.Route(rn); r != nil && r.State().Mode != strangler.ModeLegacy {
+				return fmt.Errorf("services.%s: route %q is in %s mode, so the service needs its candidate block; roll the route back first (migrate rollback %s)",
+					name, rn, r.State().Mode, name)
+			}
+		}
+	}
+	matcher, err := strangler.NewMatcher(cfg.RouteNames())
+	if err != nil {
+		return err
+	}
+	used := map[string]*upstream{}
+	get := func(key string, build func() (*upstream, error)) (*upstream, error) {
+		if u := used[key]; u != nil {
+			return u, nil
+		}
+		u := p.upstreams[key]
+		if u == nil {
+			var err error
+			if u, err = build(); err != nil {
+				return nil, err
+			}
+		}
+		used[key] = u
+		return u, nil
+	}
+	fail := func(err error) error {
+		for k, u := range used {
+			if p.upstreams[k] == nil && u.close != nil {
+				_ = u.close(context.Background())
+			}
+		}
+		return err
+	}
+	t := &table{cfg: cfg, matcher: matcher, maxBody: int64(cfg.MaxBufferedBody),
+		logSample: float64(*cfg.AccessLogSample)}
+	if cfg.Default != "" {
+		if t.def, err = get(httpKey("default", strangler.SideLegacy, cfg.Default, strangler.DefaultTimeout, strangler.DefaultMaxIdlePerHost),
+			func() (*upstream, error) {
+				return p.httpUpstream("default", strangler.SideLegacy, cfg.Default, strangler.DefaultTimeout, strangler.DefaultMaxIdlePerHost)
+			}); err != nil {
+			return fail(err)
+		}
+	}
+	type wiring struct {
+		legacy, candidate *upstream
+	}
+	bySvc := map[string]wiring{}
+	for _, name := range cfg.ServiceNames() {
+		svc := cfg.Services[name]
+		timeout := time.Duration(svc.Timeout)
+		var w wiring
+		w.legacy, err = get(httpKey(name, strangler.SideLegacy, svc.Legacy, timeout, svc.MaxIdleConns), func() (*upstream, error) {
+			return p.httpUpstream(name, strangler.SideLegacy, svc.Legacy, timeout, svc.MaxIdleConns)
+		})
+		if err != nil {
+			return fail(fmt.Errorf("services.%s.legacy: %w", name, err))
+		}
+		if c := svc.Candidate; c != nil {
+			ct := time.Duration(c.Timeout)
+			if c.URL != "" {
+				w.candidate, err = get(httpKey(name, strangler.SideCandidate, c.URL, ct, svc.MaxIdleConns), func() (*upstream, error) {
+					return p.httpUpstream(name, strangler.SideCandidate, c.URL, ct, svc.MaxIdleConns)
+				})
+			} else {
+				w.candidate, err = get("wasm|"+name+"|"+cfg.Dir+"|"+string(c.Raw), func() (*upstream, error) {
+					return p.wasmUpstream(ctx, name, c.Raw, cfg.Dir)
+				})
+			}
+			if err != nil {
+				return fail(fmt.Errorf("services.%s.candidate: %w", name, err))
+			}
+		}
+		bySvc[name] = w
+	}
+	live, err := p.ctrl.Apply(ctx, cfg)
+	if err != nil {
+		return fail(err)
+	}
+	t.routes = make([]*entry, matcher.Len())
+	for i := range t.routes {
+		name := matcher.Name(i)
+		svcName := cfg.ServiceOf(name)
+		svc := cfg.Services[svcName]
+		e := &entry{live: live[name], service: svcName, legacy: bySvc[svcName].legacy,
+			candidate: bySvc[svcName].candidate, shadow: svc.Shadow, reverseShadow: svc.ReverseShadow}
+		if svc.StickyBy != "" {
+			e.stickyKind, e.stickyName, _ = strangler.ParseStickyBy(svc.StickyBy)
+		}
+		t.routes[i] = e
+	}
+	old := p.upstreams
+	p.upstreams = used
+	p.table.Store(t)
+	// Retired upstreams may still serve requests that started on the old
+	// table; give them time before releasing in-process modules.
+	var retired []*upstream
+	for k, u := range old {
+		if used[k] == nil {
+			retired = append(retired, u)
+		}
+	}
+	if len(retired) > 0 {
+		time.AfterFunc(time.Minute, func() {
+			for _, u := range retired {
+				if u.close != nil {
+					_ = u.close(context.Background())
+				}
+				if ic, ok := u.rt.(idleCloser); ok {
+					ic.CloseIdleConnections()
+				}
+			}
+		})
+	}
+	return nil
+}
+
+func httpKey(service string, side strangler.Side, raw string, timeout time.Duration, idle int) string {
+	return fmt.Sprintf("http|%s|%s|%s|%s|%d", service, side, raw, timeout, idle)
+}
+
+func (p *Proxy) httpUpstream(service string, side strangler.Side, raw string, timeout time.Duration, idle int) (*upstream, error) {
+	target, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	tr := newHTTPTransport(target, idle, timeout)
+	return newUpstream(httpKey(service, side, raw, timeout, idle), service, side, target, tr, p.logger), nil
+}
+
+func (p *Proxy) wasmUpstream(ctx context.Context, service string, block json.RawMessage, dir string) (*upstream, error) {
+	if p.wasm == nil {
+		return nil, errors.New("in-process wasm candidates are not available in this build; use candidate.url")
+	}
+	b, closeFn, err := p.wasm(ctx, block, dir)
+	if err != nil {
+		return nil, err
+	}
+	u := newUpstream("wasm|"+service, service, strangler.SideCandidate, wasmTarget, b, p.logger)
+	u.close = closeFn
+	return u, nil
+}
+
+// Close stops the default mirror and releases candidates and idle
+// connections. Call it after the HTTP server has shut down.
+func (p *Proxy) Close(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	if p.own != nil {
+		errs = append(errs, p.own.Close(ctx))
+	}
+	errs = append(errs, p.rev.close(ctx))
+	for _, u := range p.upstreams {
+		if u.close != nil {
+			errs = append(errs, u.close(ctx))
+		}
+		if ic, ok := u.rt.(idleCloser); ok {
+			ic.CloseIdleConnections()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Config is the config currently served.
+func (p *Proxy) Config() *strangler.Config {
+	if t := p.table.Load(); t != nil {
+		return t.cfg
+	}
+	return nil
+}
+
+// ServeHTTP matches the route and dispatches by its mode.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	t := p.table.Load()
+	if t == nil {
+		writeJSONError(w, http.StatusServiceUnavailable, map[string]any{"error": "the proxy has no config loaded yet", "status": 503})
+		return
+	}
+	path := r.URL.RawPath
+	if path == "" {
+		path = r.URL.Path
+	}
+	i := t.matcher.Match(r.Method, path)
+	if i < 0 {
+		if t.def != nil {
+			p.serve(w, r, t, nil, t.def, nil)
+			return
+		}
+		writeJSONError(w, http.StatusNotFound, map[string]any{
+			"error":  fmt.Sprintf("no route matches %s %s and the config has no default upstream", r.Method, path),
+			"status": 404})
+		return
+	}
+	e := t.routes[i]
+	st := e.live.State()
+	switch st.Mode {
+	case strangler.ModeShadow:
+		if e.candidate != nil {
+			p.serveShadow(w, r, t, e)
+			return
+		}
+	case strangler.ModeCanary:
+		if e.candidate != nil && canaryPick(r, e, st.Weight) {
+			p.serve(w, r, t, e, e.candidate, nil)
+			return
+		}
+	case strangler.ModeCutover:
+		if e.candidate != nil {
+			if e.reverseShadow {
+				p.serveReverseShadow(w, r, t, e)
+				return
+			}
+			p.serve(w, r, t, e, e.candidate, nil)
+			return
+		}
+	case strangler.ModeRetired:
+		if e.candidate != nil {
+			p.serve(w, r, t, e, e.candidate, nil)
+			return
+		}
+	}
+	p.serve(w, r, t, e, e.legacy, nil)
+}
+
+// serve proxies r to up, streaming the answer, and counts it. With tee the
+// response body is also copied (capped) for the mirror.
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, t *table, e *entry, up *upstream, tee *bytes.Buffer) (status int, d time.Duration, teeOver bool) {
+	if up.target == wasmTarget && e != nil {
+		// The module learns which route template matched (X_MATCHED_ROUTE).
+		r = r.WithContext(wasm.WithMatchedRoute(r.Context(), e.live.Name))
+	}
+	rec := getRecorder(w)
+	if tee != nil {
+		rec.tee, rec.teeCap = tee, t.maxBody
+	}
+	start := time.Now()
+	up.rp.ServeHTTP(rec, r)
+	d = time.Since(start)
+	status, teeOver = rec.statusCode(), rec.over
+	putRecorder(rec)
+	if e != nil && status != statusClientClosed {
+		e.live.Observe(up.side, d, status >= 500)
+	}
+	if t.logSample > 0 && rand.Float64() < t.logSample {
+		route := "default"
+		if e != nil {
+			route = e.live.Name
+		}
+		p.logger.Info("access", "method", r.Method, "path", r.URL.Path, "route", route,
+			"side", up.side, "status", status, "duration", d, "remote", r.RemoteAddr)
+	}
+	return status, d, teeOver
+}
+
+// serveShadow answers from legacy and hands a copy to the mirror.
+func (p *Proxy) serveShadow(w http.ResponseWriter, r *http.Request, t *table, e *entry) {
+	body, fits, err := bufferBody(r, t.maxBody)
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, map[string]any{"error": "reading the request body failed: " + err.Error(), "status": 400})
+		return
+	}
+	if !fits {
+		e.live.Mirror.Drop(true)
+		p.serve(w, r, t, e, e.legacy, nil)
+		return
+	}
+	// Clone before serving: the handler must not touch r once it returns,
+	// and the mirror runs after that.
+	clone := r.Clone(context.WithoutCancel(r.Context()))
+	clone.Body = bodyReader(body)
+	tee := &bytes.Buffer{}
+	// Header is captured after the response is written: ReverseProxy has
+	// copied the upstream headers into w by then.
+	status, d, over := p.serve(w, r, t, e, e.legacy, tee)
+	if over {
+		e.live.Mirror.Drop(true)
+		return
+	}
+	if status == http.StatusBadGateway || status == http.StatusGatewayTimeout || status == statusClientClosed {
+		// Legacy failed: there is nothing to compare the candidate with.
+		e.live.Mirror.Drop(false)
+		return
+	}
+	ex := shadow.Exchange{Route: e.live.Name, Service: e.service, Options: e.shadow, Request: clone, Body: body,
+		Legacy:    shadow.Response{Status: status, Header: w.Header().Clone(), Body: tee.Bytes(), Latency: d},
+		Candidate: mirrorBackend{e.candidate}, Baseline: mirrorBackend{e.legacy}}
+	if p.mirror.Submit(ex) {
+		e.live.Mirror.Submitted.Add(1)
+	} else {
+		e.live.Mirror.Drop(false)
+	}
+}
+
+// serveReverseShadow answers from the candidate and sends a detached copy
+// of safe requests to legacy, counting its status and latency.
+func (p *Proxy) serveReverseShadow(w http.ResponseWriter, r *http.Request, t *table, e *entry) {
+	safe := r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions
+	var body []byte
+	fits := false
+	if safe {
+		var err error
+		if body, fits, err = bufferBody(r, t.maxBody); err != nil {
+			writeJSONError(w, http.StatusBadRequest, map[string]any{"error": "reading the request body failed: " + err.Error(), "status": 400})
+			return
+		}
+	}
+	var clone *http.Request
+	if fits {
+		clone = r.Clone(context.WithoutCancel(r.Context()))
+		clone.Body = bodyReader(body)
+	}
+	p.serve(w, r, t, e, e.candidate, nil)
+	if clone == nil {
+		e.live.Mirror.Drop(!fits && safe)
+		return
+	}
+	if p.rev.submit(reverseCopy{req: clone, body: body, to: mirrorBackend{e.legacy}, live: e.live}) {
+		e.live.Mirror.Submitted.Add(1)
+	} else {
+		e.live.Mirror.Drop(false)
+	}
+}
+
+// canaryPick decides whether this request goes to the candidate. With a
+// sticky key, the same user always lands on the same side for a given
+// weight (and stays on the candidate as the weight grows).
+func canaryPick(r *http.Request, e *entry, weight int) bool {
+	if weight <= 0 {
+		return false
+	}
+	if weight >= 100 {
+		return true
+	}
+	key := ""
+	switch e.stickyKind {
+	case "header":
+		key = r.Header.Get(e.stickyName)
+	case "cookie":
+		if c, err := r.Cookie(e.stickyName); err == nil {
+			key = c.Value
+		}
+	}
+	if key == "" {
+		return rand.IntN(100) < weight
+	}
+	return stickyBucket(key) < weight
+}
+
+// stickyBucket maps a user key to 0..99.
+func stickyBucket(key string) int {
+	// FNV-1a, inline so the hot path does not allocate a hash.Hash.
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(key[i])
+		h *= 16777619
+	}
+	return int(h % 100)
+}
+
+// bodyReader gives a mirrored copy its own reader over the buffered body.
+func bodyReader(b []byte) io.ReadCloser {
+	if len(b) == 0 {
+		return http.NoBody
+	}
+	return io.NopCloser(bytes.NewReader(b))
+}

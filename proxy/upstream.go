@@ -1,0 +1,246 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/strangler-fig/migrate/proxy/wasm"
+	"github.com/strangler-fig/migrate/strangler"
+)
+
+// Backend answers a request: legacy, a remote Wasm platform URL, or an
+// in-process module. It is http.RoundTripper-shaped.
+type Backend interface {
+	RoundTrip(*http.Request) (*http.Response, error)
+}
+
+var _ Backend = (*http.Transport)(nil)
+
+// idleCloser is implemented by transports with a keep-alive pool.
+type idleCloser interface{ CloseIdleConnections() }
+
+// upstream is one side of one service: where requests go, how, and the
+// ReverseProxy that streams them back.
+type upstream struct {
+	key     string
+	service string
+	side    strangler.Side
+	target  *url.URL
+	rt      Backend
+	rp      *httputil.ReverseProxy
+	close   func(context.Context) error // nil for HTTP upstreams
+}
+
+// wasmTarget is the URL in-process modules see: they only read the path
+// and query, but ReverseProxy needs a well-formed outbound URL.
+var wasmTarget = &url.URL{Scheme: "http", Host: "wasm.candidate.invalid"}
+
+var bufferPool = &byteBufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+// byteBufferPool lets ReverseProxy reuse its 32KiB copy buffers instead of
+// allocating one per request.
+type byteBufferPool struct{ pool sync.Pool }
+
+func (p *byteBufferPool) Get() []byte  { return *(p.pool.Get().(*[]byte)) }
+func (p *byteBufferPool) Put(b []byte) { p.pool.Put(&b) }
+
+// newHTTPTransport builds the keep-alive pool for one upstream: the
+// in-goroutine keepAliveTransport for http:// upstreams, net/http's
+// Transport for https:// ones (TLS).
+func newHTTPTransport(target *url.URL, maxIdlePerHost int, headerTimeout time.Duration) Backend {
+	if target.Scheme == "http" {
+		host := target.Host
+		if target.Port() == "" {
+			host = net.JoinHostPort(target.Hostname(), "80")
+		}
+		return newKeepAliveTransport(host, maxIdlePerHost, headerTimeout)
+	}
+	return &http.Transport{
+		Proxy: nil, // never route loopback fleet traffic through an environment proxy
+		DialContext: (&net.Dialer{
+			Timeout:   5 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:          0,
+		MaxIdleConnsPerHost:   maxIdlePerHost,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: headerTimeout,
+		ExpectContinueTimeout: time.Second,
+		// Accept-Encoding passes through untouched: the client decides.
+		DisableCompression: true,
+	}
+}
+
+// newUpstream wires a ReverseProxy to target through rt.
+func newUpstream(key, service string, side strangler.Side, target *url.URL, rt Backend,
+	logger *slog.Logger) *upstream {
+	u := &upstream{key: key, service: service, side: side, target: target, rt: rt}
+	u.rp = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			// Keep the chain of proxies in front of us; SetXForwarded appends.
+			if prior, ok := pr.In.Header["X-Forwarded-For"]; ok {
+				pr.Out.Header["X-Forwarded-For"] = prior
+			}
+			pr.SetXForwarded()
+			pr.Out.Header.Set("Forwarded", forwarded(pr.In))
+		},
+		Transport:  rt,
+		BufferPool: bufferPool,
+		// Event streams and unknown-length bodies are flushed at once by
+		// ReverseProxy itself (it uses -1 for them); others are flushed
+		// when its buffer fills, which is what throughput wants.
+		FlushInterval: 0,
+		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			writeUpstreamError(w, r, service, side, err)
+		},
+	}
+	return u
+}
+
+// forwarded builds the RFC 7239 Forwarded header, appending to any the
+// client sent.
+func forwarded(in *http.Request) string {
+	host, _, err := net.SplitHostPort(in.RemoteAddr)
+	if err != nil {
+		host = in.RemoteAddr
+	}
+	node := host
+	if strings.Contains(host, ":") {
+		node = `"[` + host + `]"`
+	}
+	proto := "http"
+	if in.TLS != nil {
+		proto = "https"
+	}
+	v := "for=" + node + ";host=" + quoteForwarded(in.Host) + ";proto=" + proto
+	if prior := in.Header.Get("Forwarded"); prior != "" {
+		return prior + ", " + v
+	}
+	return v
+}
+
+func quoteForwarded(s string) string {
+	if strings.ContainsAny(s, ":;,\" []") {
+		return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"`
+	}
+	return s
+}
+
+// statusClientClosed records a request whose client went away first; it
+// is not the upstream's fault and is not counted as an error.
+const statusClientClosed = 499
+
+// upstreamError is the JSON body of a 502 or 504 the proxy writes itself.
+type upstreamError struct {
+	Error   string `json:"error"`
+	Service string `json:"service"`
+	Side    string `json:"side"`
+	Detail  string `json:"detail"`
+	Status  int    `json:"status"`
+}
+
+func writeUpstreamError(w http.ResponseWriter, r *http.Request, service string, side strangler.Side, err error) {
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		w.WriteHeader(statusClientClosed)
+		return
+	}
+	status, msg := http.StatusBadGateway, "the upstream failed to answer"
+	if isTimeout(err) {
+		status, msg = http.StatusGatewayTimeout, "the upstream did not answer in time"
+	}
+	writeJSONError(w, status, upstreamError{Error: msg, Service: service, Side: string(side),
+		Detail: err.Error(), Status: status})
+}
+
+// timeouter is implemented by errors that know they are timeouts
+// (net.Error, and in-process module deadline errors).
+type timeouter interface{ Timeout() bool }
+
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var t timeouter
+	if errors.As(err, &t) && t.Timeout() {
+		return true
+	}
+	return wasm.ErrorKind(err) == wasm.KindDeadline
+}
+
+func writeJSONError(w http.ResponseWriter, status int, body any) {
+	h := w.Header()
+	for k := range h {
+		delete(h, k)
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// mirrorBackend sends detached copies to an upstream: it points the copy at
+// the upstream, strips hop-by-hop headers and marks it X-Migrate-Shadow: 1.
+type mirrorBackend struct{ up *upstream }
+
+// HeaderShadow marks every mirrored copy so a backend (and its logs) can
+// tell shadow traffic from real traffic.
+const HeaderShadow = "X-Migrate-Shadow"
+
+// RoundTrip sends one copy.
+func (m mirrorBackend) RoundTrip(r *http.Request) (*http.Response, error) {
+	out := r.Clone(r.Context())
+	out.RequestURI = ""
+	out.URL.Scheme, out.URL.Host = m.up.target.Scheme, m.up.target.Host
+	out.URL.Path, out.URL.RawPath = joinPath(m.up.target, r.URL)
+	out.Host = ""
+	for _, h := range hopHeaders {
+		out.Header.Del(h)
+	}
+	if c := r.Header.Get("Connection"); c != "" {
+		for _, f := range strings.Split(c, ",") {
+			out.Header.Del(strings.TrimSpace(f))
+		}
+	}
+	out.Header.Set(HeaderShadow, "1")
+	return m.up.rt.RoundTrip(out)
+}
+
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// joinPath mirrors httputil's joining of the target's base path and the
+// request path.
+func joinPath(target, req *url.URL) (path, rawpath string) {
+	if target.Path == "" || target.Path == "/" {
+		return req.Path, req.RawPath
+	}
+	return strings.TrimSuffix(target.Path, "/") + req.Path, ""
+}
+
+// drain reads and closes a body so its connection can be reused.
+func drain(rc io.ReadCloser, max int64) (int64, error) {
+	n, err := io.Copy(io.Discard, io.LimitReader(rc, max))
+	rc.Close()
+	return n, err
+}
+
+func describe(u *upstream) string {
+	if u.target == wasmTarget {
+		return fmt.Sprintf("%s %s (wasm)", u.service, u.side)
+	}
+	return fmt.Sprintf("%s %s %s", u.service, u.side, u.target)
+}

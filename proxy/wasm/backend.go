@@ -1,0 +1,570 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// wasiModule is the only import namespace a WAGI module may use.
+const wasiModule = "wasi_snapshot_preview1"
+
+// reloadCheckInterval bounds how often RoundTrip stats the module file.
+const reloadCheckInterval = time.Second
+
+// maxStderr is how much of one request's guest stderr reaches the log.
+const maxStderr = 4 << 10
+
+// frozenWalltime is the wall clock of a FrozenClock guest:
+// 2024-01-01T00:00:00Z.
+const frozenWalltime = 1704067200
+
+// Backend serves HTTP requests with a WAGI module, in process: every
+// request gets a fresh instance of the compiled module, its own linear
+// memory, the request as CGI environment and stdin, and its stdout parsed
+// as the response. It is safe for concurrent use.
+//
+// The module file is watched: at most once a second a request stats it,
+// and when its size or modification time changed the new file is compiled
+// in the background and swapped in atomically. Requests already running
+// finish on the old module, which is closed after the last of them; a file
+// that fails to compile is logged and counted (Stats.ReloadErrors) and the
+// old module keeps serving.
+type Backend struct {
+	rt     *Runtime
+	opts   Options
+	logger *slog.Logger
+	mem    *memoryPool
+	slots  chan struct{} // nil unless Options.Pool > 0
+	base   wazero.ModuleConfig
+	stats  counters
+
+	checkEvery time.Duration // reloadCheckInterval; tests shorten it
+	lastCheck  atomic.Int64  // unix nanoseconds of the last stat
+	reloading  atomic.Bool
+	reloads    sync.WaitGroup
+
+	mu        sync.Mutex
+	cur       *module
+	badStamp  fileStamp // a changed file that did not compile; not retried until it changes again
+	closed    bool
+	requests  sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// module is one compiled version of the module file.
+type module struct {
+	compiled wazero.CompiledModule
+	// instrumented says the module carries instrumentLoops' interruption
+	// check and was compiled by Runtime.fast; otherwise Runtime.checked.
+	instrumented bool
+	stamp        fileStamp
+	refs         int  // requests using it; guarded by Backend.mu
+	retired      bool // replaced by a newer version; guarded by Backend.mu
+}
+
+// fileStamp identifies a version of the module file cheaply.
+type fileStamp struct {
+	size  int64
+	mtime time.Time
+}
+
+// New compiles the module at opts.Path (or loads it from the runtime's
+// compilation cache) and returns a Backend serving it. It fails if the file
+// is not a WASI preview1 command: no `_start` export, imports from
+// anything but wasi_snapshot_preview1, or a minimum memory above
+// MaxMemory.
+func New(ctx context.Context, opts Options, rt *Runtime) (*Backend, error) {
+	if rt == nil {
+		return nil, errors.New("wasm candidate: no runtime; create one with NewRuntime")
+	}
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{
+		rt:         rt,
+		opts:       opts,
+		logger:     rt.logger.With("module", opts.Path),
+		mem:        newMemoryPool(opts.Pool),
+		checkEvery: reloadCheckInterval,
+	}
+	if opts.Pool > 0 {
+		b.slots = make(chan struct{}, opts.Pool)
+	}
+	b.base = wazero.NewModuleConfig().
+		WithName(""). // anonymous: any number of instances may coexist
+		WithArgs(filepath.Base(opts.Path)).
+		WithStartFunctions("_start")
+	if !opts.FrozenClock {
+		b.base = b.base.WithSysWalltime().WithSysNanotime()
+	}
+	if opts.Seed == 0 {
+		b.base = b.base.WithRandSource(crand.Reader)
+	}
+	m, err := b.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b.cur = m
+	b.lastCheck.Store(time.Now().UnixNano())
+	return b, nil
+}
+
+// load reads, rewrites and compiles the module file.
+func (b *Backend) load(ctx context.Context) (*module, error) {
+	path := b.opts.Path
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("wasm candidate: %w (build the module, e.g. GOOS=wasip1 GOARCH=wasm go build -o %s)", err, path)
+	}
+	bin, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("wasm candidate: %w", err)
+	}
+	bin, _, _ = coalesceData(bin)
+	m := &module{stamp: fileStamp{st.Size(), st.ModTime()}}
+	if fast, ok := instrumentLoops(bin); ok {
+		compiled, err := b.rt.fast.CompileModule(ctx, fast)
+		if err == nil {
+			m.compiled, m.instrumented = compiled, true
+		} else {
+			b.logger.Debug("instrumented module did not compile; using wazero's interruption check", "error", err)
+		}
+	}
+	if m.compiled == nil {
+		compiled, err := b.rt.checked.CompileModule(ctx, bin)
+		if err != nil {
+			return nil, fmt.Errorf("compile wasm module %s: %w", path, err)
+		}
+		m.compiled = compiled
+	}
+	if err := b.validate(m.compiled); err != nil {
+		_ = m.compiled.Close(ctx)
+		return nil, fmt.Errorf("wasm module %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// validate rejects modules that cannot be WAGI commands, with errors that
+// say how to build one.
+func (b *Backend) validate(c wazero.CompiledModule) error {
+	if _, ok := c.ExportedFunctions()["_start"]; !ok {
+		return errors.New("no _start export: a WAGI module is a WASI command (Go: package main built with GOOS=wasip1 GOARCH=wasm, not -buildmode=c-shared)")
+	}
+	for _, f := range c.ImportedFunctions() {
+		if mod, name, _ := f.Import(); mod != wasiModule {
+			return fmt.Errorf("imports %s.%s: only %s is provided (no network, no other host modules)", mod, name, wasiModule)
+		}
+	}
+	if len(c.ImportedMemories()) > 0 {
+		return errors.New("imports its memory: a WAGI module must define its own")
+	}
+	for name, m := range c.ExportedMemories() {
+		if m.Min() > b.opts.memoryPages() {
+			return fmt.Errorf("memory %q starts at %d pages (%s), above maxMemory %s; raise maxMemory", name, m.Min(), ByteSize(int64(m.Min())*wasmPageSize), b.opts.MaxMemory)
+		}
+	}
+	return nil
+}
+
+// Options returns the backend's options with defaults applied.
+func (b *Backend) Options() Options { return b.opts }
+
+// Stats returns the backend's counters.
+func (b *Backend) Stats() Stats { return b.stats.snapshot(b.opts.Path) }
+
+// RoundTrip runs the guest for one request and returns its response. The
+// request body is read fully before the guest starts (it becomes stdin and
+// CONTENT_LENGTH) and closed. Guest failures are *GuestError values (see
+// Kinds); other errors are about the request or the backend itself.
+func (b *Backend) RoundTrip(r *http.Request) (*http.Response, error) {
+	body, err := readBody(r, int64(b.opts.MaxMemory))
+	if err != nil {
+		return nil, err
+	}
+	b.maybeReload()
+	m, err := b.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer b.release(m)
+
+	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(b.opts.Timeout))
+	defer cancel()
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	defer cancelCause(nil)
+
+	if b.slots != nil {
+		select {
+		case b.slots <- struct{}{}:
+			defer func() { <-b.slots }()
+		case <-ctx.Done():
+			b.stats.fail(KindDeadline)
+			return nil, &GuestError{Kind: KindDeadline, Err: fmt.Errorf("waited %s for one of %d pool slots: %w", b.opts.Timeout, b.opts.Pool, context.Cause(ctx))}
+		}
+	}
+
+	b.stats.requests.Add(1)
+	b.stats.inFlight.Add(1)
+	defer b.stats.inFlight.Add(-1)
+
+	stdout := &limitedBuffer{limit: int(b.opts.MaxResponse), overflow: func() { cancelCause(errTooLarge) }}
+	stderr := &headBuffer{limit: maxStderr}
+	mem := &linearMemory{pool: b.mem, limit: uint64(b.opts.memoryPages()) * wasmPageSize}
+	cfg := b.config(ctx, r, body, stdout, stderr)
+
+	runErr := b.run(experimental.WithMemoryAllocator(ctx, mem), m, cfg)
+	// The guest has stopped for good: its memory may serve the next request.
+	b.stats.observeMemory(mem.peakSize)
+	mem.release()
+
+	if gerr := b.classify(ctx, runErr, mem, stdout, stderr); gerr != nil {
+		b.stats.fail(gerr.Kind)
+		b.logStderr(r, stderr, gerr)
+		return nil, gerr
+	}
+	status, header, respBody, err := parseCGIResponse(stdout.Bytes())
+	if err != nil {
+		gerr := &GuestError{Kind: KindHeaders, Err: err}
+		b.stats.fail(KindHeaders)
+		b.logStderr(r, stderr, gerr)
+		return nil, gerr
+	}
+	b.logStderr(r, stderr, nil)
+	contentLength := int64(len(respBody))
+	if r.Method == http.MethodHead {
+		respBody = nil
+	}
+	return &http.Response{
+		Status:        fmt.Sprintf("%d %s", status, http.StatusText(status)),
+		StatusCode:    status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        header,
+		Body:          io.NopCloser(bytes.NewReader(respBody)),
+		ContentLength: contentLength,
+		Request:       r,
+	}, nil
+}
+
+// run instantiates the module and runs _start until it returns, exits,
+// traps or is interrupted. Instrumented modules are interrupted by the
+// Osyield hook of their configuration; the others by wazero itself.
+func (b *Backend) run(ctx context.Context, m *module, cfg wazero.ModuleConfig) error {
+	rt := b.rt.checked
+	if m.instrumented {
+		rt = b.rt.fast
+	}
+	mod, err := rt.InstantiateModule(ctx, m.compiled, cfg)
+	if mod != nil {
+		_ = mod.Close(ctx)
+	}
+	return err
+}
+
+// config is the per-request module configuration: the shared base plus
+// the CGI environment, stdio, and the per-request clock and random state.
+func (b *Backend) config(ctx context.Context, r *http.Request, body []byte, stdout, stderr io.Writer) wazero.ModuleConfig {
+	cfg := b.base.
+		WithStdin(bytes.NewReader(body)).
+		WithStdout(stdout).
+		WithStderr(stderr).
+		// Sleeping happens on the host; end it when the request does, so
+		// the guest returns to code that notices the deadline.
+		WithNanosleep(func(ns int64) {
+			t := time.NewTimer(time.Duration(ns))
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+		})
+	// sched_yield, which instrumented modules call every yieldEvery loop
+	// iterations, is where a guest learns that its request is over.
+	cfg = cfg.WithOsyield(func() {
+		if err := ctx.Err(); err != nil {
+			code := sys.ExitCodeDeadlineExceeded
+			if errors.Is(err, context.Canceled) {
+				code = sys.ExitCodeContextCanceled
+			}
+			panic(sys.NewExitError(code)) // wazero ends the guest with this exit
+		}
+	})
+	if b.opts.FrozenClock {
+		c := &frozenClock{}
+		cfg = cfg.WithWalltime(c.walltime, 1).WithNanotime(c.nanotime, 1).WithNanosleep(c.nanosleep)
+	}
+	if b.opts.Seed != 0 {
+		var seed [32]byte
+		binary.LittleEndian.PutUint64(seed[:], uint64(b.opts.Seed))
+		cfg = cfg.WithRandSource(rand.NewChaCha8(seed))
+	}
+	for _, kv := range cgiEnv(r, int64(len(body))) {
+		k, v, _ := strings.Cut(kv, "=")
+		cfg = cfg.WithEnv(k, v)
+	}
+	return cfg
+}
+
+var errTooLarge = errors.New("response too large")
+
+// classify maps how the guest ended to a GuestError, or nil for a clean
+// exit. The limits are checked first: a guest refused memory or output
+// fails in whatever way its language handles that, and the operator needs
+// to know which limit it hit, not how it died.
+func (b *Backend) classify(ctx context.Context, err error, mem *linearMemory, stdout *limitedBuffer, stderr *headBuffer) *GuestError {
+	if stdout.overflowed {
+		// Even if the guest exited cleanly before the interruption landed,
+		// its response was cut short.
+		return &GuestError{Kind: KindTooLarge, Err: fmt.Errorf("stdout exceeded maxResponse %s; the guest was stopped", b.opts.MaxResponse)}
+	}
+	if err == nil {
+		// A guest refused memory that recovered and answered is a success.
+		return nil
+	}
+	why := stderr.firstLine()
+	if why != "" {
+		why = " (stderr: " + why + ")"
+	}
+	var exit *sys.ExitError
+	isExit := errors.As(err, &exit)
+	switch {
+	case mem.refused:
+		return &GuestError{Kind: KindMemory, Err: fmt.Errorf("linear memory would grow past maxMemory %s (raise maxMemory if the guest needs more): %w", b.opts.MaxMemory, err)}
+	case isExit && (exit.ExitCode() == sys.ExitCodeDeadlineExceeded || exit.ExitCode() == sys.ExitCodeContextCanceled):
+		return &GuestError{Kind: KindDeadline, Err: fmt.Errorf("interrupted after the %s timeout or request cancellation: %w", b.opts.Timeout, context.Cause(ctx))}
+	case isExit:
+		return &GuestError{Kind: KindExit, Err: fmt.Errorf("exit code %d%s", exit.ExitCode(), why)}
+	default:
+		return &GuestError{Kind: KindTrap, Err: fmt.Errorf("%w%s", err, why)}
+	}
+}
+
+// logStderr puts what the guest wrote to stderr in the structured log,
+// with the route, at Warn when the request failed and Info otherwise.
+func (b *Backend) logStderr(r *http.Request, stderr *headBuffer, gerr *GuestError) {
+	if stderr.total == 0 && gerr == nil {
+		return
+	}
+	attrs := []any{
+		"route", matchedRoute(r.Context()),
+		"method", r.Method,
+		"path", r.URL.Path,
+		"stderr", string(stderr.buf),
+		"stderrBytes", stderr.total,
+	}
+	if gerr != nil {
+		attrs = append(attrs, "kind", gerr.Kind, "error", gerr.Err.Error())
+		b.logger.Warn("wasm guest failed", attrs...)
+		return
+	}
+	b.logger.Info("wasm guest stderr", attrs...)
+}
+
+// acquire pins the current module version for one request.
+func (b *Backend) acquire() (*module, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, fmt.Errorf("wasm candidate %s is closed", b.opts.Path)
+	}
+	b.cur.refs++
+	b.requests.Add(1)
+	return b.cur, nil
+}
+
+// release unpins a module version, closing it if it was replaced and this
+// was its last request.
+func (b *Backend) release(m *module) {
+	b.mu.Lock()
+	m.refs--
+	closeIt := m.retired && m.refs == 0
+	b.mu.Unlock()
+	if closeIt {
+		_ = m.compiled.Close(context.Background())
+	}
+	b.requests.Done()
+}
+
+// maybeReload stats the module file if the last check is older than
+// checkEvery, and starts a background reload when the file changed.
+func (b *Backend) maybeReload() {
+	now := time.Now().UnixNano()
+	last := b.lastCheck.Load()
+	if now-last < int64(b.checkEvery) || !b.lastCheck.CompareAndSwap(last, now) {
+		return
+	}
+	st, err := os.Stat(b.opts.Path)
+	if err != nil {
+		return // a file being replaced may be missing for a moment; keep serving
+	}
+	stamp := fileStamp{st.Size(), st.ModTime()}
+	b.mu.Lock()
+	unchanged := b.closed || stamp == b.cur.stamp || stamp == b.badStamp
+	b.mu.Unlock()
+	if unchanged || !b.reloading.CompareAndSwap(false, true) {
+		return
+	}
+	b.reloads.Add(1)
+	go func() {
+		defer b.reloads.Done()
+		defer b.reloading.Store(false)
+		b.reload()
+	}()
+}
+
+// reload compiles the changed file and swaps it in.
+func (b *Backend) reload() {
+	ctx := context.Background()
+	m, err := b.load(ctx)
+	if err != nil {
+		b.stats.reloadErrors.Add(1)
+		b.logger.Error("wasm module changed but did not load; still serving the previous version", "error", err)
+		if st, serr := os.Stat(b.opts.Path); serr == nil {
+			b.mu.Lock()
+			b.badStamp = fileStamp{st.Size(), st.ModTime()}
+			b.mu.Unlock()
+		}
+		return
+	}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		_ = m.compiled.Close(ctx)
+		return
+	}
+	old := b.cur
+	b.cur = m
+	old.retired = true
+	closeOld := old.refs == 0
+	b.mu.Unlock()
+	if closeOld {
+		_ = old.compiled.Close(ctx)
+	}
+	b.stats.reloads.Add(1)
+	b.logger.Info("wasm module reloaded", "size", m.stamp.size, "modified", m.stamp.mtime)
+}
+
+// Close stops accepting requests, waits for running ones (until ctx is
+// done; the runtime's Close interrupts any left), and releases the compiled
+// module and pooled memory.
+func (b *Backend) Close(ctx context.Context) error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		b.requests.Wait()
+		b.reloads.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("close wasm candidate %s: requests still running: %w", b.opts.Path, ctx.Err())
+	}
+	var err error
+	b.closeOnce.Do(func() {
+		b.mu.Lock()
+		m := b.cur
+		b.mu.Unlock()
+		err = m.compiled.Close(ctx)
+		b.mem.close()
+	})
+	return err
+}
+
+// readBody reads the whole request body, up to limit bytes, and closes it.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	defer r.Body.Close()
+	if r.ContentLength > limit {
+		return nil, fmt.Errorf("request body of %d bytes exceeds the wasm candidate's maxMemory (%d bytes)", r.ContentLength, limit)
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read request body: %w", err)
+	}
+	if n > limit {
+		return nil, fmt.Errorf("request body exceeds the wasm candidate's maxMemory (%d bytes)", limit)
+	}
+	return buf.Bytes(), nil
+}
+
+// limitedBuffer collects stdout up to limit bytes; past it, writes fail
+// and overflow stops the guest.
+type limitedBuffer struct {
+	bytes.Buffer
+	limit      int
+	overflowed bool
+	overflow   func()
+}
+
+func (w *limitedBuffer) Write(p []byte) (int, error) {
+	if w.overflowed || w.Len()+len(p) > w.limit {
+		if !w.overflowed {
+			w.overflowed = true
+			w.overflow()
+		}
+		return 0, errTooLarge
+	}
+	return w.Buffer.Write(p)
+}
+
+// headBuffer keeps the first limit bytes written and counts the rest.
+type headBuffer struct {
+	buf   []byte
+	limit int
+	total int
+}
+
+func (w *headBuffer) Write(p []byte) (int, error) {
+	w.total += len(p)
+	if room := w.limit - len(w.buf); room > 0 {
+		w.buf = append(w.buf, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+// firstLine is the first non-empty stderr line, shortened.
+func (w *headBuffer) firstLine() string {
+	for line := range strings.Lines(string(w.buf)) {
+		if s := strings.TrimSpace(line); s != "" {
+			return preview([]byte(s))
+		}
+	}
+	return ""
+}
+
+// frozenClock is the deterministic clock of one FrozenClock request.
+type frozenClock struct{ mono int64 }
+
+func (c *frozenClock) walltime() (int64, int32) { return frozenWalltime, 0 }
+func (c *frozenClock) nanotime() int64          { c.mono += int64(time.Microsecond); return c.mono }
+func (c *frozenClock) nanosleep(ns int64)       { c.mono += ns }

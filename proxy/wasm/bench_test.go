@@ -1,0 +1,426 @@
+//go:build linux
+
+package wasm
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// The benchmarks serve the order behaviour of the test guest (decode a JSON
+// order, answer 201 with a UUID), the shape of the fixture order component.
+//
+//	go test ./proxy/wasm -run '^$' -bench . -count 5 -benchtime 2000x
+//
+// Compiled code is cached on disk in benchCacheDir across runs, so -count
+// does not recompile; delete the directory to measure a cold compile.
+const orderBody = `{"orderLineItemsDtoList":[{"skuCode":"ENG-V8-500","price":1000,"quantity":1}]}`
+
+var benchCacheDir = filepath.Join(os.TempDir(), "migrate-wasm-bench-cache")
+
+// load runs b.N calls of fn on c goroutines and reports throughput and
+// latency percentiles.
+func load(b *testing.B, c int, fn func() error) {
+	b.Helper()
+	var next atomic.Int64
+	lat := make([][]time.Duration, c)
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := processCPU()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				t := time.Now()
+				if err := fn(); err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+				}
+				lat[w] = append(lat[w], time.Since(t))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
+	b.StopTimer()
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d of %d requests failed, first: %v", n, b.N, firstErr.Load())
+	}
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+	// CPU time per request is what the shared 2-core machine's load cannot
+	// inflate much; 2000/cpu-ms is the throughput two idle cores allow.
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+}
+
+// processCPU is the user+system CPU time the process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// variant is one way to run a WAGI request with wazero directly, to
+// attribute the cost of each idea against the naive approach.
+type variant struct {
+	name          string
+	coalesce      bool // merge data segments before compiling
+	recycle       bool // recycled, zeroed linear memory
+	interruptible bool // WithCloseOnContextDone(true)
+	instrumented  bool // instrumentLoops' own interruption check
+}
+
+var variants = []variant{
+	{name: "naive"},
+	{name: "coalesce", coalesce: true},
+	{name: "recycle", recycle: true},
+	{name: "coalesce+recycle", coalesce: true, recycle: true},
+	{name: "coalesce+recycle+closeOnContextDone", coalesce: true, recycle: true, interruptible: true},
+	{name: "coalesce+recycle+instrumented", coalesce: true, recycle: true, instrumented: true},
+}
+
+// BenchmarkInstantiate measures one request as InstantiateModule of the
+// compiled guest with the CGI environment, stdin and stdout, per variant,
+// at concurrency 1 and 2. "naive" is wazero's defaults: a fresh ModuleConfig
+// and a freshly allocated memory per request, Go's 40k data segments.
+func BenchmarkInstantiate(b *testing.B) {
+	ctx := context.Background()
+	cache, err := wazero.NewCompilationCacheWithDir(benchCacheDir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cache.Close(ctx)
+	orderPath, orderRoute := orderModule(b)
+	guests := []struct{ name, module, path string }{
+		{"order", orderPath, orderRoute},
+		{"testguest", buildGuest(b), "/order"},
+	}
+	for _, g := range guests {
+		bin, err := os.ReadFile(g.module)
+		if err != nil {
+			b.Fatal(err)
+		}
+		req := httptest.NewRequest("POST", "http://127.0.0.1:8080"+g.path, strings.NewReader(orderBody))
+		req.Header.Set("Content-Type", "application/json")
+		env := cgiEnv(req, int64(len(orderBody)))
+		for _, v := range variants {
+			rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(cache).WithCloseOnContextDone(v.interruptible))
+			wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+			mbin := bin
+			if v.coalesce {
+				mbin, _, _ = coalesceData(bin)
+			}
+			if v.instrumented {
+				var ok bool
+				if mbin, ok = instrumentLoops(mbin); !ok {
+					b.Fatal("guest not instrumented")
+				}
+			}
+			compiled, err := rt.CompileModule(ctx, mbin)
+			if err != nil {
+				b.Fatal(err)
+			}
+			pool := newMemoryPool(0)
+			run := func() error {
+				var out bytes.Buffer
+				cfg := wazero.NewModuleConfig().WithName("").WithSysWalltime().WithSysNanotime().
+					WithRandSource(crand.Reader).WithStdin(strings.NewReader(orderBody)).WithStdout(&out)
+				for _, kv := range env {
+					k, val, _ := strings.Cut(kv, "=")
+					cfg = cfg.WithEnv(k, val)
+				}
+				ictx := ctx
+				var mem *linearMemory
+				if v.recycle {
+					mem = &linearMemory{pool: pool, limit: 64 << 20}
+					ictx = experimental.WithMemoryAllocator(ctx, mem)
+				}
+				if v.instrumented {
+					// As Backend.config does: the deadline check runs in sched_yield.
+					rctx, cancel := context.WithTimeout(ictx, 5*time.Second)
+					defer cancel()
+					ictx = rctx
+					cfg = cfg.WithOsyield(func() {
+						if rctx.Err() != nil {
+							panic(sys.NewExitError(sys.ExitCodeDeadlineExceeded))
+						}
+					})
+				}
+				mod, err := rt.InstantiateModule(ictx, compiled, cfg)
+				if mod != nil {
+					mod.Close(ctx)
+				}
+				if mem != nil {
+					mem.release()
+				}
+				if err != nil {
+					return err
+				}
+				if !bytes.HasPrefix(out.Bytes(), []byte("Status: 201")) {
+					return fmt.Errorf("unexpected output %q", out.Bytes())
+				}
+				return nil
+			}
+			for _, c := range []int{1, 2} {
+				b.Run(fmt.Sprintf("guest=%s/%s/c=%d", g.name, v.name, c), func(b *testing.B) { load(b, c, run) })
+			}
+			pool.close()
+			rt.Close(ctx)
+		}
+	}
+}
+
+var (
+	orderOnce sync.Once
+	orderPath string
+	orderErr  error
+)
+
+// orderModule is the fixture order component (fixtures/wasm/order), built
+// with the go tool like any user module, or the test guest's /order
+// behaviour when the fixture does not build. It returns the module and the
+// request path that places an order.
+func orderModule(b testing.TB) (module, path string) {
+	b.Helper()
+	orderOnce.Do(func() {
+		out := filepath.Join(sharedDir, "order.wasm")
+		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", out, "github.com/strangler-fig/migrate/fixtures/wasm/order")
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			orderErr = fmt.Errorf("%v: %s", err, msg)
+			return
+		}
+		orderPath = out
+	})
+	if orderErr != nil {
+		b.Logf("fixture order component does not build (%v); using the test guest", orderErr)
+		return buildGuest(b), "/order"
+	}
+	return orderPath, "/api/order"
+}
+
+// benchBackend serves the order module from a runtime on the persistent
+// bench cache and returns it with the order path.
+func benchBackend(b *testing.B, opts Options) (*Backend, string) {
+	b.Helper()
+	rt, err := NewRuntime(context.Background(), benchCacheDir, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { rt.Close(context.Background()) })
+	var path string
+	opts.Path, path = orderModule(b)
+	be, err := New(context.Background(), opts, rt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { be.Close(context.Background()) })
+	return be, path
+}
+
+// BenchmarkRoundTrip is the Backend itself, called directly, at
+// concurrency 1, 2 and 20.
+func BenchmarkRoundTrip(b *testing.B) {
+	be, path := benchBackend(b, Options{})
+	for _, c := range []int{1, 2, 20} {
+		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
+			load(b, c, func() error {
+				req := httptest.NewRequest("POST", path, strings.NewReader(orderBody))
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := be.RoundTrip(req)
+				if err != nil {
+					return err
+				}
+				if resp.StatusCode != 201 {
+					return fmt.Errorf("status %d", resp.StatusCode)
+				}
+				return nil
+			})
+		})
+	}
+}
+
+// BenchmarkHTTP is the published load test's shape — POST orders at
+// concurrency 20 (and 2) — over loopback HTTP through
+// httputil.ReverseProxy to the Backend, with the process's peak RSS
+// during the run and its RSS after an idle period.
+func BenchmarkHTTP(b *testing.B) {
+	be, path := benchBackend(b, Options{})
+	srv := serve(b, be)
+	for _, c := range []int{2, 20} {
+		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c, MaxConnsPerHost: c}}
+			defer client.CloseIdleConnections()
+			runtime.GC()
+			debug.FreeOSMemory()
+			baseline := procStatusKiB("VmRSS")
+			resetPeakRSS()
+			load(b, c, func() error {
+				resp, err := client.Post(srv.URL+path, "application/json", strings.NewReader(orderBody))
+				if err != nil {
+					return err
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 201 {
+					return fmt.Errorf("status %d", resp.StatusCode)
+				}
+				return nil
+			})
+			peak := procStatusKiB("VmHWM")
+			b.ReportMetric(float64(baseline)/1024, "baseline-RSS-MiB")
+			b.ReportMetric(float64(peak)/1024, "peak-RSS-MiB")
+			// Scale to zero: after idleRelease the pool drops its buffers.
+			client.CloseIdleConnections()
+			time.Sleep(idleRelease + 500*time.Millisecond)
+			runtime.GC()
+			b.ReportMetric(float64(procStatusKiB("VmRSS"))/1024, "idle-RSS-MiB")
+			debug.FreeOSMemory()
+			b.ReportMetric(float64(procStatusKiB("VmRSS"))/1024, "idle-freed-RSS-MiB")
+		})
+	}
+}
+
+// BenchmarkReady is a restart with the module already in the on-disk
+// compilation cache: NewRuntime, New and the first response.
+func BenchmarkReady(b *testing.B) {
+	be, path := benchBackend(b, Options{}) // populates the cache
+	guest := be.Options().Path
+	ctx := context.Background()
+	b.ResetTimer()
+	for range b.N {
+		rt, err := NewRuntime(ctx, benchCacheDir, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		be, err := New(ctx, Options{Path: guest}, rt)
+		if err != nil {
+			b.Fatal(err)
+		}
+		req := httptest.NewRequest("POST", path, strings.NewReader(orderBody))
+		req.Header.Set("Content-Type", "application/json")
+		if _, err := be.RoundTrip(req); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		be.Close(ctx)
+		rt.Close(ctx)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms-to-first-response")
+}
+
+// procStatusKiB reads a "Name: N kB" line of /proc/self/status; 0 where
+// there is no procfs.
+func procStatusKiB(name string) int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), name+":"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// resetPeakRSS restarts VmHWM from the current RSS (Linux clear_refs).
+func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// TestServeForLoad serves the order component over loopback HTTP (through
+// httputil.ReverseProxy, as in BenchmarkHTTP) for an external load
+// generator, samples the process's RSS, and logs baseline, peak and final
+// RSS with the backend's Stats. It is skipped unless
+// MIGRATE_WASM_LOAD_ADDR is set:
+//
+//	MIGRATE_WASM_LOAD_ADDR=127.0.0.1:18080 MIGRATE_WASM_LOAD_SECONDS=40 \
+//	  go test ./proxy/wasm -run TestServeForLoad -v &
+//	hey -n 10000 -c 20 -m POST -T application/json \
+//	  -d '{"orderLineItemsDtoList":[{"skuCode":"ENG-V8-500","price":1000,"quantity":1}]}' \
+//	  http://127.0.0.1:18080/api/order
+func TestServeForLoad(t *testing.T) {
+	addr := os.Getenv("MIGRATE_WASM_LOAD_ADDR")
+	if addr == "" {
+		t.Skip("set MIGRATE_WASM_LOAD_ADDR=127.0.0.1:PORT to serve the order component for a load run")
+	}
+	seconds, _ := strconv.Atoi(os.Getenv("MIGRATE_WASM_LOAD_SECONDS"))
+	if seconds <= 0 {
+		seconds = 60
+	}
+	rt, err := NewRuntime(context.Background(), benchCacheDir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	module, _ := orderModule(t)
+	be, err := New(context.Background(), Options{Path: module}, rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close(context.Background())
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: proxyTo(be)}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	runtime.GC()
+	baseline := procStatusKiB("VmRSS")
+	t.Logf("serving %s on http://%s for %ds; RSS %d MiB", module, addr, seconds, baseline/1024)
+	var peak int64
+	var lastBusy time.Time
+	var prevRequests uint64
+	end := time.Now().Add(time.Duration(seconds) * time.Second)
+	for time.Now().Before(end) {
+		time.Sleep(100 * time.Millisecond)
+		peak = max(peak, procStatusKiB("VmRSS"))
+		if n := be.Stats().Requests; n != prevRequests {
+			prevRequests, lastBusy = n, time.Now()
+		}
+	}
+	t.Logf("baseline RSS %d MiB, peak RSS %d MiB, RSS %s after the last request: %d MiB",
+		baseline/1024, peak/1024, time.Since(lastBusy).Round(time.Second), procStatusKiB("VmRSS")/1024)
+	t.Logf("stats %+v", be.Stats())
+}

@@ -1,0 +1,192 @@
+package wasm
+
+import (
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero/experimental"
+)
+
+// idleRelease is how long an unused linear-memory buffer is kept for the
+// next request before it is dropped (Pool 0). Long enough to bridge the gaps
+// of a steady request stream, short enough that an idle route holds nothing
+// but compiled code.
+const idleRelease = time.Second
+
+// maxPooledBuffers bounds the buffers a pool holds beyond Options.Pool:
+// enough for the concurrency one proxy sees on a route, so that a busy
+// route does not map and fault in fresh memory per request.
+const maxPooledBuffers = 64
+
+// memoryPool recycles linear-memory buffers between requests.
+//
+// A fresh wazero instance otherwise allocates its memory with make and
+// grows it by copying: for a Go guest that is megabytes of fresh pages per
+// request whose page faults and GC work cost more than the guest itself.
+// Buffers are memory mappings where the platform has them (reserveLinear),
+// so those dropped by the pool return their RAM to the system at once.
+// A recycled buffer is zeroed before reuse, so every instance still starts
+// from exactly the memory a new one would have: isolation is unchanged.
+type memoryPool struct {
+	mu     sync.Mutex
+	free   []pooledBuffer
+	keep   int // buffers kept regardless of idleness (Options.Pool)
+	max    int // most buffers held at all
+	timer  *time.Timer
+	closed bool
+}
+
+type pooledBuffer struct {
+	buf    []byte // len = bytes the last guest used (dirty), cap = allocation
+	mapped bool   // from reserveLinear, to be released with releaseLinear
+	since  time.Time
+}
+
+func newMemoryPool(keep int) *memoryPool {
+	return &memoryPool{keep: keep, max: max(keep, maxPooledBuffers)}
+}
+
+// get returns a zeroed buffer of length 0, or nil when none is free.
+func (p *memoryPool) get() (b []byte, mapped bool) {
+	p.mu.Lock()
+	n := len(p.free)
+	if n == 0 {
+		p.mu.Unlock()
+		return nil, false
+	}
+	f := p.free[n-1]
+	p.free = p.free[:n-1]
+	p.mu.Unlock()
+	clear(f.buf)
+	return f.buf[:0], f.mapped
+}
+
+// put returns a buffer whose first len(b) bytes the guest may have written.
+func (p *memoryPool) put(b []byte, mapped bool) {
+	if cap(b) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || len(p.free) >= p.max {
+		releaseLinear(b, mapped)
+		return
+	}
+	p.free = append(p.free, pooledBuffer{buf: b, mapped: mapped, since: time.Now()})
+	if len(p.free) > p.keep && p.timer == nil {
+		p.timer = time.AfterFunc(idleRelease, p.trim)
+	}
+}
+
+// trim drops buffers idle for idleRelease beyond the kept ones, and re-arms
+// itself while any droppable buffer remains.
+func (p *memoryPool) trim() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.timer = nil
+	cutoff := time.Now().Add(-idleRelease)
+	kept := p.free[:0]
+	for i, f := range p.free {
+		// The oldest entries are first; keep the newest p.keep always.
+		if f.since.Before(cutoff) && len(p.free)-i > p.keep {
+			releaseLinear(f.buf, f.mapped)
+			continue
+		}
+		kept = append(kept, f)
+	}
+	clear(p.free[len(kept):]) // let the GC have the dropped heap buffers
+	p.free = kept
+	if len(p.free) > p.keep && !p.closed {
+		p.timer = time.AfterFunc(idleRelease, p.trim)
+	}
+}
+
+// held reports the bytes currently parked in the pool.
+func (p *memoryPool) held() (buffers int, bytes int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, f := range p.free {
+		bytes += int64(cap(f.buf))
+	}
+	return len(p.free), bytes
+}
+
+func (p *memoryPool) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	if p.timer != nil {
+		p.timer.Stop()
+		p.timer = nil
+	}
+	for _, f := range p.free {
+		releaseLinear(f.buf, f.mapped)
+	}
+	clear(p.free)
+	p.free = nil
+}
+
+// linearMemory is one request's guest memory: it enforces the route's cap
+// and remembers whether the guest hit it, so the failure is reported as
+// KindMemory whatever the guest did next.
+//
+// Free is deliberately a no-op. wazero calls it when the module closes,
+// which for a deadline happens on another goroutine while the guest may
+// still be running until its next interruption check; the buffer goes back
+// to the pool only after InstantiateModule has returned (see release).
+type linearMemory struct {
+	pool     *memoryPool
+	buf      []byte
+	mapped   bool
+	limit    uint64
+	refused  bool
+	peakSize uint64
+}
+
+var _ experimental.LinearMemory = (*linearMemory)(nil)
+
+// Allocate implements experimental.MemoryAllocator for one instance.
+func (m *linearMemory) Allocate(capacity, _ uint64) experimental.LinearMemory {
+	if b, mapped := m.pool.get(); b != nil {
+		m.buf, m.mapped = b, mapped
+	} else if b := reserveLinear(m.limit); b != nil {
+		m.buf, m.mapped = b, true
+	} else {
+		m.buf = make([]byte, 0, min(capacity, m.limit))
+	}
+	return m
+}
+
+// Reallocate implements experimental.LinearMemory. Growth within the
+// buffer's capacity is free: the bytes past the old length are zero
+// because the buffer was zeroed when taken from the pool.
+func (m *linearMemory) Reallocate(size uint64) []byte {
+	if size > m.limit {
+		m.refused = true
+		return nil
+	}
+	m.peakSize = max(m.peakSize, size)
+	if size <= uint64(cap(m.buf)) {
+		m.buf = m.buf[:size]
+		return m.buf
+	}
+	// Only a heap buffer gets here (a mapping spans the whole limit): grow
+	// geometrically, as append would, but never past the cap.
+	newCap := min(max(size, 2*uint64(cap(m.buf))), m.limit)
+	nb := make([]byte, size, newCap)
+	copy(nb, m.buf)
+	releaseLinear(m.buf, m.mapped)
+	m.buf, m.mapped = nb, false
+	return nb
+}
+
+// Free implements experimental.LinearMemory; see the type comment.
+func (m *linearMemory) Free() {}
+
+// release hands the buffer back once the guest can no longer run.
+func (m *linearMemory) release() {
+	if m.buf != nil {
+		m.pool.put(m.buf, m.mapped)
+		m.buf = nil
+	}
+}

@@ -1,0 +1,135 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"os"
+	"testing"
+
+	"github.com/tetratelabs/wazero"
+)
+
+// instantiateMemory instantiates bin without running _start and returns its
+// initial linear memory, or the instantiation error.
+func instantiateMemory(t *testing.T, rt wazero.Runtime, bin []byte) ([]byte, error) {
+	t.Helper()
+	ctx := context.Background()
+	cm, err := rt.CompileModule(ctx, bin)
+	if err != nil {
+		return nil, err
+	}
+	defer cm.Close(ctx)
+	mod, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+	if err != nil {
+		return nil, err
+	}
+	defer mod.Close(ctx)
+	mem, _ := mod.Memory().Read(0, mod.Memory().Size())
+	return bytes.Clone(mem), nil
+}
+
+// TestCoalesceDataIsExact is a differential test: the original and the
+// rewritten module must start with byte-identical memory, or fail alike.
+func TestCoalesceDataIsExact(t *testing.T) {
+	rt := wazero.NewRuntimeWithConfig(context.Background(), wazero.NewRuntimeConfigInterpreter())
+	defer rt.Close(context.Background())
+	seg := func(off uint32, s string) dataSegment { return dataSegment{off, []byte(s)} }
+	tests := []struct {
+		name        string
+		segs        []dataSegment
+		wantChanged bool
+		wantAfter   int
+	}{
+		{"adjacent", []dataSegment{seg(0, "ab"), seg(2, "cd"), seg(4, "ef")}, true, 1},
+		{"small gaps", []dataSegment{seg(10, "a"), seg(20, "b"), seg(4000, "c")}, true, 1},
+		{"gap too big", []dataSegment{seg(0, "a"), seg(10000, "b"), seg(10010, "c")}, true, 2},
+		{"out of order", []dataSegment{seg(300, "z"), seg(100, "y"), seg(200, "x")}, true, 1},
+		{"empty segments", []dataSegment{seg(5, ""), seg(5, "q"), seg(9, "")}, true, 1},
+		{"overlap kept as is", []dataSegment{seg(0, "aaaa"), seg(2, "bb")}, false, 2},
+		{"single segment", []dataSegment{seg(7, "x")}, false, 1},
+		{"out of bounds still fails", []dataSegment{seg(63000, "a"), seg(65535, "bc")}, true, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			orig := wasmModule{memPages: 1, data: tt.segs}.bytes()
+			out, _, after := coalesceData(orig)
+			if changed := !bytes.Equal(out, orig); changed != tt.wantChanged || after != tt.wantAfter {
+				t.Errorf("changed=%v after=%d, want changed=%v after=%d", changed, after, tt.wantChanged, tt.wantAfter)
+			}
+			want, wantErr := instantiateMemory(t, rt, orig)
+			got, gotErr := instantiateMemory(t, rt, out)
+			if (wantErr != nil) != (gotErr != nil) {
+				t.Fatalf("original error %v, coalesced error %v", wantErr, gotErr)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("initial memory differs after coalescing")
+			}
+		})
+	}
+}
+
+func TestCoalesceDataOnGoGuest(t *testing.T) {
+	bin, err := os.ReadFile(buildGuest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, before, after := coalesceData(bin)
+	t.Logf("Go guest: %d data segments -> %d, %d -> %d bytes", before, after, len(bin), len(out))
+	if before < 1000 || after > 10 {
+		t.Errorf("coalesced %d segments into %d; expected a Go module's thousands into a handful", before, after)
+	}
+}
+
+func TestCoalesceDataLeavesUnsupportedModules(t *testing.T) {
+	plain := wasmModule{memPages: 1, data: []dataSegment{{0, []byte("a")}, {1, []byte("b")}}}.bytes()
+	i := sectionOffset(plain, sectionData)
+	// A data count section (id 12, one byte: 2 segments) goes right before the data section.
+	withDataCount := append(append(bytes.Clone(plain[:i]), sectionDataCount, 1, 2), plain[i:]...)
+	for name, bin := range map[string][]byte{
+		"data count section": withDataCount,
+		"passive segment":    append([]byte("\x00asm\x01\x00\x00\x00"), 11, 5, 1, 1, 2, 'a', 'b'),
+		"truncated":          []byte("\x00asm\x01\x00\x00\x00\x0b\x10\x01"),
+		"not wasm":           []byte("hello"),
+	} {
+		if out, _, _ := coalesceData(bin); !bytes.Equal(out, bin) {
+			t.Errorf("%s: module was rewritten", name)
+		}
+	}
+}
+
+// sectionOffset returns where the section with id starts in bin.
+func sectionOffset(bin []byte, id byte) int {
+	for p := 8; p < len(bin); {
+		if bin[p] == id {
+			return p
+		}
+		size, n := binary.Uvarint(bin[p+1:])
+		p += 1 + n + int(size)
+	}
+	return -1
+}
+
+func FuzzCoalesceData(f *testing.F) {
+	f.Add([]byte{0, 0, 3, 'a', 'b', 'c', 9, 0, 1, 'd'}, uint8(1))
+	f.Add([]byte{10, 0, 1, 'x', 0, 0, 1, 'y'}, uint8(2))
+	rt := wazero.NewRuntimeWithConfig(context.Background(), wazero.NewRuntimeConfigInterpreter())
+	f.Cleanup(func() { rt.Close(context.Background()) })
+	f.Fuzz(func(t *testing.T, spec []byte, pages uint8) {
+		// spec is a list of (offset u16, length u8, bytes...) segments.
+		var segs []dataSegment
+		for len(spec) >= 3 && len(segs) < 64 {
+			off := uint32(binary.LittleEndian.Uint16(spec)) * 2
+			n := min(int(spec[2]), len(spec)-3)
+			segs = append(segs, dataSegment{off, spec[3 : 3+n]})
+			spec = spec[3+n:]
+		}
+		orig := wasmModule{memPages: uint32(pages % 4), data: segs}.bytes()
+		out, _, _ := coalesceData(orig)
+		want, wantErr := instantiateMemory(t, rt, orig)
+		got, gotErr := instantiateMemory(t, rt, out)
+		if (wantErr != nil) != (gotErr != nil) || !bytes.Equal(got, want) {
+			t.Fatalf("coalescing changed the module's meaning: %v / %v", wantErr, gotErr)
+		}
+	})
+}

@@ -1,0 +1,98 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strangler-fig/migrate/fixtures"
+	"github.com/strangler-fig/migrate/strangler"
+)
+
+// TestWasmCandidate serves a route from a real in-process WAGI module (the
+// fixture product component) in cutover mode, next to the real legacy
+// product service.
+func TestWasmCandidate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Wasm module")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	mods, err := fixtures.BuildWasm(ctx, filepath.Join(dir, "components"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := httptest.NewServer(fixtures.NewProductService())
+	defer legacy.Close()
+	rel, err := filepath.Rel(dir, mods["product"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "strangler.yaml")
+	yaml := "services:\n  product-service:\n    legacy: " + legacy.URL + "\n    candidate: {wasm: " + rel +
+		", timeout: 5s, maxMemory: 64MiB}\n    routes: [\"GET /api/product\", \"POST /api/product\"]\n"
+	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := strangler.LoadConfig(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := strangler.OpenStore(cfg.StorePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctrl := strangler.NewController(store, nil, logger)
+	factory, closeWasm, err := NewWasmFactory(ctx, "", logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeWasm(context.Background())
+	px := New(Options{Controller: ctrl, Logger: logger, Wasm: factory})
+	defer px.Close(context.Background())
+	if err := px.Load(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(px)
+	defer front.Close()
+	for _, m := range []strangler.Mode{strangler.ModeShadow, strangler.ModeCanary, strangler.ModeCutover} {
+		req := strangler.TransitionRequest{Target: "GET /api/product", To: m, Weight: 100}
+		if m != strangler.ModeCanary {
+			req.Weight = 0
+		}
+		if _, err := ctrl.Transition(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := http.Get(front.URL + "/api/product")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "skuCode") {
+		t.Fatalf("wasm candidate answered %d %s", resp.StatusCode, body)
+	}
+	st := ctrl.Status()[0]
+	if st.Requests[strangler.SideCandidate] != 1 || st.Requests[strangler.SideLegacy] != 0 {
+		t.Fatalf("counters = %+v", st.Requests)
+	}
+	// A module block with an unknown key is rejected with the reason.
+	bad, err := strangler.ParseConfig([]byte(strings.Replace(yaml, "timeout: 5s", "timeout: 5s, threads: 4", 1)), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := px.Load(ctx, bad); err == nil || !strings.Contains(err.Error(), "threads") {
+		t.Fatalf("unknown wasm option: %v", err)
+	}
+}

@@ -1,0 +1,236 @@
+package strangler
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// AdminTokenEnv names the environment variable holding the admin bearer token.
+const AdminTokenEnv = "MIGRATE_ADMIN_TOKEN"
+
+// APIVersion stamps every admin API document.
+const APIVersion = "migrate/v1"
+
+// CheckAdminAddress refuses a non-loopback admin address without a token:
+// the admin API changes where production traffic goes.
+func CheckAdminAddress(addr, token string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("admin address %q is not host:port: %w", addr, err)
+	}
+	if token != "" || isLoopback(host) {
+		return nil
+	}
+	return fmt.Errorf("admin address %s is reachable from other hosts; set %s to a secret bearer token, or bind the admin API to 127.0.0.1", addr, AdminTokenEnv)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// AdminOptions configure the admin API.
+type AdminOptions struct {
+	// Token, when set, is required as "Authorization: Bearer TOKEN" on every
+	// endpoint except /healthz and /readyz.
+	Token string
+	// Ready reports readiness for /readyz; nil means ready.
+	Ready func() bool
+}
+
+// RoutesDocument is the body of GET /v1/routes and of `migrate status -o json`.
+type RoutesDocument struct {
+	APIVersion string        `json:"apiVersion"`
+	Routes     []RouteStatus `json:"routes"`
+}
+
+// TransitionsDocument is the body of POST /v1/transitions and GET /v1/audit.
+type TransitionsDocument struct {
+	APIVersion  string       `json:"apiVersion"`
+	Transitions []Transition `json:"transitions"`
+	// Gate holds the gate verdicts of a refused or forced promotion.
+	Gate map[string]GateResult `json:"gate,omitempty"`
+}
+
+// SamplesDocument is the body of GET /v1/samples.
+type SamplesDocument struct {
+	APIVersion string      `json:"apiVersion"`
+	Samples    []SampleRow `json:"samples"`
+}
+
+// ErrorDocument is the body of every admin API error.
+type ErrorDocument struct {
+	APIVersion string `json:"apiVersion"`
+	// Code is machine-readable: bad-request, unauthorized, unknown-target,
+	// invalid-transition, conflict, gate-not-met, internal.
+	Code     string                `json:"code"`
+	Error    string                `json:"error"`
+	Routes   []string              `json:"routes,omitempty"`
+	Services []string              `json:"services,omitempty"`
+	Gate     map[string]GateResult `json:"gate,omitempty"`
+}
+
+// NewAdmin builds the admin API handler:
+//
+//	GET  /v1/routes        every route with mode, weight and live stats
+//	POST /v1/transitions   {"target": ROUTE|SERVICE, "mode": M, "weight": N, "reason": ..., "actor": ..., "force": bool}
+//	GET  /v1/audit         ?route=R&service=S&limit=N, oldest first
+//	GET  /v1/samples       ?route=R&limit=N, newest first
+//	GET  /metrics          Prometheus
+//	GET  /healthz, /readyz
+//
+// Targets travel in JSON bodies or query parameters, never in the URL path,
+// because route names contain spaces and slashes.
+func NewAdmin(ctrl *Controller, opts AdminOptions) http.Handler {
+	mux := http.NewServeMux()
+	a := &admin{ctrl: ctrl}
+	mux.HandleFunc("GET /v1/routes", a.routes)
+	mux.HandleFunc("POST /v1/transitions", a.transition)
+	mux.HandleFunc("GET /v1/audit", a.audit)
+	mux.HandleFunc("GET /v1/samples", a.samples)
+	mountGate(mux, ctrl) // gate, canary walks, Flagger and Argo endpoints (integrations.go)
+	mux.Handle("GET /metrics", ctrl.Metrics().Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if opts.Ready != nil && !opts.Ready() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	if opts.Token == "" {
+		return mux
+	}
+	want := []byte("Bearer " + opts.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
+			got := []byte(r.Header.Get("Authorization"))
+			if subtle.ConstantTimeCompare(got, want) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="migrate"`)
+				writeJSON(w, http.StatusUnauthorized, ErrorDocument{APIVersion: APIVersion, Code: "unauthorized",
+					Error: "missing or wrong bearer token; send Authorization: Bearer $" + AdminTokenEnv})
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+type admin struct{ ctrl *Controller }
+
+func (a *admin) routes(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, RoutesDocument{APIVersion: APIVersion, Routes: a.ctrl.Status()})
+}
+
+func (a *admin) transition(w http.ResponseWriter, r *http.Request) {
+	var req TransitionRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, ErrorDocument{APIVersion: APIVersion, Code: "bad-request",
+			Error: "decode transition request: " + err.Error()})
+		return
+	}
+	if req.Target == "" {
+		writeJSON(w, http.StatusBadRequest, ErrorDocument{APIVersion: APIVersion, Code: "bad-request",
+			Error: "target is required: a route name or a service name"})
+		return
+	}
+	ts, err := a.ctrl.Transition(r.Context(), req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if ts == nil {
+		ts = []Transition{}
+	}
+	writeJSON(w, http.StatusOK, TransitionsDocument{APIVersion: APIVersion, Transitions: ts})
+}
+
+func (a *admin) audit(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	ts, err := a.ctrl.Audit(r.Context(), AuditQuery{Route: q.Get("route"), Service: q.Get("service"), Limit: limit})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if ts == nil {
+		ts = []Transition{}
+	}
+	writeJSON(w, http.StatusOK, TransitionsDocument{APIVersion: APIVersion, Transitions: ts})
+}
+
+func (a *admin) samples(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	rows, err := a.ctrl.Store().Samples(r.Context(), q.Get("route"), limit)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if rows == nil {
+		rows = []SampleRow{}
+	}
+	writeJSON(w, http.StatusOK, SamplesDocument{APIVersion: APIVersion, Samples: rows})
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	doc := ErrorDocument{APIVersion: APIVersion, Code: "internal", Error: err.Error()}
+	status := http.StatusInternalServerError
+	var unknown *UnknownTargetError
+	var invalid *InvalidTransitionError
+	var gate *GateError
+	var bad *RequestError
+	var conflict *ConflictError
+	switch {
+	case errors.As(err, &conflict):
+		status, doc.Code = http.StatusConflict, "conflict"
+	case errors.As(err, &bad):
+		status, doc.Code = http.StatusBadRequest, "bad-request"
+	case errors.As(err, &unknown):
+		status, doc.Code, doc.Routes, doc.Services = http.StatusNotFound, "unknown-target", unknown.Routes, unknown.Services
+	case errors.As(err, &invalid):
+		status, doc.Code = http.StatusConflict, "invalid-transition"
+	case errors.As(err, &gate):
+		status, doc.Code, doc.Gate = http.StatusUnprocessableEntity, "gate-not-met", gate.Results
+	}
+	writeJSON(w, status, doc)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// ServeAdmin serves the admin API on ln until ctx ends, then shuts down
+// gracefully. Check the address with CheckAdminAddress before listening.
+func ServeAdmin(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

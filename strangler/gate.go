@@ -1,0 +1,479 @@
+package strangler
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/strangler-fig/migrate/shadow"
+)
+
+// Gate verdicts. Inconclusive (too little evidence yet: too few samples, too
+// short a span) is distinct from fail (the evidence says no), so a pipeline
+// can wait on one and stop on the other.
+const (
+	VerdictPass         = "pass"
+	VerdictFail         = "fail"
+	VerdictInconclusive = "inconclusive"
+)
+
+// GateFacts are the figures one route's gate decides on. They are read
+// from aggregates only (evidence counters, histograms and the recent
+// window), never from stored samples, so evaluation costs the same for a
+// thousand samples as for a million.
+type GateFacts struct {
+	// Route is "METHOD /path"; the method tells whether it writes.
+	Route string
+	// To is the mode the route would go to: cutover checks the shadow
+	// evidence, retired checks the record since cutover.
+	To Mode
+	// Now is the evaluation time.
+	Now time.Time
+	// Evidence is the route's shadow evidence (nil: never compared) and
+	// Noise the noise learned for it (may be nil).
+	Evidence *shadow.Evidence
+	Noise    *shadow.Noise
+	// Legacy and Candidate are the live counters of each side.
+	Legacy, Candidate SideSnapshot
+	// CutoverAt is when the route was cut over (zero: unknown), and
+	// CandidateAtCutover the candidate's counters then (nil: unknown, the
+	// whole record counts).
+	CutoverAt          time.Time
+	CandidateAtCutover *SideTotals
+}
+
+// SideTotals are one side's request and error counts.
+type SideTotals struct {
+	Requests int64 `json:"requests"`
+	Errors   int64 `json:"errors"`
+	// P99 is the side's p99 latency in milliseconds.
+	P99 float64 `json:"p99Millis"`
+}
+
+func totals(s SideSnapshot) SideTotals {
+	return SideTotals{Requests: s.Requests, Errors: s.Errors, P99: s.Latency().P99}
+}
+
+// GateSnapshot is what a gate stores with a transition in the audit log:
+// the verdict and the numbers that justified it.
+type GateSnapshot struct {
+	// Verdict is empty for transitions no gate evaluated (rollbacks).
+	Verdict  string          `json:"verdict,omitempty"`
+	To       Mode            `json:"to"`
+	Criteria []Criterion     `json:"criteria,omitempty"`
+	Shadow   *shadow.Summary `json:"shadow,omitempty"`
+	// First and Last bound the compared samples.
+	First time.Time `json:"first,omitzero"`
+	Last  time.Time `json:"last,omitzero"`
+	// Legacy and Candidate are the live counters at the decision.
+	Legacy    SideTotals `json:"legacy"`
+	Candidate SideTotals `json:"candidate"`
+	// Canary, on a transition made by a canary walk, is the step's analysis.
+	Canary *CanaryStepResult `json:"canary,omitempty"`
+}
+
+// EvaluateGate checks one route's facts against its gate (nil: no gate,
+// every promotion passes). It returns one Criterion per configured check,
+// each with what was wanted, what was found and how far off it is, and
+// the snapshot to audit as Evidence.
+func EvaluateGate(g *GateConfig, f GateFacts) GateResult {
+	snap := GateSnapshot{To: f.To, Legacy: totals(f.Legacy), Candidate: totals(f.Candidate)}
+	var sum *shadow.Summary
+	if f.Evidence != nil {
+		s := f.Evidence.Summary(f.Noise)
+		sum = &s
+		snap.Shadow, snap.First, snap.Last = sum, f.Evidence.First, f.Evidence.Last
+	}
+	var crit []Criterion
+	if g != nil {
+		switch f.To {
+		case ModeCutover:
+			crit = cutoverCriteria(g, f, sum)
+		case ModeRetired:
+			crit = retireCriteria(g, f)
+		}
+	}
+	snap.Criteria = crit
+	snap.Verdict = verdictOf(crit)
+	ev, _ := json.Marshal(snap)
+	return GateResult{Pass: snap.Verdict == VerdictPass, Verdict: snap.Verdict, Criteria: crit, Evidence: ev}
+}
+
+// verdictOf combines criteria: any failure fails; otherwise any
+// inconclusive criterion makes the whole inconclusive.
+func verdictOf(crit []Criterion) string {
+	v := VerdictPass
+	for _, c := range crit {
+		switch {
+		case c.Pass:
+		case c.Inconclusive:
+			if v == VerdictPass {
+				v = VerdictInconclusive
+			}
+		default:
+			return VerdictFail
+		}
+	}
+	return v
+}
+
+func pass(name, want, got string) Criterion {
+	return Criterion{Name: name, Want: want, Got: got, Pass: true}
+}
+
+func miss(name, want, got, delta string, inconclusive bool) Criterion {
+	return Criterion{Name: name, Want: want, Got: got, Delta: delta, Inconclusive: inconclusive}
+}
+
+func cutoverCriteria(g *GateConfig, f GateFacts, sum *shadow.Summary) []Criterion {
+	var out []Criterion
+	var samples uint64
+	if sum != nil {
+		samples = sum.Samples
+	}
+	// Below minSamples every ratio is too noisy to fail a route on: a miss
+	// there is inconclusive, more traffic will settle it.
+	thin := samples == 0 || samples < uint64(g.MinSamples)
+	if g.MinSamples > 0 {
+		want := fmt.Sprintf("≥ %d samples", g.MinSamples)
+		got := fmt.Sprintf("%d", samples)
+		if samples >= uint64(g.MinSamples) {
+			out = append(out, pass("samples", want, got))
+		} else {
+			out = append(out, miss("samples", want, got, signed(int64(samples)-int64(g.MinSamples)), true))
+		}
+	}
+	if g.MinMatch != nil {
+		want := "≥ " + fmtPercent(float64(*g.MinMatch))
+		switch {
+		case sum == nil || sum.Matches+sum.Mismatches == 0:
+			out = append(out, miss("match ratio", want, "no compared answers", "", true))
+		default:
+			got := fmt.Sprintf("%s (%d of %d after noise)", fmtPercent(sum.MatchRatio), sum.Matches+sum.Explained, sum.Matches+sum.Mismatches)
+			if sum.MatchRatio >= float64(*g.MinMatch) {
+				out = append(out, pass("match ratio", want, got))
+			} else {
+				out = append(out, miss("match ratio", want, got, points(sum.MatchRatio-float64(*g.MinMatch)), thin))
+			}
+		}
+	}
+	if g.CleanWindow > 0 {
+		want := fmt.Sprintf("no unexplained difference class in the last %d samples", g.CleanWindow)
+		classes, seen := recentUnexplained(f.Evidence, sum, g.CleanWindow)
+		switch {
+		case seen == 0:
+			out = append(out, miss("recent differences", want, "no compared samples", "", true))
+		case len(classes) == 0:
+			out = append(out, pass("recent differences", want, fmt.Sprintf("none in %d samples", seen)))
+		default:
+			got := fmt.Sprintf("%d class(es) in %d samples: %s", len(classes), seen, strings.Join(classes, "; "))
+			out = append(out, miss("recent differences", want, got, fmt.Sprintf("+%d class(es)", len(classes)), false))
+		}
+	}
+	if g.MaxErrorRate != nil {
+		want := "≤ " + fmtPercent(float64(*g.MaxErrorRate))
+		if sum == nil || sum.Samples == 0 {
+			out = append(out, miss("candidate errors", want, "no compared samples", "", true))
+		} else {
+			got := fmt.Sprintf("%s (%d of %d)", fmtPercent(sum.ErrorRate), sum.CandidateErrors, sum.Samples)
+			if sum.ErrorRate <= float64(*g.MaxErrorRate) {
+				out = append(out, pass("candidate errors", want, got))
+			} else {
+				out = append(out, miss("candidate errors", want, got, points(sum.ErrorRate-float64(*g.MaxErrorRate)), thin))
+			}
+		}
+	}
+	if g.MaxP99Ratio > 0 {
+		want := fmt.Sprintf("≤ %.2f× legacy p99", g.MaxP99Ratio)
+		if sum == nil || sum.P99Ratio == 0 {
+			out = append(out, miss("p99 ratio", want, "no latency data on both sides", "", true))
+		} else {
+			got := fmt.Sprintf("%.2f× (candidate %s, legacy %s)", sum.P99Ratio, fmtLatency(sum.Candidate.P99), fmtLatency(sum.Legacy.P99))
+			if sum.P99Ratio <= g.MaxP99Ratio {
+				out = append(out, pass("p99 ratio", want, got))
+			} else {
+				out = append(out, miss("p99 ratio", want, got, fmt.Sprintf("+%.2f×", sum.P99Ratio-g.MaxP99Ratio), thin))
+			}
+		}
+	}
+	if g.MinDuration > 0 {
+		min := time.Duration(g.MinDuration)
+		want := "≥ " + fmtDuration(min) + " of shadow evidence"
+		if f.Evidence == nil || f.Evidence.First.IsZero() {
+			out = append(out, miss("shadow duration", want, "no compared samples", "", true))
+		} else {
+			span := f.Evidence.Last.Sub(f.Evidence.First)
+			got := fmt.Sprintf("%s (%s to %s)", fmtDuration(span), f.Evidence.First.UTC().Format(time.RFC3339), f.Evidence.Last.UTC().Format(time.RFC3339))
+			if span >= min {
+				out = append(out, pass("shadow duration", want, got))
+			} else {
+				out = append(out, miss("shadow duration", want, got, "−"+fmtDuration(min-span), true))
+			}
+		}
+	}
+	if g.RequireWrites {
+		want := "writes compared, not only skipped"
+		var skipped uint64
+		if sum != nil {
+			skipped = sum.SkippedWrites
+		}
+		switch {
+		case !isWriteRoute(f.Route) && skipped == 0:
+			out = append(out, pass("write coverage", want, "read route: nothing to write"))
+		case samples > 0 && isWriteRoute(f.Route):
+			out = append(out, pass("write coverage", want, fmt.Sprintf("%d writes compared, %d skipped", samples, skipped)))
+		case skipped > 0:
+			out = append(out, miss("write coverage", want,
+				fmt.Sprintf("0 writes compared, %d skipped (shadow writes: deny); allow or mark writes to compare them", skipped),
+				fmt.Sprintf("−%d writes", skipped), false))
+		default:
+			out = append(out, miss("write coverage", want, "no writes seen yet", "", true))
+		}
+	}
+	return out
+}
+
+func retireCriteria(g *GateConfig, f GateFacts) []Criterion {
+	var out []Criterion
+	if g.MinCutoverTime > 0 {
+		min := time.Duration(g.MinCutoverTime)
+		want := "≥ " + fmtDuration(min) + " in cutover"
+		if f.CutoverAt.IsZero() {
+			out = append(out, miss("time in cutover", want, "cutover time unknown", "", true))
+		} else {
+			in := f.Now.Sub(f.CutoverAt)
+			got := fmt.Sprintf("%s (since %s)", fmtDuration(in), f.CutoverAt.UTC().Format(time.RFC3339))
+			if in >= min {
+				out = append(out, pass("time in cutover", want, got))
+			} else {
+				out = append(out, miss("time in cutover", want, got, "−"+fmtDuration(min-in), true))
+			}
+		}
+	}
+	ceiling := g.canaryMaxErrorRate()
+	want := "≤ " + fmtPercent(ceiling) + " candidate errors since cutover"
+	req, errs := f.Candidate.Requests, f.Candidate.Errors
+	if at := f.CandidateAtCutover; at != nil && at.Requests <= req && at.Errors <= errs {
+		req, errs = req-at.Requests, errs-at.Errors
+	}
+	if req == 0 {
+		out = append(out, pass("record since cutover", want, "no candidate requests since cutover"))
+		return out
+	}
+	rate := float64(errs) / float64(req)
+	got := fmt.Sprintf("%s (%d of %d)", fmtPercent(rate), errs, req)
+	if rate <= ceiling {
+		out = append(out, pass("record since cutover", want, got))
+	} else {
+		out = append(out, miss("record since cutover", want, got, points(rate-ceiling), false))
+	}
+	return out
+}
+
+// recentUnexplained lists the unexplained difference classes among the
+// last k compared samples, and how many samples that window held.
+func recentUnexplained(ev *shadow.Evidence, sum *shadow.Summary, k int) ([]string, int) {
+	if ev == nil || sum == nil {
+		return nil, 0
+	}
+	unexplained := make(map[string]bool, len(sum.RecentUnexplained))
+	for _, c := range sum.RecentUnexplained {
+		unexplained[c] = true
+	}
+	n := len(ev.Recent.Codes)
+	skip := n - k
+	i := 0
+	seen := 0
+	found := map[int32]bool{}
+	var out []string
+	ev.Recent.Each(func(code int32) {
+		i++
+		if i <= skip {
+			return
+		}
+		seen++
+		if code <= 0 || found[code] || int(code) > len(ev.Classes) {
+			return
+		}
+		found[code] = true
+		name := strings.Join(ev.Classes[code-1].Signatures, ", ")
+		if unexplained[name] {
+			out = append(out, name)
+		}
+	})
+	return out, seen
+}
+
+func isWriteRoute(route string) bool {
+	method, _, _ := strings.Cut(route, " ")
+	switch strings.ToUpper(method) {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return false
+	}
+	return true
+}
+
+func fmtPercent(f float64) string {
+	return strconv.FormatFloat(math.Round(f*1e6)/1e4, 'f', -1, 64) + "%"
+}
+
+// points is a difference of two fractions in percentage points.
+func points(d float64) string {
+	s := strconv.FormatFloat(math.Abs(math.Round(d*1e6)/1e4), 'f', -1, 64) + " pp"
+	if d < 0 {
+		return "−" + s
+	}
+	return "+" + s
+}
+
+func signed(n int64) string {
+	if n < 0 {
+		return fmt.Sprintf("−%d", -n)
+	}
+	return fmt.Sprintf("+%d", n)
+}
+
+func fmtLatency(d time.Duration) string {
+	return strconv.FormatFloat(math.Round(float64(d)/1e4)/1e2, 'f', -1, 64) + "ms"
+}
+
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d >= time.Hour:
+		return d.Round(time.Minute).String()
+	case d >= time.Second:
+		return d.Round(time.Second).String()
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+// EvaluateGate is the controller's GateFunc (installed by NewController):
+// it gathers the route's shadow evidence, live counters and, for retire,
+// its cutover record, and checks them against the route's gate.
+func (c *Controller) EvaluateGate(ctx context.Context, in GateInput) (GateResult, error) {
+	f := GateFacts{Route: in.Route.Name, To: in.To.Mode, Now: c.Now(),
+		Legacy: in.Status.Stats[SideLegacy], Candidate: in.Status.Stats[SideCandidate]}
+	if f.Legacy.Buckets == nil {
+		f.Legacy = in.Route.Legacy.Snapshot()
+	}
+	if f.Candidate.Buckets == nil {
+		f.Candidate = in.Route.Candidate.Snapshot()
+	}
+	if c.Shadow != nil {
+		f.Evidence = c.Shadow.Evidence(in.Route.Name)
+		f.Noise = c.Shadow.Noise(in.Route.Name)
+	}
+	if in.To.Mode == ModeRetired {
+		var err error
+		if f.CutoverAt, f.CandidateAtCutover, err = c.store.cutoverRecord(ctx, in.Route.Name); err != nil {
+			return GateResult{}, err
+		}
+	}
+	return EvaluateGate(in.Config.For(in.Route.Name), f), nil
+}
+
+// GateReport is a gate evaluation without a transition: the body of
+// GET /v1/gate and of `migrate gate -o json`.
+type GateReport struct {
+	APIVersion string `json:"apiVersion"`
+	Target     string `json:"target"`
+	// Verdict is pass, fail or inconclusive: the worst of the routes'.
+	Verdict string      `json:"verdict"`
+	Pass    bool        `json:"pass"`
+	Routes  []RouteGate `json:"routes"`
+}
+
+// RouteGate is one route's verdict in a GateReport.
+type RouteGate struct {
+	Route    string          `json:"route"`
+	Service  string          `json:"service"`
+	Mode     Mode            `json:"mode"`
+	Weight   int             `json:"weight"`
+	To       Mode            `json:"to"`
+	Verdict  string          `json:"verdict"`
+	Pass     bool            `json:"pass"`
+	Criteria []Criterion     `json:"criteria"`
+	Shadow   *shadow.Summary `json:"shadow,omitempty"`
+}
+
+// CheckGate evaluates the gate of a route or of every route of a service
+// without changing anything. to is the promotion to check ("" = the next
+// gated one: cutover, or retired for a route already cut over).
+func (c *Controller) CheckGate(ctx context.Context, target string, to Mode) (*GateReport, error) {
+	if to != "" && to != ModeCutover && to != ModeRetired {
+		return nil, requestErrorf("gates guard cutover and retired, not %q", to)
+	}
+	c.mu.Lock()
+	routes, err := c.resolve(target)
+	cfg := c.cfg
+	gate := c.Gate
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if gate == nil {
+		gate = PermissiveGate
+	}
+	rep := &GateReport{APIVersion: APIVersion, Target: target, Verdict: VerdictPass, Routes: []RouteGate{}}
+	for _, r := range routes {
+		st := r.State()
+		next := to
+		if next == "" {
+			next = ModeCutover
+			if st.Mode == ModeCutover || st.Mode == ModeRetired {
+				next = ModeRetired
+			}
+		}
+		status := r.status(c.Shadow)
+		var gc *GateConfig
+		if svc := cfg.Services[r.Service()]; svc != nil {
+			gc = svc.Gate
+		}
+		res, err := gate(ctx, GateInput{Route: r, Status: status, Service: r.Service(), From: st,
+			To: RouteState{Mode: next}, Config: gc})
+		if err != nil {
+			return nil, fmt.Errorf("evaluate gate for %q: %w", r.Name, err)
+		}
+		verdict := res.Verdict
+		if verdict == "" {
+			verdict = VerdictFail
+			if res.Pass {
+				verdict = VerdictPass
+			}
+		}
+		if res.Criteria == nil {
+			res.Criteria = []Criterion{}
+		}
+		rep.Routes = append(rep.Routes, RouteGate{Route: r.Name, Service: r.Service(), Mode: st.Mode,
+			Weight: st.Weight, To: next, Verdict: verdict, Pass: res.Pass, Criteria: res.Criteria, Shadow: status.Shadow})
+		rep.Verdict = worse(rep.Verdict, verdict)
+	}
+	rep.Pass = rep.Verdict == VerdictPass
+	return rep, nil
+}
+
+func worse(a, b string) string {
+	rank := map[string]int{VerdictPass: 0, VerdictInconclusive: 1, VerdictFail: 2}
+	if rank[b] > rank[a] {
+		return b
+	}
+	return a
+}
+
+// transitionSnapshot is the audit evidence of a transition no gate spoke
+// for (a rollback): the shadow summary and live counters, no verdict.
+func (c *Controller) transitionSnapshot(r *Route, to Mode) json.RawMessage {
+	snap := GateSnapshot{To: to, Legacy: totals(r.Legacy.Snapshot()), Candidate: totals(r.Candidate.Snapshot())}
+	if c.Shadow != nil {
+		if s, ok := c.Shadow.Summary(r.Name); ok {
+			snap.Shadow = &s
+		}
+	}
+	b, _ := json.Marshal(snap)
+	return b
+}

@@ -1,0 +1,212 @@
+package strangler
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strangler-fig/migrate/shadow"
+)
+
+const storeConfig = `
+services:
+  orders:
+    legacy: http://127.0.0.1:1
+    candidate: {url: "http://127.0.0.1:2"}
+    routes: ["GET /api/order", "POST /api/order"]
+  products:
+    legacy: http://127.0.0.1:3
+    routes: ["GET /api/product"]
+`
+
+func newTestController(t *testing.T, path string) *Controller {
+	t.Helper()
+	store, err := OpenStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	cfg, err := ParseConfig([]byte(storeConfig), filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewController(store, nil, nil)
+	if _, err := c.Apply(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestStoreSurvivesReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "migrate.db")
+	c := newTestController(t, path)
+	if _, err := c.Transition(ctx, TransitionRequest{Target: "orders", To: ModeShadow, Actor: "alice", Reason: "v1 deployed",
+		Evidence: json.RawMessage(`{"note":"manual"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Transition(ctx, TransitionRequest{Target: "GET /api/order", To: ModeCanary, Weight: 30, Actor: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	r := c.Route("GET /api/order")
+	r.Observe(SideLegacy, 3*time.Millisecond, false)
+	r.Observe(SideCandidate, 5*time.Millisecond, true)
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.Store().Close()
+
+	again := newTestController(t, path)
+	if got := again.Route("GET /api/order").State(); got != (RouteState{ModeCanary, 30}) {
+		t.Errorf("GET /api/order state after reopen = %+v", got)
+	}
+	if got := again.Route("POST /api/order").State(); got.Mode != ModeShadow {
+		t.Errorf("POST /api/order state after reopen = %+v", got)
+	}
+	st := statusOf(again, "GET /api/order")
+	if st.Requests[SideLegacy] != 1 || st.Errors[SideCandidate] != 1 || st.Latency[SideCandidate].P50 < 4 {
+		t.Errorf("counters after reopen = %+v", st)
+	}
+	audit, err := again.Audit(ctx, AuditQuery{Route: "GET /api/order"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(audit) != 2 || audit[0].To != ModeShadow || audit[1].To != ModeCanary || audit[1].ToWeight != 30 ||
+		audit[0].Actor != "alice" || audit[0].Reason != "v1 deployed" || string(audit[0].Evidence) != `{"note":"manual"}` {
+		t.Errorf("audit = %+v", audit)
+	}
+}
+
+// TestTransitionSurvivesKill acknowledges a transition in a child process,
+// kills it with SIGKILL, and checks the transition is in the file.
+func TestTransitionSurvivesKill(t *testing.T) {
+	if os.Getenv("MIGRATE_STORE_CHILD") != "" {
+		storeChild()
+		return
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestTransitionSurvivesKill$")
+	cmd.Env = append(os.Environ(), "MIGRATE_STORE_CHILD="+filepath.Join(dir, "migrate.db"))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, _ := out.Read(buf) // the child prints "acknowledged" after Transition returns
+	if !strings.Contains(string(buf[:n]), "acknowledged") {
+		cmd.Process.Kill()
+		t.Fatalf("child said %q", buf[:n])
+	}
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL: no deferred close, no flush
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	c := newTestController(t, filepath.Join(dir, "migrate.db"))
+	if got := c.Route("GET /api/order").State(); got.Mode != ModeShadow {
+		t.Fatalf("state after kill -9 = %+v, want shadow", got)
+	}
+	audit, _ := c.Audit(context.Background(), AuditQuery{})
+	if len(audit) != 2 {
+		t.Fatalf("audit after kill -9 has %d records, want 2", len(audit))
+	}
+}
+
+func storeChild() {
+	path := os.Getenv("MIGRATE_STORE_CHILD")
+	store, err := OpenStore(path)
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	cfg, _ := ParseConfig([]byte(storeConfig), filepath.Dir(path))
+	c := NewController(store, nil, nil)
+	if _, err := c.Apply(context.Background(), cfg); err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	if _, err := c.Transition(context.Background(), TransitionRequest{Target: "orders", To: ModeShadow, Actor: "child"}); err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println("acknowledged")
+	time.Sleep(time.Minute) // killed here
+}
+
+func TestSamplesCappedPerSignature(t *testing.T) {
+	ctx := context.Background()
+	store, err := OpenStore(filepath.Join(t.TempDir(), "migrate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var rows []SampleRow
+	for i := 0; i < 30; i++ {
+		sig := "match"
+		if i%3 == 0 {
+			sig = "/price value"
+		}
+		rows = append(rows, SampleRow{At: time.Now(), Route: "GET /a", Signature: sig, Data: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))})
+	}
+	if err := store.AddSamples(ctx, rows, 5); err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.Samples(ctx, "GET /a", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for _, r := range got {
+		counts[r.Signature]++
+	}
+	if counts["match"] != 5 || counts["/price value"] != 5 {
+		t.Fatalf("kept %v, want 5 per signature", counts)
+	}
+	if string(got[0].Data) != `{"i":29}` {
+		t.Fatalf("newest first: got %s", got[0].Data)
+	}
+}
+
+func TestStoreRecordsShadowSamples(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "migrate.db")
+	store, err := OpenStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < SamplesPerSignature+5; i++ {
+		store.Record(shadow.Sample{At: time.Now(), Route: "GET /a", Result: shadow.Result{Outcome: shadow.OutcomeMatch}})
+	}
+	store.Record(shadow.Sample{At: time.Now(), Route: "GET /a", Result: shadow.Result{Outcome: shadow.OutcomeCandidateError, Error: "timeout"}})
+	if err := store.Close(); err != nil { // Close writes what is queued
+		t.Fatal(err)
+	}
+	store, err = OpenStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	got, err := store.Samples(context.Background(), "GET /a", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != SamplesPerSignature+1 || got[0].Signature != "candidate-error:timeout" {
+		t.Fatalf("stored %d samples, newest %q", len(got), got[0].Signature)
+	}
+}
+
+func statusOf(c *Controller, route string) RouteStatus {
+	for _, s := range c.Status() {
+		if s.Route == route {
+			return s
+		}
+	}
+	return RouteStatus{}
+}
