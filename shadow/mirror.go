@@ -306,7 +306,7 @@ func (m *Mirror) worker(r *route) {
 func (m *Mirror) process(r *route, j job) {
 	opts := j.ex.Options
 	method := j.req.Method
-	if j.ex.Baseline != nil && (!isWrite(method) || opts.writes() == WritesAllow) &&
+	if j.ex.Baseline != nil && (!isWrite(method) || opts != nil && opts.BaselineWrites) &&
 		r.noise.WantBaseline(m.cfg.Now(), m.cfg.StableAfter) {
 		again := call(j.ex.Baseline, j.req, j.ex.Body, opts, "baseline", false)
 		if again.Error == "" {

@@ -51,6 +51,11 @@ type Options struct {
 	StickyBy string `json:"stickyBy,omitempty"`
 	// Writes is the write policy: deny (default), allow or marked.
 	Writes string `json:"writes,omitempty"`
+	// BaselineWrites lets noise learning send a sampled write to legacy a
+	// second time (the A/A baseline). Off by default: legacy would apply the
+	// write twice. Turn it on only where legacy writes are harmless to
+	// repeat (idempotent, or a disposable environment).
+	BaselineWrites bool `json:"baselineWrites,omitempty"`
 	// Ignore lists JSON pointers whose differences are declared noise; `*`
 	// matches one segment. The JSONPath-like "$.a[*].b" form is accepted too.
 	Ignore []string `json:"ignore,omitempty"`

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/strangler-fig/migrate/analyze"
+	"github.com/strangler-fig/migrate/shadow"
 )
 
 // PlanOptions steer Plan.
@@ -28,6 +29,8 @@ type PlanOptions struct {
 	Candidates map[string]string
 	// Gate replaces the default gate block of every service.
 	Gate *GateConfig
+	// Shadow replaces the default shadow block of a service.
+	Shadow map[string]*shadow.Options
 }
 
 // PlanResult is a planned config: the YAML text (commented, meant to be
@@ -166,8 +169,16 @@ func Plan(inv *analyze.Inventory, opts PlanOptions) (*PlanResult, error) {
 		w("    # Initial mode of new routes (the state store wins afterwards).\n    mode: legacy\n")
 		w("    # Canary: share of users sent to the candidate, kept on one side by this key.\n")
 		w("    weight: %d\n    stickyBy: \"header:X-User\"\n", DefaultCanaryWeight)
-		w("    # Shadow: mirror a copy to the candidate and compare; writes are not mirrored by default.\n")
-		w("    shadow: {sample: 100%%, writes: deny}\n")
+		if so := opts.Shadow[name]; so != nil {
+			b, err := json.Marshal(so)
+			if err != nil {
+				return nil, fmt.Errorf("shadow block of %s: %w", name, err)
+			}
+			w("    # Shadow: mirror a copy to the candidate and compare.\n    shadow: %s\n", b)
+		} else {
+			w("    # Shadow: mirror a copy to the candidate and compare; writes are not mirrored by default.\n")
+			w("    shadow: {sample: 100%%, writes: deny}\n")
+		}
 		w("    # Evidence required before cutover.\n")
 		w("    gate: %s\n", gateLine)
 		w("    routes:\n")

@@ -1,6 +1,7 @@
 package strangler
 
 import (
+	"math"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -108,6 +109,12 @@ func (r *Route) status(engine ShadowEngine) RouteStatus {
 		Mirror: MirrorStatus{Submitted: r.Mirror.Submitted.Load(), Dropped: r.Mirror.Dropped.Load(),
 			TooLarge: r.Mirror.TooLarge.Load()},
 		Stats: map[Side]SideSnapshot{SideLegacy: leg, SideCandidate: cand},
+	}
+	if sum != nil && cand.Requests == 0 {
+		// Shadowed, not yet serving: the candidate's latency is that of
+		// the mirrored copies.
+		ms := func(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
+		rs.Latency[SideCandidate] = Latency{P50: ms(sum.Candidate.P50), P95: ms(sum.Candidate.P95), P99: ms(sum.Candidate.P99)}
 	}
 	if sum != nil {
 		rs.WritesSkipped = sum.SkippedWrites

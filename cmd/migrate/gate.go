@@ -168,7 +168,7 @@ func refusedTransition(err error, target string, g *globalOptions, s *streams) e
 		}
 	}
 	if g.output == "table" {
-		fmt.Fprintf(s.out, "%s refused: the gate is %s for these routes\n\n", target, s.paint(verdictColor(verdict), verdict))
+		fmt.Fprintf(s.out, "%s refused, gate verdict %s:\n\n", target, s.paint(verdictColor(verdict), verdict))
 		tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
 		gateTable(tw, s, routes)
 		_ = tw.Flush()

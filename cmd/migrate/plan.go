@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/strangler-fig/migrate/analyze"
+	"github.com/strangler-fig/migrate/shadow"
 	"github.com/strangler-fig/migrate/strangler"
 )
 
@@ -26,6 +27,8 @@ type planOptions struct {
 	// gate, when set, replaces the default gate block (callers in this
 	// package, such as the demo, set it; there is no flag for it).
 	gate *strangler.GateConfig
+	// shadow, when set, replaces a service's default shadow block (the demo).
+	shadow map[string]*shadow.Options
 }
 
 // planSummary is what `plan --out FILE` prints.
@@ -98,7 +101,7 @@ func runPlan(_ context.Context, o *planOptions, g *globalOptions, s *streams) er
 		cands[name] = where
 	}
 	res, err := strangler.Plan(inv, strangler.PlanOptions{Source: o.inventory, Upstreams: ups, Default: o.def,
-		Candidates: cands, Gate: o.gate})
+		Candidates: cands, Gate: o.gate, Shadow: o.shadow})
 	if err != nil {
 		return usageErrorf("%v", err)
 	}

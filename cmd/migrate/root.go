@@ -155,6 +155,7 @@ Try the whole journey on the built-in fixture fleet:
 	root.AddCommand(newTransitionCmds(s, g)...)
 	root.AddCommand(newGateCmd(s, g))
 	root.AddCommand(newReportCmd(s, g))
+	root.AddCommand(newDemoCmd(s, g))
 	wrapArgErrors(root)
 	return root
 }

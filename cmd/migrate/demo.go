@@ -1,0 +1,483 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"log"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/spf13/cobra"
+
+	"github.com/strangler-fig/migrate/fixtures"
+	"github.com/strangler-fig/migrate/shadow"
+	"github.com/strangler-fig/migrate/strangler"
+)
+
+// demoOptions are the flags of `migrate demo`.
+type demoOptions struct {
+	dir         string
+	requests    int
+	concurrency int
+	keep        bool
+}
+
+func newDemoCmd(s *streams, g *globalOptions) *cobra.Command {
+	o := &demoOptions{}
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run the whole journey on the built-in fixture fleet",
+		Long: `Run the whole migration journey, end to end, on the built-in shop fleet — four
+Spring-style legacy services and Wasm ports of three of them, built from source
+with the Go toolchain. Nothing outside this machine is touched.
+
+  1. start the legacy fleet on loopback
+  2. analyze its Kubernetes manifests, its container images (pushed to an
+     in-memory registry) and its live OpenAPI and actuator endpoints
+  3. plan a strangler config with the Wasm components as candidates
+  4. start the proxy, shadow the candidates and drive shop traffic through it
+  5. show what the diff found and the noise it learned
+  6. cut over the routes whose evidence clears the gate, refuse the others
+  7. write the cutover report
+
+Every step runs the same code as the command it names. With --keep the proxy
+and the fleet stay up so you can try migrate status, diffs and rollback by hand.`,
+		Example: `  migrate demo
+  migrate demo --keep            # leave everything running; Ctrl-C stops it
+  migrate demo --requests 6000 --dir /tmp/migrate-demo`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("log-level") {
+				// The narrative is the output; the proxy's info logs would bury it.
+				logger, _ := newLogger(s.err, "warn", g.logFormat)
+				slog.SetDefault(logger)
+			}
+			return runDemo(cmd.Context(), o, g, s)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.dir, "dir", "migrate-demo", "where the inventory, config, state store, components and report are written")
+	f.IntVar(&o.requests, "requests", 4000, "how many shop requests to drive through the proxy")
+	f.IntVar(&o.concurrency, "concurrency", 4, "how many clients send at once")
+	f.BoolVar(&o.keep, "keep", false, "leave the proxy and the fleet running after the journey")
+	return cmd
+}
+
+// demoStep prints a numbered step heading.
+func demoStep(s *streams, n int, title string) {
+	fmt.Fprintf(s.out, "\n%s %s\n", s.paint(colorBold+";"+colorBlue, fmt.Sprintf("%d/7", n)), s.paint(colorBold, title))
+}
+
+// demoCommand shows the command a user would type for the step that follows.
+func demoCommand(s *streams, args ...string) {
+	for i, a := range args {
+		if strings.ContainsAny(a, " {}") {
+			args[i] = "'" + a + "'"
+		}
+	}
+	fmt.Fprintf(s.out, "  %s\n", s.paint(colorDim, "$ migrate "+strings.Join(args, " ")))
+}
+
+func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) error {
+	start := time.Now()
+	if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		return fmt.Errorf("demo directory: %w", err)
+	}
+	dir, err := filepath.Abs(o.dir)
+	if err != nil {
+		return err
+	}
+	// A fresh store every run: the journey starts with every route on legacy.
+	for _, f := range []string{"migrate.db", "migrate.db-wal", "migrate.db-shm"} {
+		_ = os.Remove(filepath.Join(dir, f))
+	}
+	fmt.Fprintf(s.out, "%s — the whole journey on the built-in shop fleet (files in %s)\n",
+		s.paint(colorBold, "migrate demo"), dir)
+
+	// 1. The legacy fleet.
+	demoStep(s, 1, "Start the legacy fleet")
+	fleet, err := fixtures.StartFleet(ctx)
+	if err != nil {
+		return err
+	}
+	defer fleet.Close()
+	for _, name := range fixtures.ServiceNames {
+		fmt.Fprintf(s.out, "  %-22s %s\n", name, fleet.URL(name))
+	}
+
+	// 2. Analyze manifests, images and live endpoints.
+	demoStep(s, 2, "Analyze the fleet: manifests, images, live OpenAPI and actuator")
+	reg := httptest.NewServer(registry.New(registry.Logger(discardLog())))
+	defer reg.Close()
+	refs, err := fixtures.PushFleet(ctx, strings.TrimPrefix(reg.URL, "http://"))
+	if err != nil {
+		return fmt.Errorf("push the fleet's images: %w", err)
+	}
+	clusterDir := filepath.Join(dir, "cluster")
+	if err := writeEmbedded(fixtures.Cluster, "cluster/k8s", clusterDir); err != nil {
+		return err
+	}
+	inventory := filepath.Join(dir, "inventory.json")
+	ac := &analyzeClusterOptions{files: []string{clusterDir}, images: true, concurrency: 4}
+	ac.output, ac.inventoryOut = "table", inventory
+	for _, name := range fixtures.ServiceNames {
+		ac.overrides = append(ac.overrides, name+"="+refs[name])
+		ac.probes = append(ac.probes, name+"="+fleet.URL(name))
+	}
+	demoCommand(s, "analyze", "cluster", "-f", rel(clusterDir), "--images", "--probe", "…", "--inventory-out", rel(inventory))
+	if err := runAnalyzeCluster(ctx, ac, indent(s)); err != nil {
+		return err
+	}
+
+	// 3. Plan, with the Wasm components as candidates.
+	demoStep(s, 3, "Plan the strangler config, with the Wasm ports as candidates")
+	components, err := fixtures.BuildWasm(ctx, filepath.Join(dir, "components"))
+	if err != nil {
+		return err
+	}
+	config := filepath.Join(dir, "strangler.yaml")
+	po := &planOptions{inventory: inventory, out: config, force: true, gate: demoGate, shadow: demoShadow}
+	for _, name := range fixtures.ServiceNames {
+		po.upstreams = append(po.upstreams, name+"="+fleet.URL(name))
+	}
+	for _, c := range demoCandidates {
+		po.candidates = append(po.candidates, c.service+"="+components[c.component])
+	}
+	demoCommand(s, "plan", "--inventory", rel(inventory), "--candidate", "SERVICE=components/….wasm", "-o", rel(config))
+	if err := runPlan(ctx, po, &globalOptions{output: "table"}, indent(s)); err != nil {
+		return err
+	}
+
+	// 4. Proxy, shadow, traffic.
+	demoStep(s, 4, "Start the proxy, shadow the candidates, drive shop traffic")
+	proxyCtx, stopProxy := context.WithCancel(ctx)
+	defer stopProxy()
+	type addrs struct{ listen, admin string }
+	ready := make(chan addrs, 1)
+	proxyDone := make(chan error, 1)
+	go func() {
+		proxyDone <- runProxy(proxyCtx, &proxyOptions{config: config, listen: "127.0.0.1:0", admin: "127.0.0.1:0",
+			flush: demoFlush, shutdownGrace: 5 * time.Second,
+			onReady: func(l, a string) { ready <- addrs{l, a} }}, s)
+	}()
+	var px addrs
+	select {
+	case px = <-ready:
+	case err := <-proxyDone:
+		return fmt.Errorf("start the proxy: %w", err)
+	}
+	proxyURL, adminURL := "http://"+px.listen, "http://"+px.admin
+	fmt.Fprintf(s.out, "  proxy %s   admin %s\n", proxyURL, adminURL)
+	client := &strangler.AdminClient{BaseURL: adminURL}
+	for _, route := range demoRoutes {
+		demoCommand(s, "shadow", route)
+		if _, err := client.Transition(ctx, strangler.TransitionRequest{Target: route, To: strangler.ModeShadow,
+			Actor: "migrate demo", Reason: "start collecting evidence"}); err != nil {
+			return apiError(err)
+		}
+	}
+	bar := newProgressBar(s, "  shop traffic")
+	res, err := fixtures.DriveTraffic(ctx, proxyURL, fixtures.TrafficOptions{Requests: o.requests,
+		Concurrency: o.concurrency, Seed: 42, Progress: bar.Update})
+	bar.Finish()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "  %d requests in %s, %s\n", res.Requests, res.Duration.Round(time.Millisecond), statusSummary(res.ByStatus, res.Errors))
+	if err := waitForMirror(ctx, client); err != nil {
+		return err
+	}
+
+	// 5. What the diff found.
+	demoStep(s, 5, "What the shadow diff found")
+	demoCommand(s, "status")
+	if err := runStatus(ctx, &statusOptions{controlOptions: controlOptions{admin: adminURL}}, "", &globalOptions{output: "table"}, indent(s)); err != nil {
+		return err
+	}
+	if err := demoFindings(ctx, client, s); err != nil {
+		return err
+	}
+
+	// 6. Cutover on evidence.
+	demoStep(s, 6, "Cut over what clears its gate; refuse the rest")
+	for _, route := range demoRoutes {
+		demoCommand(s, "cutover", route)
+		if err := demoCutover(ctx, client, route, s); err != nil {
+			return err
+		}
+	}
+
+	// 7. Report. The proxy writes its evidence to the store as it goes and
+	// in full when it stops; a kept proxy gets one flush interval.
+	demoStep(s, 7, "Write the cutover report")
+	report := filepath.Join(dir, "migrate-report.html")
+	demoCommand(s, "report", "--config", rel(config), "--inventory", rel(inventory), "-o", rel(report))
+	if o.keep {
+		time.Sleep(demoFlush + demoFlush/2)
+	} else {
+		stopProxy()
+		if err := <-proxyDone; err != nil {
+			return err
+		}
+	}
+	if err := runReport(ctx, &reportOptions{config: config, inventory: inventory, out: report}, indent(s)); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "\n%s in %s. Open %s\n", s.paint(colorGreen, "Journey complete"),
+		time.Since(start).Round(time.Second), s.paint(colorBold, "file://"+report))
+
+	if !o.keep {
+		return nil
+	}
+	fmt.Fprintf(s.out, "\nStill running (Ctrl-C stops everything):\n")
+	fmt.Fprintf(s.out, "  proxy   %s   e.g. curl %s/api/product\n", proxyURL, proxyURL)
+	fmt.Fprintf(s.out, "  admin   %s   e.g. migrate status --admin %s\n", adminURL, adminURL)
+	fmt.Fprintf(s.out, "                 migrate diffs 'GET /api/inventory' --admin %s\n", adminURL)
+	fmt.Fprintf(s.out, "                 migrate rollback product-service --admin %s\n", adminURL)
+	for _, name := range fixtures.ServiceNames {
+		fmt.Fprintf(s.out, "  %-22s %s\n", name, fleet.URL(name))
+	}
+	<-ctx.Done()
+	stopProxy()
+	return <-proxyDone
+}
+
+// demoFlush is how often the demo's proxy writes counters and evidence.
+const demoFlush = time.Second
+
+// demoCandidates are the Wasm ports of the fixture fleet.
+var demoCandidates = []struct{ service, component string }{
+	{fixtures.ProductService, "product"},
+	{fixtures.InventoryService, "inventory"},
+	{fixtures.OrderService, "order"},
+}
+
+// demoRoutes are the routes the Wasm ports implement; the others (product
+// creation, order history) need state the ports do not keep, so they stay
+// on legacy — migration is route by route.
+var demoRoutes = []string{"GET /api/product", "GET /api/inventory", "POST /api/order"}
+
+// demoGate is the gate the demo plans with: the default gate, with a sample
+// minimum a few thousand requests of demo traffic reach.
+var demoGate = func() *strangler.GateConfig {
+	match, errRate := strangler.Percent(0.999), strangler.Percent(0.001)
+	return &strangler.GateConfig{MinSamples: 300, MinMatch: &match, MaxP99Ratio: 1.5, MaxErrorRate: &errRate}
+}()
+
+// demoShadow mirrors order placements too: the order component keeps no
+// state, so it is safe to send writes to, and the fixture legacy service
+// may take each sampled order twice while noise is learned.
+var demoShadow = map[string]*shadow.Options{
+	fixtures.OrderService: {Writes: shadow.WritesAllow, BaselineWrites: true},
+}
+
+// indentWriter prefixes every line written through it.
+type indentWriter struct {
+	w       io.Writer
+	prefix  string
+	midLine bool
+}
+
+func (iw *indentWriter) Write(p []byte) (int, error) {
+	var b []byte
+	for _, c := range p {
+		if !iw.midLine {
+			b = append(b, iw.prefix...)
+		}
+		b = append(b, c)
+		iw.midLine = c != '\n'
+	}
+	if _, err := iw.w.Write(b); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// indent nests a command's output under the demo's step heading.
+func indent(s *streams) *streams {
+	c := *s
+	c.out = &indentWriter{w: s.out, prefix: "  "}
+	return &c
+}
+
+// rel shortens a path for display when it lies below the working directory.
+func rel(path string) string {
+	if wd, err := os.Getwd(); err == nil {
+		if r, err := filepath.Rel(wd, path); err == nil && !strings.HasPrefix(r, "..") {
+			return r
+		}
+	}
+	return path
+}
+
+// writeEmbedded copies the embedded directory root to dst.
+func writeEmbedded(fsys fs.FS, root, dst string) error {
+	return fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, strings.TrimPrefix(p, root))
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	})
+}
+
+// discardLog silences the in-memory registry's request log.
+func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// statusSummary says what the clients got back, e.g. "200×2803, 201×1021".
+func statusSummary(byStatus map[int]int, transportErrors int) string {
+	codes := make([]int, 0, len(byStatus))
+	for c := range byStatus {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	var parts []string
+	for _, c := range codes {
+		parts = append(parts, fmt.Sprintf("%d×%d", c, byStatus[c]))
+	}
+	if transportErrors > 0 {
+		parts = append(parts, fmt.Sprintf("%d transport errors", transportErrors))
+	}
+	return "responses " + strings.Join(parts, ", ")
+}
+
+// waitForMirror waits until the detached candidate copies have all been
+// compared, so the evidence shown next is complete.
+func waitForMirror(ctx context.Context, c *strangler.AdminClient) error {
+	var last int64 = -1
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		doc, err := c.Routes(ctx)
+		if err != nil {
+			return apiError(err)
+		}
+		var n int64
+		for _, r := range doc.Routes {
+			n += r.Samples + r.CandidateErrors
+		}
+		if n == last {
+			return nil
+		}
+		last = n
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// demoFindings prints, per shadowed route, the difference classes the diff
+// found and the noise it learned from legacy-vs-legacy samples.
+func demoFindings(ctx context.Context, c *strangler.AdminClient, s *streams) error {
+	doc, err := c.Routes(ctx)
+	if err != nil {
+		return apiError(err)
+	}
+	for _, r := range doc.Routes {
+		if !slices.Contains(demoRoutes, r.Route) || r.Shadow == nil {
+			continue
+		}
+		fmt.Fprintf(s.out, "\n  %s\n", s.paint(colorBold, r.Route))
+		if len(r.Differences) == 0 {
+			fmt.Fprintf(s.out, "    %s no unexplained difference in %d samples\n", s.paint(colorGreen, "✓"), r.Samples)
+		}
+		for _, d := range r.Differences {
+			fmt.Fprintf(s.out, "    %s %-44s %d samples\n", s.paint(colorRed, "✗"), signatureText(d.Signature), d.Count)
+		}
+		for _, n := range r.Noise {
+			fmt.Fprintf(s.out, "    %s noise learned: %s\n", s.paint(colorDim, "~"), n)
+		}
+		if r.WritesSkipped > 0 {
+			fmt.Fprintf(s.out, "    %s %d writes not mirrored (writes: deny)\n", s.paint(colorYellow, "!"), r.WritesSkipped)
+		}
+	}
+	fmt.Fprintf(s.out, "\n  %s\n", s.paint(colorDim, "See the samples behind each difference: migrate diffs ROUTE"))
+	return nil
+}
+
+// demoCutover checks a route's gate and promotes it through canary to
+// cutover when the evidence clears it, or shows why not.
+func demoCutover(ctx context.Context, c *strangler.AdminClient, route string, s *streams) error {
+	rep, err := c.Gate(ctx, route, strangler.ModeCutover)
+	if err != nil {
+		return apiError(err)
+	}
+	if !rep.Pass {
+		fmt.Fprintf(s.out, "  %s %s stays in shadow: %s\n", s.paint(colorRed, "✗"), route, verdictPhrase(rep.Verdict))
+		tw := tabwriter.NewWriter(indent(indent(s)).out, 0, 4, 2, ' ', 0)
+		gateTable(tw, s, failing(rep.Routes))
+		return tw.Flush()
+	}
+	for _, to := range []strangler.Mode{strangler.ModeCanary, strangler.ModeCutover} {
+		req := strangler.TransitionRequest{Target: route, To: to, Actor: "migrate demo",
+			Reason: "shadow evidence clears the gate"}
+		if to == strangler.ModeCanary {
+			req.Weight = 100
+		}
+		if _, err := c.Transition(ctx, req); err != nil {
+			return apiError(err)
+		}
+	}
+	fmt.Fprintf(s.out, "  %s %s cut over: its evidence clears the gate\n", s.paint(colorGreen, "✓"), route)
+	return nil
+}
+
+// failing keeps the routes, and criteria, that stopped a gate.
+func failing(routes []strangler.RouteGate) []strangler.RouteGate {
+	var out []strangler.RouteGate
+	for _, r := range routes {
+		if r.Pass {
+			continue
+		}
+		var crit []strangler.Criterion
+		for _, c := range r.Criteria {
+			if !c.Pass {
+				crit = append(crit, c)
+			}
+		}
+		r.Criteria = crit
+		out = append(out, r)
+	}
+	return out
+}
+
+// verdictPhrase says a gate verdict in a sentence.
+func verdictPhrase(verdict string) string {
+	if verdict == strangler.VerdictFail {
+		return "the gate failed"
+	}
+	return "the gate is " + verdict
+}
+
+// signatureText reads a difference signature ("/*/price value") as words.
+func signatureText(sig string) string {
+	path, typ, ok := strings.Cut(sig, " ")
+	if i := strings.LastIndexByte(sig, ' '); i >= 0 {
+		path, typ, ok = sig[:i], sig[i+1:], true
+	}
+	if !ok {
+		return sig
+	}
+	if path == "" {
+		path = "/"
+	}
+	return typ + " at " + path
+}

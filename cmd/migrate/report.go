@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strangler-fig/migrate/analyze"
+	"github.com/strangler-fig/migrate/reports"
+	"github.com/strangler-fig/migrate/strangler"
+)
+
+// reportOptions are the flags of `migrate report`.
+type reportOptions struct {
+	config    string
+	inventory string
+	format    string
+	out       string
+	title     string
+	carbon    reports.Coefficients
+}
+
+// carbonFlags binds each estimate coefficient to a flag, so every number
+// the footprint section uses can be replaced by the user's own.
+func (o *reportOptions) carbonFlags() []struct {
+	name, help string
+	coef       *reports.Coefficient
+} {
+	return []struct {
+		name, help string
+		coef       *reports.Coefficient
+	}{
+		{"grid-intensity", "carbon intensity of electricity, gCO2e/kWh", &o.carbon.GridIntensity},
+		{"pue", "data centre power usage effectiveness", &o.carbon.PUE},
+		{"memory-kwh-per-gb-hour", "energy of one GB of memory for one hour, kWh", &o.carbon.MemoryKWhPerGBHour},
+		{"vcpu-min-watts", "one vCPU's power at idle, W", &o.carbon.VCPUMinWatts},
+		{"vcpu-max-watts", "one vCPU's power at full load, W", &o.carbon.VCPUMaxWatts},
+		{"cpu-utilization", "average utilisation of reserved legacy vCPUs, 0-1", &o.carbon.CPUUtilization},
+		{"embodied-per-vcpu-hour", "embodied emissions per vCPU-hour, gCO2e (default: not included)", &o.carbon.EmbodiedPerVCPUHour},
+	}
+}
+
+func newReportCmd(s *streams, g *globalOptions) *cobra.Command {
+	o := &reportOptions{}
+	cmd := &cobra.Command{
+		Use:   "report [--format html|md|json] [-o FILE]",
+		Short: "Write the cutover report for architects",
+		Long: `Write the cutover report from the inventory and the proxy's state store: a
+decision summary (what is cut over, what is blocked and why, what to do next),
+fleet readiness and migration order, shadow evidence per route, latency legacy
+vs Wasm, and a footprint and carbon estimate with every coefficient's source.
+
+HTML is one self-contained file (no network fetches) that prints well; md renders
+on GitHub and GitLab; json is the versioned model for dashboards. The format
+follows the file extension unless --format says otherwise. As with plan, -o FILE
+names the output file when FILE is not table, json or yaml.`,
+		Example: `  migrate report -o migrate-report.html
+  migrate report --format md -o CUTOVER.md --inventory inventory.json --config strangler.yaml
+  migrate report --format json --out - | jq .summary
+  migrate report --grid-intensity 56 --pue 1.1 -o report.html   # a low-carbon region`,
+		Args:              cobra.NoArgs,
+		PersistentPreRunE: fileOutputFlag(g, &o.out),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, c := range o.carbonFlags() {
+				if cmd.Flags().Changed(c.name) {
+					c.coef.Source = "set with --" + c.name
+				}
+			}
+			if g.output == "json" && o.format == "" && o.out == "" {
+				o.format, o.out = "json", "-" // -o json: the model on stdout
+			}
+			return runReport(cmd.Context(), o, s)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.config, "config", "c", "strangler.yaml", "strangler config: its routes, gates and state store")
+	f.StringVarP(&o.inventory, "inventory", "i", "inventory.json", "inventory written by migrate analyze (optional)")
+	f.StringVar(&o.format, "format", "", "html, md or json (default: from the file extension, else html)")
+	f.StringVar(&o.out, "out", "", "output file, - for stdout (default migrate-report.<format>)")
+	f.StringVar(&o.title, "title", "", "report title")
+	for _, c := range o.carbonFlags() {
+		f.Float64Var(&c.coef.Value, c.name, 0, c.help)
+	}
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(
+		[]string{"html", "md", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// reportFormat settles the format from --format or the file extension.
+func reportFormat(format, out string) (string, error) {
+	if format == "" {
+		switch strings.ToLower(filepath.Ext(out)) {
+		case ".md", ".markdown":
+			format = "md"
+		case ".json":
+			format = "json"
+		default:
+			format = "html"
+		}
+	}
+	switch format {
+	case "html", "md", "json":
+		return format, nil
+	case "markdown":
+		return "md", nil
+	}
+	return "", usageErrorf("--format must be html, md or json, not %q", format)
+}
+
+func runReport(ctx context.Context, o *reportOptions, s *streams) error {
+	format, err := reportFormat(o.format, o.out)
+	if err != nil {
+		return err
+	}
+	if o.out == "" {
+		o.out = "migrate-report." + format
+	}
+	rep, err := buildReport(ctx, o)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := rep.Render(&buf, format); err != nil {
+		return fmt.Errorf("render report: %w", err)
+	}
+	if o.out == "-" {
+		_, err := s.out.Write(buf.Bytes())
+		return err
+	}
+	if err := os.WriteFile(o.out, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	abs, _ := filepath.Abs(o.out)
+	fmt.Fprintf(s.err, "%s report written to %s\n", s.paint(colorGreen, "✓"), abs)
+	return nil
+}
+
+// buildReport gathers the inventory and the proxy's records. Either may be
+// missing: the report then says so per section instead of failing.
+func buildReport(ctx context.Context, o *reportOptions) (*reports.Report, error) {
+	var inv *analyze.Inventory
+	if o.inventory != "" {
+		var err error
+		inv, err = analyze.ReadInventory(o.inventory)
+		if errors.Is(err, fs.ErrNotExist) {
+			inv = nil
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	opts := reports.Options{Title: o.title, Carbon: o.carbon}
+	var routes []reports.Route
+	cfg, err := strangler.LoadConfig(o.config)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		// No strangler config yet: an inventory-only report.
+	case err != nil:
+		return nil, err
+	default:
+		opts.Modules = wasmModules(cfg)
+		if _, err := os.Stat(cfg.StorePath()); err == nil {
+			st, err := strangler.OpenStore(cfg.StorePath())
+			if err != nil {
+				return nil, err
+			}
+			defer st.Close()
+			if routes, err = reports.FromStore(ctx, st, cfg); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return reports.Build(inv, routes, opts), nil
+}
+
+// wasmModules measures the in-process candidates' module files.
+func wasmModules(cfg *strangler.Config) []reports.WasmModule {
+	var mods []reports.WasmModule
+	for _, name := range cfg.ServiceNames() {
+		c := cfg.Services[name].Candidate
+		if c == nil || c.Wasm == "" {
+			continue
+		}
+		m := reports.WasmModule{Service: name, Component: filepath.Base(c.Wasm)}
+		if fi, err := os.Stat(cfg.Resolve(c.Wasm)); err == nil {
+			m.SizeBytes = fi.Size()
+		}
+		mods = append(mods, m)
+	}
+	return mods
+}
