@@ -603,3 +603,15 @@ func MigrationOrder(services []Service) []string {
 func isBackingService(s *Service) bool {
 	return slices.ContainsFunc(s.Findings, func(f Finding) bool { return f.ID == BackingServiceRule })
 }
+
+// IsBacking reports whether the service is a stock backing service (a
+// database, cache or broker the applications use), not an application to
+// migrate.
+func (s *Service) IsBacking() bool {
+	for _, f := range s.Findings {
+		if f.ID == BackingServiceRule {
+			return true
+		}
+	}
+	return false
+}

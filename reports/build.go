@@ -20,6 +20,7 @@ func Build(inv *analyze.Inventory, routes []Route, opts Options) *Report {
 	if inv == nil {
 		inv = &analyze.Inventory{}
 	}
+	inv, backing := withoutBacking(inv)
 	r := &Report{
 		APIVersion:  APIVersion,
 		Kind:        Kind,
@@ -45,6 +46,7 @@ func Build(inv *analyze.Inventory, routes []Route, opts Options) *Report {
 		routeReports = append(routeReports, buildRoute(rt, opts))
 	}
 	r.Fleet = buildFleet(inv, byName, routeReports)
+	r.Fleet.Backing = backing
 
 	// Services appear in migration order; routes within a service by name.
 	pos := map[string]int{}
@@ -654,4 +656,20 @@ func stepFor(rr RouteReport, c GateCheck) (Step, bool) {
 		return st, false
 	}
 	return st, true
+}
+
+// withoutBacking sets the backing services (databases, caches, brokers)
+// aside: they are context for the applications, not work to plan.
+func withoutBacking(inv *analyze.Inventory) (*analyze.Inventory, []string) {
+	var backing []string
+	apps := *inv
+	apps.Services = nil
+	for _, s := range inv.Services {
+		if s.IsBacking() {
+			backing = append(backing, s.Name)
+			continue
+		}
+		apps.Services = append(apps.Services, s)
+	}
+	return &apps, backing
 }

@@ -299,3 +299,24 @@ func TestClipDiff(t *testing.T) {
 		})
 	}
 }
+
+func TestBackingServicesAreContextNotWork(t *testing.T) {
+	inv := &analyze.Inventory{Services: []analyze.Service{
+		{Name: "orders", Readiness: analyze.Readiness{Score: 70, Level: "ready"}},
+		{Name: "postgres", Findings: []analyze.Finding{{ID: analyze.BackingServiceRule, Category: "optional", Effort: 1}}},
+	}}
+	r := Build(inv, nil, Options{Now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if len(r.Fleet.Backing) != 1 || r.Fleet.Backing[0] != "postgres" {
+		t.Fatalf("backing = %v, want [postgres]", r.Fleet.Backing)
+	}
+	for _, s := range r.Fleet.Services {
+		if s.Name == "postgres" {
+			t.Fatal("a backing service is listed as a service to migrate")
+		}
+	}
+	for _, st := range r.Summary.NextSteps {
+		if strings.Contains(st.Text, "postgres") {
+			t.Fatalf("a next step names the backing service: %q", st.Text)
+		}
+	}
+}

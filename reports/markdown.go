@@ -191,6 +191,9 @@ func (m mdWriter) fleet(r *Report) {
 	for _, e := range f.Effort {
 		totals = append(totals, fmt.Sprintf("%s %d (%d pts)", md(e.Category), e.Count, e.Effort))
 	}
+	if len(r.Fleet.Backing) > 0 {
+		m.p("\nBacking services in the cluster (used by the applications, not migrated): %s.\n", strings.Join(r.Fleet.Backing, ", "))
+	}
 	m.p("\nFindings follow the Konveyor/MTA convention (mandatory / optional / potential; effort in story points). Totals: %s.\n\n", strings.Join(totals, ", "))
 
 	m.p("### Suggested migration order\n\n")

@@ -92,6 +92,9 @@ type Fleet struct {
 	// Effort sums findings by category (mandatory, optional, potential).
 	Effort   []CategoryEffort `json:"effort"`
 	Findings []FindingRow     `json:"findings"`
+	// Backing names the databases, caches and brokers found in the cluster:
+	// the applications depend on them, but they are not migrated.
+	Backing []string `json:"backing,omitempty"`
 }
 
 // FleetService is one row of the fleet overview.
