@@ -63,7 +63,7 @@ func TestFixtureFleetDifferential(t *testing.T) {
 	rec := shadow.RecorderFunc(func(shadow.Sample) {})
 	m := shadow.NewMirror(shadow.MirrorConfig{Workers: 2, QueueSize: 256, StableAfter: 5,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, rec)
-	opts := &shadow.Options{Writes: shadow.WritesAllow, Timeout: shadow.Duration(10 * time.Second)}
+	opts := &shadow.Options{Writes: shadow.WritesAllow, BaselineWrites: true, Timeout: shadow.Duration(10 * time.Second)}
 	type call struct{ svc, route, method, path, ctype, body string }
 	var calls []call
 	for i := 0; i < 12; i++ {

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -436,7 +437,7 @@ func TestMirrorLearnsNoise(t *testing.T) {
 				body = `{"orderLineItemsDtoList":[{"skuCode":"BRK-PD-HP","price":150,"quantity":1}]}`
 			}
 			req, lresp := fetch(t, method, legacy.URL+"/api/order", body)
-			m.Submit(Exchange{Route: method + " /api/order", Options: &Options{Writes: WritesAllow}, Request: req,
+			m.Submit(Exchange{Route: method + " /api/order", Options: &Options{Writes: WritesAllow, BaselineWrites: true}, Request: req,
 				Body: []byte(body), Legacy: lresp, Candidate: newUpstream(t, cand.URL), Baseline: newUpstream(t, legacy.URL)})
 			time.Sleep(2 * time.Millisecond)
 		}
@@ -546,5 +547,33 @@ func TestStatsAndOnSample(t *testing.T) {
 	defer mu.Unlock()
 	if len(seen) != 2 || seen[0].Request.Header.Get("Authorization") != "[redacted]" {
 		t.Fatalf("OnSample got %d samples, first request header %v", len(seen), seen[0].Request.Header)
+	}
+}
+
+// A write is never sent to legacy a second time unless the route asks.
+func TestBaselineSkipsWritesUnlessAsked(t *testing.T) {
+	for _, baselineWrites := range []bool{false, true} {
+		var legacyCalls atomic.Int64
+		legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			legacyCalls.Add(1)
+			w.WriteHeader(http.StatusCreated)
+		}))
+		cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusCreated)
+		}))
+		m := NewMirror(MirrorConfig{}, nil)
+		req := httptest.NewRequest(http.MethodPost, "/api/order", nil)
+		opts := &Options{Writes: WritesAllow, BaselineWrites: baselineWrites}
+		m.Submit(Exchange{Route: "POST /api/order", Options: opts, Request: req,
+			Legacy:    Response{Status: http.StatusCreated},
+			Candidate: newUpstream(t, cand.URL), Baseline: newUpstream(t, legacy.URL)})
+		if err := m.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		legacy.Close()
+		cand.Close()
+		if got, want := legacyCalls.Load() > 0, baselineWrites; got != want {
+			t.Errorf("baselineWrites=%v: legacy called again = %v", baselineWrites, got)
+		}
 	}
 }
