@@ -32,15 +32,10 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 )
 
-// The benchmarks serve the order behaviour of the test guest (decode a JSON
-// order, answer 201 with a UUID), the shape of the fixture order component.
-//
-//	go test ./proxy/wasm -run '^$' -bench . -count 5 -benchtime 2000x
-//
-// Compiled code is cached on disk in benchCacheDir across runs, so -count
-// does not recompile; delete the directory to measure a cold compile.
-const orderBody = `{"orderLineItemsDtoList":[{"skuCode":"ENG-V8-500","price":1000,"quantity":1}]}`
-
+// benchCacheDir holds compiled code across benchmark runs, so -count does
+// not recompile; delete it to measure a cold compile. The benchmarks place
+// orders with the fixture order component (fixtures/wasm/order), built
+// with the go tool like any user module; BENCHMARKS.md has the commands.
 var benchCacheDir = filepath.Join(os.TempDir(), "migrate-wasm-bench-cache")
 
 // load runs b.N calls of fn on c goroutines and reports throughput and

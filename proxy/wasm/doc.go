@@ -74,8 +74,8 @@
 // Every request instantiates the compiled module afresh: no global, heap or
 // file state survives from one request to the next, whatever the guest
 // does. A route that is not serving holds only the compiled code; linear
-// memory exists only while a request runs (plus, for one idle second, a
-// zeroed buffer kept for the next request). The guest gets no filesystem,
+// memory exists only while a request runs (plus, for one idle second, the
+// buffers of recent requests, kept for the next ones). The guest gets no filesystem,
 // no sockets and no host functions other than wasi_snapshot_preview1; New
 // rejects modules importing anything else. Clocks and randomness are the
 // host's unless Options.FrozenClock or Options.Seed make them

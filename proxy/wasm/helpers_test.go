@@ -13,6 +13,10 @@ import (
 	"testing"
 )
 
+// orderBody places one in-stock order, the published load test's body in
+// the legacy contract's shape.
+const orderBody = `{"orderLineItemsDtoList":[{"skuCode":"ENG-V8-500","price":1000,"quantity":1}]}`
+
 // The test guest (testdata/guest) is compiled once per test binary with
 // the Go toolchain running the tests, and one Runtime is shared so the
 // module is compiled by wazero once.

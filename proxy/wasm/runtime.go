@@ -37,7 +37,7 @@ type Runtime struct {
 // they are: New adds a check to every loop of the module (see
 // instrumentLoops), and modules that cannot be instrumented run with
 // wazero's WithCloseOnContextDone, which does the same check but leaves
-// the compiled code for Go on every loop iteration — about 1-2ms per
+// the compiled code for Go on every loop iteration — about 1-2.5ms per
 // request for a Go guest, which is why it is only the fallback.
 //
 // Memory caps are per route (Options.MaxMemory) and enforced by the memory
