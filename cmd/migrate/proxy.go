@@ -29,6 +29,9 @@ type proxyOptions struct {
 	poll          time.Duration
 	flush         time.Duration
 	shutdownGrace time.Duration
+	// tuneGC applies the proxy process's garbage-collection defaults; only
+	// the command sets it, so tests and the demo keep their own.
+	tuneGC bool
 	// onReady, when set, is told the bound addresses (tests use port 0).
 	onReady func(listen, admin string)
 }
@@ -59,7 +62,7 @@ requires MIGRATE_ADMIN_TOKEN, which clients then send as a bearer token.`,
 			if o.config == "" {
 				return usageErrorf("--config is required: the strangler.yaml to serve (write one with `migrate plan`)")
 			}
-			tuneGC()
+			o.tuneGC = true
 			return runProxy(cmd.Context(), o, s)
 		},
 	}
@@ -76,19 +79,32 @@ requires MIGRATE_ADMIN_TOKEN, which clients then send as a bearer token.`,
 // Garbage collection defaults for the proxy process: its live heap is small
 // and it allocates on every request, so collecting less often (GOGC 400)
 // buys about 15% throughput, while a soft memory limit keeps the resident
-// set bounded under many connections. GOGC and GOMEMLIMIT still win.
+// set bounded under many connections. In-process Wasm candidates need more
+// than that limit while their instances run: under it the collector would
+// run back to back (it cost a third of the order component's throughput),
+// so with them the limit is left off. GOGC and GOMEMLIMIT still win.
 const (
 	proxyGCPercent   = 400
 	proxyMemoryLimit = 40 << 20
 )
 
-func tuneGC() {
+func tuneGC(cfg *strangler.Config) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(proxyGCPercent)
 	}
-	if os.Getenv("GOMEMLIMIT") == "" {
+	if os.Getenv("GOMEMLIMIT") == "" && !hasWasmCandidate(cfg) {
 		debug.SetMemoryLimit(proxyMemoryLimit)
 	}
+}
+
+// hasWasmCandidate reports whether any service runs its candidate in process.
+func hasWasmCandidate(cfg *strangler.Config) bool {
+	for _, svc := range cfg.Services {
+		if svc.Candidate != nil && svc.Candidate.Wasm != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func runProxy(ctx context.Context, o *proxyOptions, s *streams) error {
@@ -96,6 +112,9 @@ func runProxy(ctx context.Context, o *proxyOptions, s *streams) error {
 	cfg, err := strangler.LoadConfig(o.config)
 	if err != nil {
 		return err
+	}
+	if o.tuneGC {
+		tuneGC(cfg)
 	}
 	if o.listen != "" {
 		cfg.Listen = o.listen
