@@ -28,6 +28,7 @@ type demoOptions struct {
 	dir         string
 	requests    int
 	concurrency int
+	rate        float64
 	keep        bool
 }
 
@@ -53,7 +54,7 @@ Every step runs the same code as the command it names. With --keep the proxy
 and the fleet stay up so you can try migrate status, diffs and rollback by hand.`,
 		Example: `  migrate demo
   migrate demo --keep            # leave everything running; Ctrl-C stops it
-  migrate demo --requests 6000 --dir /tmp/migrate-demo`,
+  migrate demo --requests 6000 --rate 500 --dir /tmp/migrate-demo`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("log-level") {
@@ -66,7 +67,8 @@ and the fleet stay up so you can try migrate status, diffs and rollback by hand.
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.dir, "dir", "migrate-demo", "where the inventory, config, state store, components and report are written")
-	f.IntVar(&o.requests, "requests", 4000, "how many shop requests to drive through the proxy")
+	f.IntVar(&o.requests, "requests", 3000, "how many shop requests to drive through the proxy")
+	f.Float64Var(&o.rate, "rate", 300, "requests per second (0: as fast as the clients go)")
 	f.IntVar(&o.concurrency, "concurrency", 4, "how many clients send at once")
 	f.BoolVar(&o.keep, "keep", false, "leave the proxy and the fleet running after the journey")
 	return cmd
@@ -105,7 +107,9 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 
 	// 1. The legacy fleet.
 	demoStep(s, 1, "Start the legacy fleet")
-	fleet, err := fixtures.StartFleet(ctx)
+	// The services wait as long as their Redis and PostgreSQL round trips
+	// would, so the latency comparison is fair to both sides.
+	fleet, err := fixtures.StartFleetWith(ctx, fixtures.FleetOptions{StoreLatency: true})
 	if err != nil {
 		return err
 	}
@@ -187,7 +191,7 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 	}
 	bar := newProgressBar(s, "  shop traffic")
 	res, err := fixtures.DriveTraffic(ctx, proxyURL, fixtures.TrafficOptions{Requests: o.requests,
-		Concurrency: o.concurrency, Seed: 42, Progress: bar.Update})
+		Concurrency: o.concurrency, Rate: o.rate, Seed: 42, Progress: bar.Update})
 	bar.Finish()
 	if err != nil {
 		return err

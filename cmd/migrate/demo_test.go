@@ -22,7 +22,7 @@ func TestDemoJourney(t *testing.T) {
 	dir := t.TempDir()
 	var out, errOut bytes.Buffer
 	s := &streams{in: strings.NewReader(""), out: &out, err: &errOut}
-	o := &demoOptions{dir: dir, requests: 2000, concurrency: 4}
+	o := &demoOptions{dir: dir, requests: 2000, concurrency: 4, rate: 400}
 	if err := runDemo(context.Background(), o, &globalOptions{output: "table", logFormat: "text"}, s); err != nil {
 		t.Fatalf("demo: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
 	}
