@@ -51,13 +51,15 @@ type Proxy struct {
 	logger *slog.Logger
 	mirror Mirror
 	own    *shadow.Mirror // the default mirror, closed with the proxy
-	rev    *reversePool   // reverse-shadow copies in cutover mode
 	wasm   WasmFactory
 
 	table atomic.Pointer[table]
 
 	mu        sync.Mutex // serialises Load
 	upstreams map[string]*upstream
+
+	usageMu sync.Mutex
+	retired map[string]strangler.CandidateUsage // in-process candidates replaced by a reload, by service
 }
 
 // table is an immutable compiled config.
@@ -93,7 +95,6 @@ func New(opts Options) *Proxy {
 		p.own = shadow.NewMirror(shadow.MirrorConfig{Logger: p.logger}, nil)
 		p.mirror = p.own
 	}
-	p.rev = newReversePool(2, 512, p.logger)
 	return p
 }
 
@@ -207,6 +208,7 @@ func (p *Proxy) Load(ctx context.Context, cfg *strangler.Config) error {
 	for k, u := range old {
 		if used[k] == nil {
 			retired = append(retired, u)
+			p.retireUsage(u)
 		}
 	}
 	if len(retired) > 0 {
@@ -259,7 +261,6 @@ func (p *Proxy) Close(ctx context.Context) error {
 	if p.own != nil {
 		errs = append(errs, p.own.Close(ctx))
 	}
-	errs = append(errs, p.rev.close(ctx))
 	for _, u := range p.upstreams {
 		if u.close != nil {
 			errs = append(errs, u.close(ctx))
@@ -311,13 +312,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case strangler.ModeCanary:
 		if e.candidate != nil && canaryPick(r, e, st.Weight) {
+			if e.reverseShadow {
+				p.serveReverseShadow(w, r, t, e, false)
+				return
+			}
 			p.serve(w, r, t, e, e.candidate, nil)
 			return
 		}
 	case strangler.ModeCutover:
 		if e.candidate != nil {
 			if e.reverseShadow {
-				p.serveReverseShadow(w, r, t, e)
+				p.serveReverseShadow(w, r, t, e, true)
 				return
 			}
 			p.serve(w, r, t, e, e.candidate, nil)
@@ -347,9 +352,13 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, t *table, e *entry
 	up.rp.ServeHTTP(rec, r)
 	d = time.Since(start)
 	status, teeOver = rec.statusCode(), rec.over
+	upErr := rec.upstreamErr
 	putRecorder(rec)
 	if e != nil && status != statusClientClosed {
 		e.live.Observe(up.side, d, status >= 500)
+		if up.side == strangler.SideCandidate && status >= 500 {
+			e.live.CandidateFailed(candidateErrorKind(upErr))
+		}
 	}
 	if t.logSample > 0 && rand.Float64() < t.logSample {
 		route := "default"
@@ -401,30 +410,48 @@ func (p *Proxy) serveShadow(w http.ResponseWriter, r *http.Request, t *table, e 
 	}
 }
 
-// serveReverseShadow answers from the candidate and sends a detached copy
-// of safe requests to legacy, counting its status and latency.
-func (p *Proxy) serveReverseShadow(w http.ResponseWriter, r *http.Request, t *table, e *entry) {
-	safe := r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions
-	var body []byte
-	fits := false
-	if safe {
-		var err error
-		if body, fits, err = bufferBody(r, t.maxBody); err != nil {
-			writeJSONError(w, http.StatusBadRequest, map[string]any{"error": "reading the request body failed: " + err.Error(), "status": 400})
-			return
-		}
-	}
-	var clone *http.Request
-	if fits {
-		clone = r.Clone(context.WithoutCancel(r.Context()))
-		clone.Body = bodyReader(body)
-	}
-	p.serve(w, r, t, e, e.candidate, nil)
-	if clone == nil {
-		e.live.Mirror.Drop(!fits && safe)
+// serveReverseShadow answers from the candidate, tees its response (capped)
+// and hands the exchange to the mirror reversed: the detached copy goes to
+// legacy and legacy stays on the legacy side of the comparison, so the
+// route's evidence keeps growing after shadow mode. The mirror applies the
+// write policy (writes reach legacy only under `writes: allow`). In cutover
+// (observeLegacy) the copies also feed legacy's live counters, which have
+// no traffic of their own left; in canary those counters stay the real
+// legacy traffic the step is judged against.
+func (p *Proxy) serveReverseShadow(w http.ResponseWriter, r *http.Request, t *table, e *entry, observeLegacy bool) {
+	body, fits, err := bufferBody(r, t.maxBody)
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, map[string]any{"error": "reading the request body failed: " + err.Error(), "status": 400})
 		return
 	}
-	if p.rev.submit(reverseCopy{req: clone, body: body, to: mirrorBackend{e.legacy}, live: e.live}) {
+	if !fits {
+		e.live.Mirror.Drop(true)
+		p.serve(w, r, t, e, e.candidate, nil)
+		return
+	}
+	clone := r.Clone(context.WithoutCancel(r.Context()))
+	clone.Body = bodyReader(body)
+	tee := &bytes.Buffer{}
+	status, d, over := p.serve(w, r, t, e, e.candidate, tee)
+	if over {
+		e.live.Mirror.Drop(true)
+		return
+	}
+	if status == statusClientClosed {
+		// The client went away: there is no complete answer to compare.
+		// A candidate 502 or 504 is compared: legacy is the reference, and
+		// the client did get that answer.
+		e.live.Mirror.Drop(false)
+		return
+	}
+	var to Backend = mirrorBackend{e.legacy}
+	if observeLegacy {
+		to = observedBackend{to: to, live: e.live}
+	}
+	ex := shadow.Exchange{Route: e.live.Name, Service: e.service, Options: e.shadow, Request: clone, Body: body,
+		Legacy:    shadow.Response{Status: status, Header: w.Header().Clone(), Body: tee.Bytes(), Latency: d},
+		Candidate: to, Reverse: true}
+	if p.mirror.Submit(ex) {
 		e.live.Mirror.Submitted.Add(1)
 	} else {
 		e.live.Mirror.Drop(false)

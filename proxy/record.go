@@ -20,6 +20,9 @@ type recorder struct {
 	tee     *bytes.Buffer // nil: no copy wanted
 	teeCap  int64
 	over    bool // the body was larger than teeCap; the copy is incomplete
+	// upstreamErr is why the upstream gave no answer (set by the
+	// ReverseProxy's error handler), for counting failures by kind.
+	upstreamErr error
 }
 
 var recorderPool = sync.Pool{New: func() any { return new(recorder) }}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -104,6 +103,9 @@ func newUpstream(key, service string, side strangler.Side, target *url.URL, rt B
 		FlushInterval: 0,
 		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if rec, ok := w.(*recorder); ok {
+				rec.upstreamErr = err
+			}
 			writeUpstreamError(w, r, service, side, err)
 		},
 	}
@@ -229,13 +231,6 @@ func joinPath(target, req *url.URL) (path, rawpath string) {
 		return req.Path, req.RawPath
 	}
 	return strings.TrimSuffix(target.Path, "/") + req.Path, ""
-}
-
-// drain reads and closes a body so its connection can be reused.
-func drain(rc io.ReadCloser, max int64) (int64, error) {
-	n, err := io.Copy(io.Discard, io.LimitReader(rc, max))
-	rc.Close()
-	return n, err
 }
 
 func describe(u *upstream) string {

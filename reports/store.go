@@ -68,6 +68,28 @@ func FromStore(ctx context.Context, st *strangler.Store, cfg *strangler.Config) 
 	return routes, nil
 }
 
+// WasmUsageFromStore reads what the proxy measured of each service's
+// in-process Wasm candidate, by service, as WasmModule values carrying
+// Service and MemoryBytes: the most linear memory the candidate's
+// instances held at one moment (the sum over the instances running at
+// once; compiled code and the runtime itself are not included). The
+// caller merges them with what it knows of the module files. Services
+// whose module never ran are absent.
+func WasmUsageFromStore(ctx context.Context, st *strangler.Store) (map[string]WasmModule, error) {
+	usage, err := st.LoadCandidateUsage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]WasmModule, len(usage))
+	for svc, u := range usage {
+		if u.Requests == 0 {
+			continue
+		}
+		out[svc] = WasmModule{Service: svc, MemoryBytes: int64(u.PeakMemoryBytes)}
+	}
+	return out, nil
+}
+
 // reportGate converts a configured gate into the report's terms (ratios 0-1).
 func reportGate(g *strangler.GateConfig) *Gate {
 	out := &Gate{MinSamples: int64(g.MinSamples), MaxP99Ratio: g.MaxP99Ratio}

@@ -21,8 +21,9 @@ type Backend interface {
 	RoundTrip(*http.Request) (*http.Response, error)
 }
 
-// Exchange is one client request the proxy answered from legacy, handed to
-// the Mirror for shadowing.
+// Exchange is one client request the proxy answered, handed to the Mirror
+// for comparison: answered from legacy in shadow mode, or, with Reverse,
+// answered by the candidate (canary, cutover) and checked against legacy.
 type Exchange struct {
 	Route, Service string
 	// Options is the route's shadow block; nil means defaults.
@@ -40,6 +41,14 @@ type Exchange struct {
 	// means legacy receives the write twice — pass nil for routes where
 	// that is unacceptable.
 	Baseline Backend
+	// Reverse swaps the roles after shadow mode: Legacy then holds the
+	// candidate's response (what the client got) and Candidate is the
+	// legacy backend the copy goes to. The comparison still puts legacy on
+	// the legacy side, so difference types and learned noise keep their
+	// meaning. There is no A/A baseline, and writes go to legacy only under
+	// `writes: allow`: the candidate has already applied them, so under
+	// deny and marked (legacy has no dry-run) they are counted as skipped.
+	Reverse bool
 }
 
 // MirrorConfig sizes a Mirror. Zero values take the defaults shown.
@@ -194,7 +203,8 @@ func isWrite(method string) bool {
 
 // Submit queues a copy of the exchange for the candidate. It never blocks:
 // it returns false only when the copy had to be dropped (queue full or
-// mirror closed), which is counted. Writes under `writes: deny`, requests
+// mirror closed), which is counted. Writes under `writes: deny` (in reverse,
+// any policy but allow), requests
 // not sampled, over the rate cap or refused by an open breaker return true
 // (nothing went wrong) and are counted too, except unsampled ones.
 func (m *Mirror) Submit(ex Exchange) bool {
@@ -212,7 +222,7 @@ func (m *Mirror) Submit(ex Exchange) bool {
 	if r == nil || m.closed { // routeLocked may have let Close run
 		return false
 	}
-	if isWrite(ex.Request.Method) && opts.writes() == WritesDeny {
+	if isWrite(ex.Request.Method) && (opts.writes() == WritesDeny || ex.Reverse && opts.writes() != WritesAllow) {
 		r.count(OutcomeSkippedWrite)
 		return true
 	}
@@ -301,12 +311,12 @@ func (m *Mirror) worker(r *route) {
 	}
 }
 
-// process runs one job: optional A/A baseline, the candidate call, the
-// comparison, and recording.
+// process runs one job: optional A/A baseline, the call to the other side,
+// the comparison, and recording.
 func (m *Mirror) process(r *route, j job) {
 	opts := j.ex.Options
 	method := j.req.Method
-	if j.ex.Baseline != nil && (!isWrite(method) || opts != nil && opts.BaselineWrites) &&
+	if j.ex.Baseline != nil && !j.ex.Reverse && (!isWrite(method) || opts != nil && opts.BaselineWrites) &&
 		r.noise.WantBaseline(m.cfg.Now(), m.cfg.StableAfter) {
 		again := call(j.ex.Baseline, j.req, j.ex.Body, opts, "baseline", false)
 		if again.Error == "" {
@@ -323,10 +333,14 @@ func (m *Mirror) process(r *route, j job) {
 		}
 	}
 
-	resp := call(j.ex.Candidate, j.req, j.ex.Body, opts, "1", isWrite(method) && opts.writes() == WritesMarked)
-	res := Compare(j.ex.Legacy, resp, opts, r.noise)
+	resp := call(j.ex.Candidate, j.req, j.ex.Body, opts, "1", !j.ex.Reverse && isWrite(method) && opts.writes() == WritesMarked)
+	legacy, candidate := j.ex.Legacy, resp
+	if j.ex.Reverse {
+		legacy, candidate = resp, j.ex.Legacy
+	}
+	res := Compare(legacy, candidate, opts, r.noise)
 	s := Sample{At: j.at, Route: r.name, Service: r.service, Request: recorded(j.req, j.ex.Body),
-		Legacy: j.ex.Legacy, Candidate: resp, Result: res}
+		Legacy: legacy, Candidate: candidate, Result: res}
 
 	r.mu.Lock()
 	before := r.breaker.state
@@ -335,7 +349,11 @@ func (m *Mirror) process(r *route, j job) {
 	r.ev.Add(s)
 	r.mu.Unlock()
 	if before != after {
-		m.cfg.Logger.Warn("shadow candidate circuit breaker "+after.String(), "route", r.name, "lastError", resp.Error)
+		side := "candidate"
+		if j.ex.Reverse {
+			side = "legacy"
+		}
+		m.cfg.Logger.Warn("shadow copy circuit breaker "+after.String(), "route", r.name, "calls", side, "lastError", resp.Error)
 	}
 	if m.rec != nil || m.cfg.OnSample != nil {
 		red := Redact(s, opts)

@@ -577,3 +577,83 @@ func TestBaselineSkipsWritesUnlessAsked(t *testing.T) {
 		}
 	}
 }
+
+func TestMirrorReverse(t *testing.T) {
+	var legacyCalls atomic.Int64
+	var mu sync.Mutex
+	var seen []http.Header
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		legacyCalls.Add(1)
+		mu.Lock()
+		seen = append(seen, r.Header.Clone())
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"id":1,"legacyOnly":true}`)
+	}))
+	defer legacy.Close()
+	be := newUpstream(t, legacy.URL)
+	// What the candidate answered the client.
+	answered := Response{Status: 200, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: []byte(`{"id":1,"candidateOnly":true}`), Latency: time.Millisecond}
+
+	t.Run("legacy stays on the legacy side", func(t *testing.T) {
+		legacyCalls.Store(0)
+		rec := &collect{}
+		m := NewMirror(MirrorConfig{}, rec)
+		req := httptest.NewRequest(http.MethodGet, "/api/order/1", nil)
+		// A baseline backend is ignored in reverse: no A/A copy.
+		if !m.Submit(Exchange{Route: "GET /api/order/{id}", Request: req, Legacy: answered,
+			Candidate: be, Baseline: be, Reverse: true}) {
+			t.Fatal("copy dropped")
+		}
+		closeMirror(t, m)
+		if n := legacyCalls.Load(); n != 1 {
+			t.Fatalf("legacy called %d times, want one copy and no baseline", n)
+		}
+		samples := rec.all()
+		if len(samples) != 1 {
+			t.Fatalf("%d samples", len(samples))
+		}
+		s := samples[0]
+		if !strings.Contains(string(s.Legacy.Body), "legacyOnly") || !strings.Contains(string(s.Candidate.Body), "candidateOnly") {
+			t.Fatalf("sides swapped: legacy %s candidate %s", s.Legacy.Body, s.Candidate.Body)
+		}
+		sigs := strings.Join(s.Result.Signatures(), ", ")
+		if !strings.Contains(sigs, "/legacyOnly "+DiffMissing) || !strings.Contains(sigs, "/candidateOnly "+DiffExtra) {
+			t.Fatalf("signatures %q: the candidate lacks legacyOnly (missing) and adds candidateOnly (extra)", sigs)
+		}
+		if ev := m.Evidence("GET /api/order/{id}"); ev.Mismatches != 1 || ev.Baselines != 0 {
+			t.Fatalf("evidence %+v", ev)
+		}
+	})
+
+	for _, policy := range []string{"", WritesDeny, WritesMarked, WritesAllow} {
+		t.Run("write under writes="+policy, func(t *testing.T) {
+			legacyCalls.Store(0)
+			mu.Lock()
+			seen = nil
+			mu.Unlock()
+			m := NewMirror(MirrorConfig{}, nil)
+			req := httptest.NewRequest(http.MethodPost, "/api/order", strings.NewReader(`{"sku":"x"}`))
+			m.Submit(Exchange{Route: "POST /api/order", Options: &Options{Writes: policy}, Request: req,
+				Body: []byte(`{"sku":"x"}`), Legacy: answered, Candidate: be, Reverse: true})
+			closeMirror(t, m)
+			ev := m.Evidence("POST /api/order")
+			if policy != WritesAllow {
+				// The candidate applied the write; legacy must not apply it again.
+				if legacyCalls.Load() != 0 || ev.SkippedWrites != 1 || ev.Samples != 0 {
+					t.Fatalf("legacy called %d times, evidence %+v", legacyCalls.Load(), ev)
+				}
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(seen) != 1 || ev.SkippedWrites != 0 || ev.Samples != 1 {
+				t.Fatalf("allow: legacy saw %d, evidence %+v", len(seen), ev)
+			}
+			if seen[0].Get(HeaderShadowWrite) != "" {
+				t.Fatal("a reverse copy carried the dry-run write marker")
+			}
+		})
+	}
+}

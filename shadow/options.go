@@ -72,7 +72,8 @@ type Options struct {
 	Numeric bool `json:"numericTolerance,omitempty"`
 	// Subset lets the candidate add fields the legacy response lacks.
 	Subset bool `json:"subset,omitempty"`
-	// Timeout is the candidate's deadline, default 5s.
+	// Timeout is the mirrored copy's deadline (the candidate's; legacy's
+	// under reverse shadow), default 5s.
 	Timeout Duration `json:"timeout,omitempty"`
 	// MaxBody caps how much of a candidate body is read (and how much of any
 	// body is stored in a sample), default 1MiB.

@@ -88,8 +88,9 @@ type CanaryWalk struct {
 type walkBaseline struct {
 	Legacy    SideSnapshot `json:"legacy"`
 	Candidate SideSnapshot `json:"candidate"`
-	// Answered and Matched are shadow comparisons (matches after noise),
-	// for a diff ratio when the route is still being compared.
+	// Answered and Matched are the evidence's compared (Matches +
+	// Mismatches) and Matches counters, for the step's match ratio when
+	// the route is being compared (reverse shadow).
 	Answered uint64 `json:"answered"`
 	Matched  uint64 `json:"matched"`
 }
@@ -294,11 +295,7 @@ func (c *Controller) baselines(routes []string) map[string]walkBaseline {
 			continue
 		}
 		b := walkBaseline{Legacy: r.Legacy.Snapshot(), Candidate: r.Candidate.Snapshot()}
-		if c.Shadow != nil {
-			if s, ok := c.Shadow.Summary(name); ok {
-				b.Answered, b.Matched = s.Matches+s.Mismatches, s.Matches+s.Explained
-			}
-		}
+		b.Answered, b.Matched = c.comparedCounts(name)
 		out[name] = b
 	}
 	return out
@@ -600,7 +597,8 @@ func (c *Controller) walkGate(w *CanaryWalk) *GateConfig {
 
 // analyseStep compares the candidate's live figures over the step's
 // window with legacy's: error rate against the ceiling, p99 against
-// legacy's, and, when the route is still being compared, the match ratio.
+// legacy's, and, with reverse shadow, the match ratio of the step's
+// comparisons against the gate's minMatch.
 func (c *Controller) analyseStep(w *CanaryWalk) CanaryStepResult {
 	g := c.walkGate(w)
 	res := CanaryStepResult{Step: w.Step, Weight: w.Weight}
@@ -616,14 +614,11 @@ func (c *Controller) analyseStep(w *CanaryWalk) CanaryStepResult {
 		candD = addSnap(candD, subSnap(cand, base.Candidate))
 		legD = addSnap(legD, subSnap(leg, base.Legacy))
 		legAll = addSnap(legAll, leg)
-		if c.Shadow != nil {
-			if s, ok := c.Shadow.Summary(name); ok {
-				answered, m := s.Matches+s.Mismatches, s.Matches+s.Explained
-				if answered >= base.Answered && m >= base.Matched {
-					compared += answered - base.Answered
-					matched += m - base.Matched
-				}
-			}
+		// Counters restored after a restart may be lower than a stale
+		// baseline; such a route adds nothing to the window.
+		if answered, m := c.comparedCounts(name); answered >= base.Answered && m >= base.Matched {
+			compared += answered - base.Answered
+			matched += m - base.Matched
 		}
 	}
 	res.CandidateRequests, res.CandidateErrors = candD.Requests, candD.Errors
@@ -695,19 +690,60 @@ func (c *Controller) analyseStep(w *CanaryWalk) CanaryStepResult {
 			res.Criteria = append(res.Criteria, miss(name, want, got, fmt.Sprintf("+%.2f×", ratio-maxRatio), thin))
 		}
 	}
-	// diff ratio, only when comparisons happened during the step
-	if compared > 0 && g != nil && g.MinMatch != nil {
-		ratio := float64(matched) / float64(compared)
-		want = "≥ " + fmtPercent(float64(*g.MinMatch))
-		got = fmt.Sprintf("%s (%d of %d compared this step)", fmtPercent(ratio), matched, compared)
-		if ratio >= float64(*g.MinMatch) {
-			res.Criteria = append(res.Criteria, pass("match ratio", want, got))
+	// match ratio over the step's new comparisons: with reverse shadow the
+	// candidate's answers are compared with legacy's, and the step needs
+	// as many comparisons as it needs requests before it is judged on them.
+	// (Without it, the only comparisons are shadow copies still queued
+	// when the walk began; they say nothing about the step.)
+	if g != nil && g.MinMatch != nil && c.walkReverseShadow(w) {
+		minMatch := float64(*g.MinMatch)
+		want = fmt.Sprintf("≥ %s over ≥ %d compared", fmtPercent(minMatch), minReq)
+		if compared == 0 {
+			res.Criteria = append(res.Criteria, miss("match ratio", want, "nothing compared this step", signed(-minReq), true))
 		} else {
-			res.Criteria = append(res.Criteria, miss("match ratio", want, got, points(ratio-float64(*g.MinMatch)), false))
+			ratio := float64(matched) / float64(compared)
+			got = fmt.Sprintf("%s (%d of %d compared this step)", fmtPercent(ratio), matched, compared)
+			switch {
+			case int64(compared) < minReq:
+				res.Criteria = append(res.Criteria, miss("match ratio", want, got, signed(int64(compared)-minReq), true))
+			case ratio >= minMatch:
+				res.Criteria = append(res.Criteria, pass("match ratio", want, got))
+			default:
+				res.Criteria = append(res.Criteria, miss("match ratio", want, got, points(ratio-minMatch), false))
+			}
 		}
 	}
 	res.Verdict = verdictOf(res.Criteria)
 	return res
+}
+
+// comparedCounts reads a route's comparison counters from the evidence:
+// compared (Matches + Mismatches) and Matches. Noise learned later does
+// not move them, so a step's delta is exactly the step's comparisons.
+func (c *Controller) comparedCounts(route string) (compared, matched uint64) {
+	if c.Shadow == nil {
+		return 0, 0
+	}
+	s, ok := c.Shadow.Summary(route)
+	if !ok {
+		return 0, 0
+	}
+	return s.Matches + s.Mismatches, s.Matches
+}
+
+// walkReverseShadow reports whether any of the walk's routes belongs to a
+// service with reverse shadow on, so its candidate answers are compared.
+func (c *Controller) walkReverseShadow(w *CanaryWalk) bool {
+	cfg := c.Config()
+	if cfg == nil {
+		return false
+	}
+	for _, name := range w.Routes {
+		if svc := cfg.Services[cfg.ServiceOf(name)]; svc != nil && svc.ReverseShadow {
+			return true
+		}
+	}
+	return false
 }
 
 func millis(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }

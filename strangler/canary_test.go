@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/strangler-fig/migrate/shadow"
 )
 
 func TestParseSteps(t *testing.T) {
@@ -419,6 +421,86 @@ func TestCanaryStepErrorsJudgedAgainstLegacy(t *testing.T) {
 			}
 			if res := rig.ctrl.analyseStep(w); res.Verdict != tt.verdict {
 				t.Fatalf("verdict %s, want %s: %+v", res.Verdict, tt.verdict, res.Criteria)
+			}
+		})
+	}
+}
+
+// comparedEngine is a comparison engine whose match counters the test
+// sets, as reverse shadow would grow them while a step runs.
+type comparedEngine struct {
+	*shadow.Mirror
+	mu                  sync.Mutex
+	matches, mismatches uint64
+}
+
+func (e *comparedEngine) Summary(route string) (shadow.Summary, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return shadow.Summary{Route: route, Matches: e.matches, Mismatches: e.mismatches}, true
+}
+
+func (e *comparedEngine) add(matches, mismatches uint64) {
+	e.mu.Lock()
+	e.matches += matches
+	e.mismatches += mismatches
+	e.mu.Unlock()
+}
+
+func TestCanaryStepMatchRatio(t *testing.T) {
+	reverseYAML := strings.Replace(gateConfigYAML, "    mode: shadow\n", "    mode: shadow\n    reverseShadow: true\n", 1)
+	tests := []struct {
+		name                string
+		yaml                string
+		matches, mismatches uint64 // compared during the step
+		verdict             string
+		criterion           string // "" = no match ratio criterion
+	}{
+		{"nothing compared is inconclusive", reverseYAML, 0, 0, VerdictInconclusive, "inconclusive"},
+		{"too few compared is inconclusive", reverseYAML, 3, 1, VerdictInconclusive, "inconclusive"},
+		{"matching step passes", reverseYAML, 200, 1, VerdictPass, "pass"},
+		{"differing step fails", reverseYAML, 90, 10, VerdictFail, "fail"},
+		{"without reverse shadow the ratio is not judged", gateConfigYAML, 90, 10, VerdictPass, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rig := newGateRig(t, tt.yaml, filepath.Join(t.TempDir(), "migrate.db"), goodEvidence())
+			// Before the step: a poor record, which the step must not inherit.
+			eng := &comparedEngine{Mirror: rig.mirror, matches: 500, mismatches: 500}
+			rig.ctrl.Shadow = eng
+			w, err := rig.ctrl.StartCanary(context.Background(), CanaryRequest{Target: "GET /api/order", Steps: []int{50}, Interval: Duration(time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := rig.ctrl.Route("GET /api/order")
+			for i := 0; i < 100; i++ {
+				r.Observe(SideLegacy, 10*time.Millisecond, false)
+				r.Observe(SideCandidate, 10*time.Millisecond, false)
+			}
+			eng.add(tt.matches, tt.mismatches)
+			res := rig.ctrl.analyseStep(w)
+			if res.Verdict != tt.verdict {
+				t.Fatalf("verdict %s, want %s: %+v", res.Verdict, tt.verdict, res.Criteria)
+			}
+			var got string
+			for _, c := range res.Criteria {
+				if c.Name != "match ratio" {
+					continue
+				}
+				switch {
+				case c.Pass:
+					got = "pass"
+				case c.Inconclusive:
+					got = "inconclusive"
+				default:
+					got = "fail"
+				}
+			}
+			if got != tt.criterion {
+				t.Fatalf("match ratio criterion %q, want %q: %+v", got, tt.criterion, res.Criteria)
+			}
+			if res.Compared != tt.matches+tt.mismatches || res.Matched != tt.matches {
+				t.Fatalf("step compared %d matched %d, want the step's own %d and %d", res.Compared, res.Matched, tt.matches+tt.mismatches, tt.matches)
 			}
 		})
 	}

@@ -88,8 +88,11 @@ type Service struct {
 	// StickyBy keeps one user on one side in canary mode: "header:X-User"
 	// or "cookie:SESSION". Default: no stickiness (random per request).
 	StickyBy string `json:"stickyBy,omitempty"`
-	// ReverseShadow, in cutover mode, sends a detached copy of each request
-	// to legacy so the old side stays comparable. Default false.
+	// ReverseShadow keeps comparing after shadow mode: in cutover, and in
+	// canary for the requests the candidate answers, a detached copy goes
+	// to legacy and the two answers are compared into the route's evidence
+	// (writes only under `shadow.writes: allow`). A canary walk then also
+	// judges each step's match ratio. Default false.
 	ReverseShadow bool `json:"reverseShadow,omitempty"`
 	// Shadow is the shadow block: sampling, write policy, normalisation.
 	// Default: 100% of reads mirrored, writes denied.

@@ -82,6 +82,10 @@ type Controller struct {
 	// evidence, Flush persists it, the first Apply restores it. Set it
 	// before the first Apply; nil means no comparisons.
 	Shadow ShadowEngine
+	// Usage reports what each service's in-process candidate has used in
+	// this process (the proxy's WasmUsage); Flush persists it, added to
+	// what earlier processes stored. nil means none to record.
+	Usage func() map[string]CandidateUsage
 
 	store   *Store
 	canary  canaryRunner // progressive canary walks (canary.go)
@@ -92,6 +96,9 @@ type Controller struct {
 	routes   map[string]*Route
 	order    []string
 	services map[string][]string
+	// usageBase is the candidate usage stored by earlier processes, read
+	// by the first Apply and never changed after it.
+	usageBase map[string]CandidateUsage
 }
 
 // NewController builds a controller over an open store. metrics may be nil.
@@ -108,6 +115,7 @@ func NewController(store *Store, metrics *Metrics, logger *slog.Logger) *Control
 	// without a block every promotion passes, as PermissiveGate would.
 	c.Gate = c.EvaluateGate
 	metrics.registerGateGauges(c)
+	metrics.registerShadowErrors(c)
 	return c
 }
 
@@ -145,6 +153,13 @@ func (c *Controller) Apply(ctx context.Context, cfg *Config) (map[string]*Route,
 		if evidence, err = c.store.LoadEvidence(ctx); err != nil {
 			return nil, err
 		}
+	}
+	if c.usageBase == nil {
+		base, err := usageDocs(counters)
+		if err != nil {
+			c.Logger.Warn("stored wasm usage is unreadable; counting afresh", "err", err)
+		}
+		c.usageBase = base
 	}
 	now := c.Now()
 	next := map[string]*Route{}
@@ -529,6 +544,16 @@ func (c *Controller) Flush(ctx context.Context) error {
 				return err
 			}
 		}
+	}
+	if c.Usage != nil {
+		c.mu.Lock()
+		base := c.usageBase
+		c.mu.Unlock()
+		usage, err := usageRows(base, c.Usage())
+		if err != nil {
+			return err
+		}
+		rows = append(rows, usage...)
 	}
 	return c.store.SaveCounters(ctx, rows, now)
 }

@@ -19,6 +19,9 @@ type Metrics struct {
 	drops    *prometheus.CounterVec
 	mode     *prometheus.GaugeVec
 	reloads  *prometheus.CounterVec
+	// candErrors counts candidate failures on requests the candidate
+	// answered, by kind; shadow copies are counted by shadowErrors.
+	candErrors *prometheus.CounterVec
 }
 
 // NewMetrics registers migrate's series (and the Go runtime's) on a new registry.
@@ -44,8 +47,14 @@ func NewMetrics() *Metrics {
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "migrate_config_reloads_total", Help: "Config reloads by result (ok, rejected).",
 		}, []string{"result"}),
+		candErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "migrate_candidate_errors_total",
+			Help: "Failed requests the candidate answered (canary, cutover, retired), by route and kind: " +
+				"trap, exit, deadline, memory, headers, too-large for in-process modules; timeout, connect, reset, error for URLs; " +
+				"status-5xx for an answer with a 5xx status. Shadow copies are in migrate_shadow_candidate_errors_total.",
+		}, []string{"route", "kind"}),
 	}
-	m.registry.MustRegister(m.requests, m.errors, m.latency, m.drops, m.mode, m.reloads,
+	m.registry.MustRegister(m.requests, m.errors, m.latency, m.drops, m.mode, m.reloads, m.candErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -78,6 +87,7 @@ func (m *Metrics) bind(r *Route) {
 		side.s.promErrors = m.errors.WithLabelValues(r.Name, string(side.name))
 		side.s.promLatency = m.latency.WithLabelValues(r.Name, string(side.name))
 	}
+	r.promCandErrors = m.candErrors.MustCurryWith(prometheus.Labels{"route": r.Name})
 	r.Mirror.promDropped = m.drops.WithLabelValues(r.Name, "queue")
 	r.Mirror.promTooLarge = m.drops.WithLabelValues(r.Name, "too-large")
 }
@@ -95,7 +105,47 @@ func (m *Metrics) setMode(route, service string, mode Mode) {
 
 // forget removes a route that left the config.
 func (m *Metrics) forget(route string) {
-	for _, v := range []*prometheus.MetricVec{m.requests.MetricVec, m.errors.MetricVec, m.latency.MetricVec, m.drops.MetricVec, m.mode.MetricVec} {
+	for _, v := range []*prometheus.MetricVec{m.requests.MetricVec, m.errors.MetricVec, m.latency.MetricVec, m.drops.MetricVec, m.mode.MetricVec,
+		m.candErrors.MetricVec} {
 		v.DeletePartialMatch(prometheus.Labels{"route": route})
+	}
+}
+
+// shadowErrorCollector exports, at scrape time, the candidate failures the
+// shadow comparison recorded, by route and kind. They are read from the
+// engine's evidence, so the series count every comparison since the route's
+// evidence began (restored from the store on restart). A failed answer the
+// candidate served (a 5xx) is counted by migrate_candidate_errors_total
+// only: in reverse shadow it compares as a status mismatch, not as a
+// candidate error, so the two families add up without double counting.
+type shadowErrorCollector struct {
+	ctrl *Controller
+	desc *prometheus.Desc
+}
+
+func (m *Metrics) registerShadowErrors(c *Controller) {
+	// A registry shared by two controllers keeps the first one's series.
+	_ = m.registry.Register(&shadowErrorCollector{ctrl: c, desc: prometheus.NewDesc("migrate_shadow_candidate_errors_total",
+		"Candidate failures found by the shadow comparison (mirrored copies), by route and kind (as migrate_candidate_errors_total), from the route's evidence.",
+		[]string{"route", "kind"}, nil)})
+}
+
+// Describe implements prometheus.Collector.
+func (s *shadowErrorCollector) Describe(ch chan<- *prometheus.Desc) { ch <- s.desc }
+
+// Collect implements prometheus.Collector.
+func (s *shadowErrorCollector) Collect(ch chan<- prometheus.Metric) {
+	engine := s.ctrl.Shadow
+	if engine == nil {
+		return
+	}
+	for _, r := range s.ctrl.Routes() {
+		ev := engine.Evidence(r.Name)
+		if ev == nil {
+			continue
+		}
+		for kind, n := range ev.CandidateErrors {
+			ch <- prometheus.MustNewConstMetric(s.desc, prometheus.CounterValue, float64(n), r.Name, kind)
+		}
 	}
 }

@@ -16,22 +16,49 @@ import (
 // difference with a few examples, bounded however long shadowing runs.
 const SamplesPerSignature = 20
 
+// sampleRefreshEvery: once a (route, signature) has its SamplesPerSignature
+// samples, only one in this many later ones is stored, so the kept examples
+// stay fresh without serialising and writing every shadowed request only
+// to delete it again.
+const sampleRefreshEvery = 100
+
+// sampleQueueBytes bounds the bodies waiting to be written, so large
+// responses cannot turn the sample queue into a memory problem.
+const sampleQueueBytes = 16 << 20
+
 // sampleWriter batches shadow samples into the store off the request path.
 type sampleWriter struct {
 	mu      sync.Mutex
 	closed  bool
-	queue   chan shadow.Sample
+	seen    map[string]uint64 // samples offered per route and signature
+	queue   chan signedSample
+	queued  atomic.Int64 // body bytes in the queue
 	done    chan struct{}
 	dropped atomic.Int64
+}
+
+// signedSample is a queued sample with its retention signature and size.
+type signedSample struct {
+	sample shadow.Sample
+	sig    string
+	size   int64
+}
+
+// sampleSize is what a sample's bodies hold in memory.
+func sampleSize(s shadow.Sample) int64 {
+	return int64(len(s.Request.Body) + len(s.Legacy.Body) + len(s.Candidate.Body))
 }
 
 var _ shadow.Recorder = (*Store)(nil)
 
 // Record implements shadow.Recorder: it queues the (already redacted)
 // sample and returns at once; a background writer stores samples in
-// batches, at most SamplesPerSignature per route and signature. When the
-// queue is full the sample is dropped and counted (SamplesDropped).
+// batches, at most SamplesPerSignature per route and signature. Beyond
+// those, one sample in sampleRefreshEvery is stored to keep them fresh.
+// When the queue is full (in count or in body bytes) the sample is dropped
+// and counted (SamplesDropped).
 func (s *Store) Record(sample shadow.Sample) {
+	sig := SampleSignature(sample)
 	w := s.writer
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -39,8 +66,20 @@ func (s *Store) Record(sample shadow.Sample) {
 		w.dropped.Add(1)
 		return
 	}
+	key := sample.Route + "\x00" + sig
+	n := w.seen[key]
+	w.seen[key] = n + 1
+	if n >= SamplesPerSignature && n%sampleRefreshEvery != 0 {
+		return
+	}
+	size := sampleSize(sample)
+	if w.queued.Load()+size > sampleQueueBytes {
+		w.dropped.Add(1)
+		return
+	}
 	select {
-	case w.queue <- sample:
+	case w.queue <- signedSample{sample, sig, size}:
+		w.queued.Add(size)
 	default:
 		w.dropped.Add(1)
 	}
@@ -50,7 +89,7 @@ func (s *Store) Record(sample shadow.Sample) {
 func (s *Store) SamplesDropped() int64 { return s.writer.dropped.Load() }
 
 func (s *Store) startWriter() {
-	s.writer = &sampleWriter{queue: make(chan shadow.Sample, 1024), done: make(chan struct{})}
+	s.writer = &sampleWriter{seen: map[string]uint64{}, queue: make(chan signedSample, 1024), done: make(chan struct{})}
 	go s.writeSamples()
 }
 
@@ -71,17 +110,18 @@ func (s *Store) writeSamples() {
 	defer tick.Stop()
 	for {
 		select {
-		case smp, ok := <-w.queue:
+		case q, ok := <-w.queue:
 			if !ok {
 				flush()
 				return
 			}
-			data, err := json.Marshal(smp)
+			data, err := json.Marshal(q.sample)
+			w.queued.Add(-q.size)
 			if err != nil {
 				w.dropped.Add(1)
 				continue
 			}
-			batch = append(batch, SampleRow{At: smp.At, Route: smp.Route, Signature: SampleSignature(smp), Data: data})
+			batch = append(batch, SampleRow{At: q.sample.At, Route: q.sample.Route, Signature: q.sig, Data: data})
 			if len(batch) == cap(batch) {
 				flush()
 			}

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/strangler-fig/migrate/shadow"
 )
 
@@ -29,6 +31,8 @@ type Route struct {
 
 	service atomic.Pointer[string]
 	state   atomic.Pointer[RouteState]
+
+	promCandErrors *prometheus.CounterVec // curried with the route; nil until bound
 }
 
 func newRoute(name, service string, st RouteState) *Route {
@@ -54,6 +58,20 @@ func (r *Route) Side(s Side) *SideStats {
 
 // Observe records one request on one side.
 func (r *Route) Observe(side Side, d time.Duration, failed bool) { r.Side(side).Observe(d, failed) }
+
+// CandidateErrorStatus is the kind of a candidate failure that is an
+// answer with a 5xx status rather than a transport or guest error.
+const CandidateErrorStatus = "status-5xx"
+
+// CandidateFailed counts, by kind, a request the candidate answered and
+// failed (migrate_candidate_errors_total); Observe has already counted it
+// as an error. kind is shadow.ErrorKind of the failure, or
+// CandidateErrorStatus.
+func (r *Route) CandidateFailed(kind string) {
+	if r.promCandErrors != nil {
+		r.promCandErrors.WithLabelValues(kind).Inc()
+	}
+}
 
 // RouteStatus is one route in `migrate status`: the DESIGN.md fields.
 type RouteStatus struct {

@@ -250,7 +250,8 @@ func (s *Store) Audit(ctx context.Context, q AuditQuery) ([]Transition, error) {
 }
 
 // CounterRow is one persisted counter document: kind is "legacy",
-// "candidate" (a SideSnapshot), "mirror" or "shadow".
+// "candidate" (a SideSnapshot), "mirror", "noise" or "shadow", keyed by
+// route, or CounterKindUsage (a CandidateUsage), keyed by service.
 type CounterRow struct {
 	Route string
 	Kind  string

@@ -210,3 +210,37 @@ func statusOf(c *Controller, route string) RouteStatus {
 	}
 	return RouteStatus{}
 }
+
+// A long shadow run offers the store every sample; once a signature has its
+// examples, only an occasional fresh one is written, so the writer keeps up.
+func TestStoreThinsRepeatedSamples(t *testing.T) {
+	store, err := OpenStore(filepath.Join(t.TempDir(), "migrate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	for i := 0; i < 20000; i++ {
+		store.Record(shadow.Sample{At: time.Now(), Route: "GET /a", Result: shadow.Result{Outcome: shadow.OutcomeMatch}})
+	}
+	if n := store.SamplesDropped(); n != 0 {
+		t.Fatalf("%d samples dropped: repeated samples should be thinned before the queue", n)
+	}
+}
+
+// Large bodies cannot pile up in the sample queue: it is bounded in bytes.
+func TestStoreSampleQueueIsBoundedInBytes(t *testing.T) {
+	store, err := OpenStore(filepath.Join(t.TempDir(), "migrate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	big := make([]byte, 1<<20)
+	for i := 0; i < 64; i++ { // 64 distinct signatures of 2 MiB each: 128 MiB offered
+		store.Record(shadow.Sample{At: time.Now(), Route: "GET /a",
+			Legacy: shadow.Response{Body: big}, Candidate: shadow.Response{Body: big},
+			Result: shadow.Result{Outcome: shadow.OutcomeCandidateError, Error: fmt.Sprint("kind", i)}})
+	}
+	if q := store.writer.queued.Load(); q > sampleQueueBytes {
+		t.Fatalf("%d bytes queued, more than the %d-byte bound", q, sampleQueueBytes)
+	}
+}

@@ -51,7 +51,9 @@ func TestDemoJourney(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"GET /api/inventory", "<svg", "Decision summary"} {
+	// The footprint compares legacy reservations with the memory the
+	// proxy measured the in-process candidates using.
+	for _, want := range []string{"GET /api/inventory", "<svg", "Decision summary", "the Wasm routes used at most"} {
 		if !bytes.Contains(report, []byte(want)) {
 			t.Errorf("report lacks %q", want)
 		}

@@ -164,7 +164,7 @@ func buildReport(ctx context.Context, o *reportOptions) (*reports.Report, error)
 	case err != nil:
 		return nil, err
 	default:
-		opts.Modules = wasmModules(cfg)
+		var usage map[string]reports.WasmModule
 		if _, err := os.Stat(cfg.StorePath()); err == nil {
 			st, err := strangler.OpenStore(cfg.StorePath())
 			if err != nil {
@@ -174,20 +174,25 @@ func buildReport(ctx context.Context, o *reportOptions) (*reports.Report, error)
 			if routes, err = reports.FromStore(ctx, st, cfg); err != nil {
 				return nil, err
 			}
+			if usage, err = reports.WasmUsageFromStore(ctx, st); err != nil {
+				return nil, err
+			}
 		}
+		opts.Modules = wasmModules(cfg, usage)
 	}
 	return reports.Build(inv, routes, opts), nil
 }
 
-// wasmModules measures the in-process candidates' module files.
-func wasmModules(cfg *strangler.Config) []reports.WasmModule {
+// wasmModules measures the in-process candidates' module files and adds
+// the memory the proxy measured them using (usage, by service; may be nil).
+func wasmModules(cfg *strangler.Config, usage map[string]reports.WasmModule) []reports.WasmModule {
 	var mods []reports.WasmModule
 	for _, name := range cfg.ServiceNames() {
 		c := cfg.Services[name].Candidate
 		if c == nil || c.Wasm == "" {
 			continue
 		}
-		m := reports.WasmModule{Service: name, Component: filepath.Base(c.Wasm)}
+		m := reports.WasmModule{Service: name, Component: filepath.Base(c.Wasm), MemoryBytes: usage[name].MemoryBytes}
 		if fi, err := os.Stat(cfg.Resolve(c.Wasm)); err == nil {
 			m.SizeBytes = fi.Size()
 		}

@@ -223,12 +223,12 @@ func (b *Backend) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 
 	b.stats.requests.Add(1)
-	b.stats.inFlight.Add(1)
+	b.stats.enter()
 	defer b.stats.inFlight.Add(-1)
 
 	stdout := &limitedBuffer{limit: int(b.opts.MaxResponse), overflow: func() { cancelCause(errTooLarge) }}
 	stderr := &headBuffer{limit: maxStderr}
-	mem := &linearMemory{pool: b.mem, limit: uint64(b.opts.memoryPages()) * wasmPageSize}
+	mem := &linearMemory{pool: b.mem, limit: uint64(b.opts.memoryPages()) * wasmPageSize, live: &b.stats}
 	cfg := b.config(ctx, r, body, stdout, stderr)
 
 	runErr := b.run(experimental.WithMemoryAllocator(ctx, mem), m, cfg)

@@ -78,12 +78,20 @@ type Stats struct {
 	Requests uint64 `json:"requests"`
 	// Errors counts failed requests by Kind; every Kind is present.
 	Errors map[string]uint64 `json:"errors"`
-	// InFlight is the number of guests running now.
-	InFlight int64 `json:"inFlight"`
+	// InFlight is the number of guests running now; PeakInFlight is the
+	// most that ever ran at once.
+	InFlight     int64 `json:"inFlight"`
+	PeakInFlight int64 `json:"peakInFlight"`
 	// PeakMemory is the most linear memory one instance has used, in
 	// bytes: what a request really needs, for sizing MaxMemory and for
 	// estimating memory per concurrent request.
 	PeakMemory uint64 `json:"peakMemory"`
+	// PeakLiveMemory is the most linear memory the backend's instances held
+	// at one moment, in bytes: the high-water mark of the sum over the
+	// guests running at once. It is what the candidate really cost in
+	// memory (compiled code and buffers pooled between requests aside), at
+	// most PeakMemory × PeakInFlight.
+	PeakLiveMemory uint64 `json:"peakLiveMemory"`
 	// Reloads counts module files swapped in after a change; ReloadErrors
 	// counts changed files that did not compile (the old module kept serving).
 	Reloads      uint64 `json:"reloads"`
@@ -92,18 +100,44 @@ type Stats struct {
 
 // counters is the lock-free store behind Stats.
 type counters struct {
-	requests     atomic.Uint64
-	inFlight     atomic.Int64
-	peakMemory   atomic.Uint64
-	reloads      atomic.Uint64
-	reloadErrors atomic.Uint64
-	errors       [6]atomic.Uint64 // indexed like Kinds
+	requests       atomic.Uint64
+	inFlight       atomic.Int64
+	peakInFlight   atomic.Int64
+	peakMemory     atomic.Uint64
+	liveMemory     atomic.Int64 // linear memory of the running guests
+	peakLiveMemory atomic.Int64
+	reloads        atomic.Uint64
+	reloadErrors   atomic.Uint64
+	errors         [6]atomic.Uint64 // indexed like Kinds
 }
 
 func (c *counters) fail(kind string) {
 	for i, k := range Kinds {
 		if k == kind {
 			c.errors[i].Add(1)
+			return
+		}
+	}
+}
+
+// enter counts a guest starting; the caller adds -1 to inFlight when it ends.
+func (c *counters) enter() {
+	raiseTo(&c.peakInFlight, c.inFlight.Add(1))
+}
+
+// liveGrew records that a running guest's linear memory grew by n bytes
+// (n < 0: a guest ended and its memory was given back).
+func (c *counters) liveGrew(n int64) {
+	if live := c.liveMemory.Add(n); n > 0 {
+		raiseTo(&c.peakLiveMemory, live)
+	}
+}
+
+// raiseTo stores v in peak unless peak is already at least v.
+func raiseTo(peak *atomic.Int64, v int64) {
+	for {
+		old := peak.Load()
+		if v <= old || peak.CompareAndSwap(old, v) {
 			return
 		}
 	}
@@ -121,13 +155,15 @@ func (c *counters) observeMemory(n uint64) {
 
 func (c *counters) snapshot(module string) Stats {
 	s := Stats{
-		Module:       module,
-		Requests:     c.requests.Load(),
-		Errors:       make(map[string]uint64, len(Kinds)),
-		InFlight:     c.inFlight.Load(),
-		PeakMemory:   c.peakMemory.Load(),
-		Reloads:      c.reloads.Load(),
-		ReloadErrors: c.reloadErrors.Load(),
+		Module:         module,
+		Requests:       c.requests.Load(),
+		Errors:         make(map[string]uint64, len(Kinds)),
+		InFlight:       c.inFlight.Load(),
+		PeakInFlight:   c.peakInFlight.Load(),
+		PeakMemory:     c.peakMemory.Load(),
+		PeakLiveMemory: uint64(c.peakLiveMemory.Load()),
+		Reloads:        c.reloads.Load(),
+		ReloadErrors:   c.reloadErrors.Load(),
 	}
 	for i, k := range Kinds {
 		s.Errors[k] = c.errors[i].Load()

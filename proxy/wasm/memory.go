@@ -141,6 +141,7 @@ type linearMemory struct {
 	limit    uint64
 	refused  bool
 	peakSize uint64
+	live     *counters // nil: growth is not added to the backend's live memory
 }
 
 var _ experimental.LinearMemory = (*linearMemory)(nil)
@@ -165,7 +166,13 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 		m.refused = true
 		return nil
 	}
-	m.peakSize = max(m.peakSize, size)
+	if size > m.peakSize {
+		// Linear memory only grows, so the live total moves by the growth.
+		if m.live != nil {
+			m.live.liveGrew(int64(size - m.peakSize))
+		}
+		m.peakSize = size
+	}
 	if size <= uint64(cap(m.buf)) {
 		m.buf = m.buf[:size]
 		return m.buf
@@ -185,6 +192,10 @@ func (m *linearMemory) Free() {}
 
 // release hands the buffer back once the guest can no longer run.
 func (m *linearMemory) release() {
+	if m.live != nil && m.peakSize > 0 {
+		m.live.liveGrew(-int64(m.peakSize))
+		m.live = nil // counted once, however often release is called
+	}
 	if m.buf != nil {
 		m.pool.put(m.buf, m.mapped)
 		m.buf = nil

@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+# What does shadowing cost the client? `migrate proxy` in front of the
+# loopback Go backend (bench/backend), one route, four proxies side by side:
+#
+#   legacy   the route in legacy mode (the baseline)
+#   healthy  shadow mode, candidate answers like legacy (same body, no delay)
+#   slow     shadow mode, candidate answers after 10x legacy's p50
+#   hanging  shadow mode, candidate never answers (the copy times out)
+#
+# Each scenario gets the same wrk settings; rounds alternate between them
+# (the order rotates each round) and medians are reported, with the ratio to
+# the legacy run of the same phase. Two phases:
+#
+#   closed   plain wrk: CONNS connections, each sends its next request as soon
+#            as the last one is answered. wrk has no rate limit (wrk2 is not
+#            packaged), so this runs the 2 cores flat out and the shadow
+#            runs pay for the mirror's CPU in queueing.
+#   paced    wrk with a Lua delay() of THINK_MS between requests on PACED_CONNS
+#            connections: a fixed offered load well under saturation, which
+#            is what the client-latency target is about. (wrk starts the clock
+#            after the delay, so think time is not counted as latency.)
+#
+# After every run the proxy's peak RSS (VmHWM) and current RSS, its CPU time
+# per request (and the candidate's), its GC cycles (admin /metrics) and the
+# mirror counters from `migrate status -o json` are read; counters are the
+# difference over the run. The Markdown report goes to stdout, progress to
+# stderr. Needs wrk and jq (apt-get install wrk jq). Takes about two and a
+# half minutes with the defaults.
+#
+#   bench/shadow-overhead.sh [DURATION_SECONDS] [ROUNDS]
+#   CONNS=16 PACED_CONNS=4 THINK_MS=2 bench/shadow-overhead.sh 5 3
+#   SHADOW_OPTS="rateLimit: 200" bench/shadow-overhead.sh   # extra shadow-block keys
+#   PIN=1 bench/shadow-overhead.sh   # wrk on CPU 0; backend, candidates, proxies on CPU 1
+set -euo pipefail
+
+SERVER=() CLIENT=()
+if [ "${PIN:-0}" = 1 ]; then SERVER=(taskset -c 1) CLIENT=(taskset -c 0); fi
+
+DUR=${1:-5}
+ROUNDS=${2:-3}
+CONNS=${CONNS:-16}
+PACED_CONNS=${PACED_CONNS:-4}
+THINK_MS=${THINK_MS:-2}
+# The candidate deadline (candidate.timeout and shadow.timeout). Short, so
+# the hanging candidate times out, and trips the breaker, within a run.
+CAND_TIMEOUT=${CAND_TIMEOUT:-1s}
+# Extra keys for the shadow block, e.g. SHADOW_OPTS="rateLimit: 200" to see
+# how the overhead scales with the copies actually compared.
+SHADOW_OPTS=${SHADOW_OPTS:-}
+BASE_PORT=${BASE_PORT:-28100}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d /tmp/migrate-shadow-bench.XXXXXX)
+SCENARIOS=(legacy healthy slow hanging)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
+command -v jq >/dev/null || { echo "jq not found: apt-get install jq" >&2; exit 1; }
+
+# Ports: backend, three candidates, four proxies with their admin APIs.
+BACKEND_PORT=$BASE_PORT
+declare -A CAND_PORT=([healthy]=$((BASE_PORT + 1)) [slow]=$((BASE_PORT + 2)) [hanging]=$((BASE_PORT + 3)))
+declare -A PROXY_PORT ADMIN_PORT PROXY_PID
+i=0
+for s in "${SCENARIOS[@]}"; do
+  PROXY_PORT[$s]=$((BASE_PORT + 10 + 2 * i)) ADMIN_PORT[$s]=$((BASE_PORT + 11 + 2 * i))
+  i=$((i + 1))
+done
+for port in $(seq "$BASE_PORT" $((BASE_PORT + 20))); do
+  if ss -Hltn "sport = :$port" | grep -q .; then
+    echo "port $port is in use; pick a free range with BASE_PORT=..." >&2
+    exit 1
+  fi
+done
+
+echo "building backend, candidate and migrate..." >&2
+(cd "$ROOT" && go build -o "$WORK/backend" ./bench/backend && go build -o "$WORK/candidate" ./bench/candidate &&
+  go build -o "$WORK/migrate" ./cmd/migrate)
+
+wait_up() {
+  for _ in $(seq 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done
+  echo "$1 did not come up" >&2
+  exit 1
+}
+
+# to_us VALUE → microseconds (wrk prints 812.00us, 1.23ms, 2.01s).
+to_us() {
+  awk -v v="$1" 'BEGIN {
+    if (v ~ /us$/) { sub(/us$/, "", v); print v + 0 }
+    else if (v ~ /ms$/) { sub(/ms$/, "", v); print v * 1000 }
+    else if (v ~ /m$/) { sub(/m$/, "", v); print v * 60000000 }
+    else { sub(/s$/, "", v); print v * 1000000 } }'
+}
+
+"${SERVER[@]}" "$WORK/backend" -addr 127.0.0.1:$BACKEND_PORT & PIDS+=($!)
+wait_up "http://127.0.0.1:$BACKEND_PORT/api/product"
+
+# "10x slower" is relative to what a client sees from legacy directly: the
+# backend's p50 at one connection, measured on this machine now.
+echo "measuring the backend's p50 at 1 connection..." >&2
+LEGACY_P50_US=$(to_us "$("${CLIENT[@]}" wrk -t1 -c1 -d3s --latency "http://127.0.0.1:$BACKEND_PORT/api/product" | awk '/ 50%/ {print $2}')")
+SLOW_US=$(awk -v p="$LEGACY_P50_US" 'BEGIN { printf "%d", p * 10 + 0.5 }')
+
+declare -A CAND_PID
+"${SERVER[@]}" "$WORK/candidate" -addr 127.0.0.1:${CAND_PORT[healthy]} & PIDS+=($!) CAND_PID[healthy]=$!
+"${SERVER[@]}" "$WORK/candidate" -addr 127.0.0.1:${CAND_PORT[slow]} -delay "${SLOW_US}us" & PIDS+=($!) CAND_PID[slow]=$!
+"${SERVER[@]}" "$WORK/candidate" -addr 127.0.0.1:${CAND_PORT[hanging]} -hang & PIDS+=($!) CAND_PID[hanging]=$!
+for s in healthy slow; do wait_up "http://127.0.0.1:${CAND_PORT[$s]}/api/product"; done
+wait_up "http://127.0.0.1:${CAND_PORT[hanging]}/candidate-stats"
+
+# One config and one store per scenario. The legacy scenario has the same
+# candidate block (the healthy one) but its route stays in legacy mode.
+for s in "${SCENARIOS[@]}"; do
+  cand=${CAND_PORT[$s]:-${CAND_PORT[healthy]}}
+  mkdir -p "$WORK/$s"
+  cat > "$WORK/$s/strangler.yaml" <<CONF
+listen: 127.0.0.1:${PROXY_PORT[$s]}
+admin: 127.0.0.1:${ADMIN_PORT[$s]}
+store: migrate.db
+accessLogSample: 0%
+services:
+  product-service:
+    legacy: http://127.0.0.1:$BACKEND_PORT
+    candidate: {url: "http://127.0.0.1:$cand", timeout: $CAND_TIMEOUT}
+    shadow: {sample: 100%, timeout: $CAND_TIMEOUT${SHADOW_OPTS:+, $SHADOW_OPTS}}
+    routes: ["GET /api/product"]
+CONF
+  "${SERVER[@]}" "$WORK/migrate" proxy --config "$WORK/$s/strangler.yaml" --log-level error \
+    2> "$WORK/$s/proxy.log" & PIDS+=($!)
+  PROXY_PID[$s]=$!
+done
+for s in "${SCENARIOS[@]}"; do
+  wait_up "http://127.0.0.1:${ADMIN_PORT[$s]}/healthz"
+  wait_up "http://127.0.0.1:${PROXY_PORT[$s]}/api/product"
+  if [ "$s" != legacy ]; then
+    "$WORK/migrate" shadow "GET /api/product" --admin "http://127.0.0.1:${ADMIN_PORT[$s]}" \
+      --reason "shadow-overhead benchmark" >/dev/null
+  fi
+done
+
+cat > "$WORK/paced.lua" <<LUA
+-- A fixed think time between a connection's requests: wrk starts the
+-- latency clock after it, so this paces the load without counting the wait.
+function delay() return $THINK_MS end
+LUA
+
+mirror_json() { "$WORK/migrate" status --admin "http://127.0.0.1:${ADMIN_PORT[$1]}" -o json 2>/dev/null || echo '{}'; }
+# mirror_counts SCENARIO → "submitted dropped samples candidateErrors engineDrops". The
+# status document has no breaker-open count: copies the engine accepted but
+# skipped (breaker open) show as submitted minus compared.
+mirror_counts() {
+  mirror_json "$1" | jq -r '(.routes[0] // {}) as $r |
+    "\($r.mirror.submitted // 0) \($r.mirror.dropped // 0) \($r.shadow.samples // 0) \($r.shadow.candidateErrors // 0) \($r.shadow.drops // 0)"'
+}
+status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/${PROXY_PID[$1]}/status"; }
+# cpu_ticks PID → user+system CPU time in clock ticks (fields 14 and 15 of
+# /proc/PID/stat; the command name in field 2 has no spaces here).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+gc_count() { curl -fs "http://127.0.0.1:${ADMIN_PORT[$1]}/metrics" | awk '$1 == "go_gc_duration_seconds_count" {print $2}'; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+echo "warming up..." >&2
+for s in "${SCENARIOS[@]}"; do
+  "${CLIENT[@]}" wrk -t2 -c"$CONNS" -d1s "http://127.0.0.1:${PROXY_PORT[$s]}/api/product" >/dev/null
+done
+sleep 1
+
+# run PHASE SCENARIO ROUND: one wrk run, appended to $WORK/results as
+# "phase scenario round rps p50us p99us non2xx sockerr submitted dropped samples cerr breaker hwmkB rsskB".
+run() {
+  local phase=$1 s=$2 round=$3 out args=(-t2 -c"$CONNS")
+  [ "$phase" = paced ] && args=(-t2 -c"$PACED_CONNS" -s "$WORK/paced.lua")
+  read -r sub0 drop0 smp0 cerr0 brk0 <<<"$(mirror_counts "$s")"
+  local cpu0 ccpu0=0 gc0 cpid=${CAND_PID[$s]:-}
+  cpu0=$(cpu_ticks "${PROXY_PID[$s]}"); gc0=$(gc_count "$s")
+  [ -n "$cpid" ] && ccpu0=$(cpu_ticks "$cpid")
+  out=$("${CLIENT[@]}" wrk "${args[@]}" -d"${DUR}"s --latency "http://127.0.0.1:${PROXY_PORT[$s]}/api/product")
+  echo "$out" > "$WORK/$s/wrk-$phase-$round.txt"
+  local rps p50 p99 non2xx sock
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(to_us "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+  p99=$(to_us "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out"); non2xx=${non2xx:-0}
+  sock=$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}' <<<"$out"); sock=${sock:-0}
+  local cpu1 ccpu1=0 gc1 reqs
+  cpu1=$(cpu_ticks "${PROXY_PID[$s]}"); gc1=$(gc_count "$s")
+  [ -n "$cpid" ] && ccpu1=$(cpu_ticks "$cpid")
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  read -r sub1 drop1 smp1 cerr1 brk1 <<<"$(mirror_counts "$s")"
+  local pcpu ccpu
+  pcpu=$(awk -v t=$((cpu1 - cpu0)) -v u="$TICK_US" -v n="$reqs" 'BEGIN {printf "%.1f", t * u / (n > 0 ? n : 1)}')
+  ccpu=$(awk -v t=$((ccpu1 - ccpu0)) -v u="$TICK_US" -v n="$reqs" 'BEGIN {printf "%.1f", t * u / (n > 0 ? n : 1)}')
+  echo "$phase $s $round $rps $p50 $p99 $non2xx $sock $((sub1 - sub0)) $((drop1 - drop0)) $((smp1 - smp0))" \
+    "$((cerr1 - cerr0)) $((brk1 - brk0)) $(status_kb "$s" VmHWM) $(status_kb "$s" VmRSS) $pcpu $ccpu $((gc1 - gc0))" >> "$WORK/results"
+  printf '  %-6s %-8s round %d: %8.0f req/s  p50 %7.0fus  p99 %7.0fus  errors %d  drops %d  rss %d kB  cpu/req proxy %s us cand %s us  gc %d  load %s\n' \
+    "$phase" "$s" "$round" "$rps" "$p50" "$p99" $((non2xx + sock)) $((drop1 - drop0)) "$(status_kb "$s" VmRSS)" \
+    "$pcpu" "$ccpu" $((gc1 - gc0)) "$(cut -d' ' -f1 /proc/loadavg)" >&2
+  sleep 0.5
+}
+
+: > "$WORK/results"
+for phase in closed paced; do
+  for round in $(seq "$ROUNDS"); do
+    echo "$phase round $round/$ROUNDS (${DUR}s per scenario)..." >&2
+    # Rotate the order so no scenario always runs right after another.
+    n=${#SCENARIOS[@]}
+    for k in $(seq 0 $((n - 1))); do
+      run "$phase" "${SCENARIOS[$(((k + round - 1) % n))]}" "$round"
+    done
+  done
+done
+
+# Candidate-side view: how many copies reached each candidate, and how many
+# it saw abandoned by the proxy's deadline.
+CAND_STATS=""
+for s in healthy slow hanging; do
+  CAND_STATS+="$s $(curl -fs "http://127.0.0.1:${CAND_PORT[$s]}/candidate-stats" | jq -r '"\(.seen) \(.served) \(.abandoned)"')"$'\n'
+done
+
+awk -v dur="$DUR" -v rounds="$ROUNDS" -v conns="$CONNS" -v pconns="$PACED_CONNS" -v think="$THINK_MS" \
+    -v legacyp50="$LEGACY_P50_US" -v slow="$SLOW_US" -v ctimeout="$CAND_TIMEOUT" -v extra="$SHADOW_OPTS" -v cand="$CAND_STATS" '
+function median(list,   a, n, i, j, t) {
+  n = split(list, a, " ")
+  for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+  return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+{
+  k = $1 SUBSEP $2
+  rps[k] = rps[k] " " $4; p50[k] = p50[k] " " $5; p99[k] = p99[k] " " $6
+  err[k] += $7 + $8; subm[k] += $9; drop[k] += $10; smp[k] += $11; cerr[k] += $12
+  pcpu[k] = pcpu[k] " " $16; ccpu[k] = ccpu[k] " " $17; gc[k] = gc[k] " " $18
+  if ($14 > hwm[k]) hwm[k] = $14
+  rss[k] = rss[k] " " int($15 / 1024 + 0.5)
+}
+END {
+  printf "Legacy (bench/backend) p50 at 1 connection: %.0f µs; slow candidate delay: %d µs (10×); candidate deadline %s; shadow block: {sample: 100%%, timeout: %s%s}.\n\n", legacyp50, slow, ctimeout, ctimeout, (extra == "" ? "" : ", " extra)
+  split("closed paced", phases, " ")
+  split("legacy healthy slow hanging", sc, " ")
+  for (pi = 1; pi <= 2; pi++) {
+    ph = phases[pi]
+    if (ph == "closed") printf "**closed loop** — `wrk -t2 -c%d -d%ds --latency`, median of %d alternating rounds\n\n", conns, dur, rounds
+    else printf "**paced** — `wrk -t2 -c%d -d%ds --latency -s paced.lua` (%d ms think time per connection), median of %d alternating rounds\n\n", pconns, dur, think, rounds
+    printf "| scenario | req/s | p50 | p99 | ratio to legacy (req/s, p50, p99) | client errors | mirror drops / submitted | compared (cand. errors) | submitted, not compared | proxy CPU µs/req | candidate CPU µs/req | GCs/run | RSS after each round (MiB) | peak RSS (VmHWM) |\n"
+    printf "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    L = ph SUBSEP "legacy"
+    lr = median(rps[L]); l50 = median(p50[L]); l99 = median(p99[L])
+    for (si = 1; si <= 4; si++) {
+      s = sc[si]; k = ph SUBSEP s
+      r = median(rps[k]); a = median(p50[k]); b = median(p99[k])
+      ratio = (s == "legacy") ? "1 (baseline)" : sprintf("%.2f, %.2f, %.2f", r / lr, a / l50, b / l99)
+      drops = (s == "legacy") ? "–" : sprintf("%d / %d", drop[k], subm[k])
+      samples = (s == "legacy") ? "–" : sprintf("%d (%d)", smp[k], cerr[k])
+      skipped = (s == "legacy") ? "–" : sprintf("%d", subm[k] - smp[k])
+      cc = (s == "legacy") ? "–" : sprintf("%.1f", median(ccpu[k]))
+      printf "| %s | %.0f | %.0f µs | %.0f µs | %s | %d | %s | %s | %s | %.1f | %s | %s | %s | %.1f MiB |\n", s, r, a, b, ratio, err[k], drops, samples, skipped, median(pcpu[k]), cc, median(gc[k]), substr(rss[k], 2), hwm[k] / 1024
+    }
+    printf "\nrounds (req/s; p50 µs; p99 µs):\n\n"
+    for (si = 1; si <= 4; si++) { k = ph SUBSEP sc[si]; printf "* %s: %s; %s; %s\n", sc[si], substr(rps[k], 2), substr(p50[k], 2), substr(p99[k], 2) }
+    printf "\n"
+  }
+  printf "Candidates (requests seen, served, abandoned by the proxy deadline):\n\n"
+  n = split(cand, lines, "\n")
+  for (i = 1; i <= n; i++) if (lines[i] != "") { split(lines[i], f, " "); printf "* %s: %d seen, %d served, %d abandoned\n", f[1], f[2], f[3], f[4] }
+}' "$WORK/results"
