@@ -2,6 +2,7 @@ package strangler
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -119,19 +120,27 @@ func (m *Metrics) forget(route string) {
 // only: in reverse shadow it compares as a status mismatch, not as a
 // candidate error, so the two families add up without double counting.
 type shadowErrorCollector struct {
-	ctrl *Controller
-	desc *prometheus.Desc
+	ctrl       *Controller
+	desc       *prometheus.Desc
+	mismatches *prometheus.Desc
 }
 
 func (m *Metrics) registerShadowErrors(c *Controller) {
 	// A registry shared by two controllers keeps the first one's series.
-	_ = m.registry.Register(&shadowErrorCollector{ctrl: c, desc: prometheus.NewDesc("migrate_shadow_candidate_errors_total",
-		"Candidate failures found by the shadow comparison (mirrored copies), by route and kind (as migrate_candidate_errors_total), from the route's evidence.",
-		[]string{"route", "kind"}, nil)})
+	_ = m.registry.Register(&shadowErrorCollector{ctrl: c,
+		desc: prometheus.NewDesc("migrate_shadow_candidate_errors_total",
+			"Candidate failures found by the shadow comparison (mirrored copies), by route and kind (as migrate_candidate_errors_total), from the route's evidence.",
+			[]string{"route", "kind"}, nil),
+		mismatches: prometheus.NewDesc("migrate_shadow_mismatches_total",
+			"Mismatching shadow samples by route and difference type (value, type, missing, extra, size, order, status, header, line, body); a sample with differences of two types counts under both.",
+			[]string{"route", "type"}, nil)})
 }
 
 // Describe implements prometheus.Collector.
-func (s *shadowErrorCollector) Describe(ch chan<- *prometheus.Desc) { ch <- s.desc }
+func (s *shadowErrorCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- s.desc
+	ch <- s.mismatches
+}
 
 // Collect implements prometheus.Collector.
 func (s *shadowErrorCollector) Collect(ch chan<- prometheus.Metric) {
@@ -146,6 +155,14 @@ func (s *shadowErrorCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for kind, n := range ev.CandidateErrors {
 			ch <- prometheus.MustNewConstMetric(s.desc, prometheus.CounterValue, float64(n), r.Name, kind)
+		}
+		byType := map[string]uint64{}
+		for sig, n := range ev.Signatures {
+			// A signature is "path type"; the type is its last word.
+			byType[sig[strings.LastIndexByte(sig, ' ')+1:]] += n
+		}
+		for typ, n := range byType {
+			ch <- prometheus.MustNewConstMetric(s.mismatches, prometheus.CounterValue, float64(n), r.Name, typ)
 		}
 	}
 }

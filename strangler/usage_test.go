@@ -91,6 +91,11 @@ func TestShadowCandidateErrorMetric(t *testing.T) {
 	for _, kind := range []string{"trap", "trap", "deadline"} {
 		ev.Add(shadow.Sample{At: time.Now(), Result: shadow.Result{Outcome: shadow.OutcomeCandidateError, Error: kind}})
 	}
+	// Two mismatching samples: one with a size and an extra difference, one with a value difference.
+	ev.Add(shadow.Sample{At: time.Now(), Result: shadow.Result{Outcome: shadow.OutcomeMismatch, Differences: []shadow.Difference{
+		{Path: "", Type: "size", Signature: " size"}, {Path: "/1", Type: "extra", Signature: "/* extra"}}}})
+	ev.Add(shadow.Sample{At: time.Now(), Result: shadow.Result{Outcome: shadow.OutcomeMismatch, Differences: []shadow.Difference{
+		{Path: "/0/price", Type: "value", Signature: "/*/price value"}}}})
 	engine.Restore("GET /api/order", "orders", ev, nil)
 	c.Route("POST /api/order").CandidateFailed(CandidateErrorStatus)
 
@@ -106,6 +111,9 @@ func TestShadowCandidateErrorMetric(t *testing.T) {
 		`migrate_shadow_candidate_errors_total{kind="trap",route="GET /api/order"} 2`,
 		`migrate_shadow_candidate_errors_total{kind="deadline",route="GET /api/order"} 1`,
 		`migrate_candidate_errors_total{kind="status-5xx",route="POST /api/order"} 1`,
+		`migrate_shadow_mismatches_total{route="GET /api/order",type="size"} 1`,
+		`migrate_shadow_mismatches_total{route="GET /api/order",type="extra"} 1`,
+		`migrate_shadow_mismatches_total{route="GET /api/order",type="value"} 1`,
 	} {
 		if !strings.Contains(string(body), want+"\n") {
 			t.Errorf("/metrics lacks %s", want)
