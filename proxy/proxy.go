@@ -307,13 +307,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch st.Mode {
 	case strangler.ModeShadow:
 		if e.candidate != nil {
-			p.serveShadow(w, r, t, e)
+			p.serveCompared(w, r, t, e, shadowCopy)
 			return
 		}
 	case strangler.ModeCanary:
 		if e.candidate != nil && canaryPick(r, e, st.Weight) {
 			if e.reverseShadow {
-				p.serveReverseShadow(w, r, t, e, false)
+				p.serveCompared(w, r, t, e, reverseCopy)
 				return
 			}
 			p.serve(w, r, t, e, e.candidate, nil)
@@ -322,7 +322,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strangler.ModeCutover:
 		if e.candidate != nil {
 			if e.reverseShadow {
-				p.serveReverseShadow(w, r, t, e, true)
+				p.serveCompared(w, r, t, e, reverseObserved)
 				return
 			}
 			p.serve(w, r, t, e, e.candidate, nil)
@@ -371,8 +371,32 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, t *table, e *entry
 	return status, d, teeOver
 }
 
-// serveShadow answers from legacy and hands a copy to the mirror.
-func (p *Proxy) serveShadow(w http.ResponseWriter, r *http.Request, t *table, e *entry) {
+// compareMode says which side answers the client when a copy is compared.
+type compareMode int
+
+const (
+	// shadowCopy: legacy answers; a copy goes to the candidate.
+	shadowCopy compareMode = iota
+	// reverseCopy: the candidate answers (canary); a copy goes to legacy.
+	reverseCopy
+	// reverseObserved: as reverseCopy, in cutover, where the copies also
+	// feed legacy's live counters, which have no traffic of their own left.
+	// In canary those counters stay the real legacy traffic a step is
+	// judged against.
+	reverseObserved
+)
+
+// serveCompared answers from one side, tees the answer (capped) and hands
+// the exchange to the mirror, which sends a detached copy to the other
+// side and compares. In reverse the mirror keeps legacy on the legacy side
+// of the comparison, so a route's evidence keeps growing after shadow mode,
+// and applies the write policy (writes reach legacy only under `writes:
+// allow`).
+func (p *Proxy) serveCompared(w http.ResponseWriter, r *http.Request, t *table, e *entry, mode compareMode) {
+	answer := e.legacy
+	if mode != shadowCopy {
+		answer = e.candidate
+	}
 	body, fits, err := bufferBody(r, t.maxBody)
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, map[string]any{"error": "reading the request body failed: " + err.Error(), "status": 400})
@@ -380,7 +404,7 @@ func (p *Proxy) serveShadow(w http.ResponseWriter, r *http.Request, t *table, e 
 	}
 	if !fits {
 		e.live.Mirror.Drop(true)
-		p.serve(w, r, t, e, e.legacy, nil)
+		p.serve(w, r, t, e, answer, nil)
 		return
 	}
 	// Clone before serving: the handler must not touch r once it returns,
@@ -390,67 +414,29 @@ func (p *Proxy) serveShadow(w http.ResponseWriter, r *http.Request, t *table, e 
 	tee := &bytes.Buffer{}
 	// Header is captured after the response is written: ReverseProxy has
 	// copied the upstream headers into w by then.
-	status, d, over := p.serve(w, r, t, e, e.legacy, tee)
+	status, d, over := p.serve(w, r, t, e, answer, tee)
 	if over {
 		e.live.Mirror.Drop(true)
 		return
 	}
-	if status == http.StatusBadGateway || status == http.StatusGatewayTimeout || status == statusClientClosed {
-		// Legacy failed: there is nothing to compare the candidate with.
+	// Nothing to compare when the client went away, or when legacy, the
+	// reference, failed. A candidate's 502 or 504 is compared: the client
+	// did get that answer.
+	legacyFailed := mode == shadowCopy && (status == http.StatusBadGateway || status == http.StatusGatewayTimeout)
+	if status == statusClientClosed || legacyFailed {
 		e.live.Mirror.Drop(false)
 		return
 	}
 	ex := shadow.Exchange{Route: e.live.Name, Service: e.service, Options: e.shadow, Request: clone, Body: body,
-		Legacy:    shadow.Response{Status: status, Header: w.Header().Clone(), Body: tee.Bytes(), Latency: d},
-		Candidate: mirrorBackend{e.candidate}, Baseline: mirrorBackend{e.legacy}}
-	if p.mirror.Submit(ex) {
-		e.live.Mirror.Submitted.Add(1)
-	} else {
-		e.live.Mirror.Drop(false)
+		Legacy: shadow.Response{Status: status, Header: w.Header().Clone(), Body: tee.Bytes(), Latency: d}}
+	switch mode {
+	case shadowCopy:
+		ex.Candidate, ex.Baseline = mirrorBackend{e.candidate}, mirrorBackend{e.legacy}
+	case reverseCopy:
+		ex.Candidate, ex.Reverse = mirrorBackend{e.legacy}, true
+	case reverseObserved:
+		ex.Candidate, ex.Reverse = observedBackend{to: mirrorBackend{e.legacy}, live: e.live}, true
 	}
-}
-
-// serveReverseShadow answers from the candidate, tees its response (capped)
-// and hands the exchange to the mirror reversed: the detached copy goes to
-// legacy and legacy stays on the legacy side of the comparison, so the
-// route's evidence keeps growing after shadow mode. The mirror applies the
-// write policy (writes reach legacy only under `writes: allow`). In cutover
-// (observeLegacy) the copies also feed legacy's live counters, which have
-// no traffic of their own left; in canary those counters stay the real
-// legacy traffic the step is judged against.
-func (p *Proxy) serveReverseShadow(w http.ResponseWriter, r *http.Request, t *table, e *entry, observeLegacy bool) {
-	body, fits, err := bufferBody(r, t.maxBody)
-	if err != nil {
-		writeJSONError(w, http.StatusBadRequest, map[string]any{"error": "reading the request body failed: " + err.Error(), "status": 400})
-		return
-	}
-	if !fits {
-		e.live.Mirror.Drop(true)
-		p.serve(w, r, t, e, e.candidate, nil)
-		return
-	}
-	clone := r.Clone(context.WithoutCancel(r.Context()))
-	clone.Body = bodyReader(body)
-	tee := &bytes.Buffer{}
-	status, d, over := p.serve(w, r, t, e, e.candidate, tee)
-	if over {
-		e.live.Mirror.Drop(true)
-		return
-	}
-	if status == statusClientClosed {
-		// The client went away: there is no complete answer to compare.
-		// A candidate 502 or 504 is compared: legacy is the reference, and
-		// the client did get that answer.
-		e.live.Mirror.Drop(false)
-		return
-	}
-	var to Backend = mirrorBackend{e.legacy}
-	if observeLegacy {
-		to = observedBackend{to: to, live: e.live}
-	}
-	ex := shadow.Exchange{Route: e.live.Name, Service: e.service, Options: e.shadow, Request: clone, Body: body,
-		Legacy:    shadow.Response{Status: status, Header: w.Header().Clone(), Body: tee.Bytes(), Latency: d},
-		Candidate: to, Reverse: true}
 	if p.mirror.Submit(ex) {
 		e.live.Mirror.Submitted.Add(1)
 	} else {
