@@ -114,7 +114,16 @@ func buildRoute(rt Route, opts Options) RouteReport {
 	}
 	if rt.Evidence != nil {
 		rr.Evidence = buildEvidence(rt.Evidence, opts)
-		rr.Checks = evaluateGate(rr.Gate, rr.Evidence)
+		if rt.Checks != nil {
+			rr.Checks = slices.Clone(rt.Checks)
+			for i := range rr.Checks {
+				if rr.Checks[i].Detail == "" {
+					rr.Checks[i].Detail = checkDetail(rr.Checks[i], rr.Evidence)
+				}
+			}
+		} else {
+			rr.Checks = evaluateGate(rr.Gate, rr.Evidence)
+		}
 	}
 	rr.Status = routeStatus(rr)
 	return rr

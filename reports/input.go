@@ -26,6 +26,10 @@ type Route struct {
 	// Evidence summarises the shadow samples collected for the route. Nil
 	// means no shadow data yet; the report says so and invents nothing.
 	Evidence *Evidence `json:"evidence,omitempty"`
+	// Checks, when set, are the gate's own verdict on the evidence, as
+	// `migrate gate` reports it (FromStore fills them); Build then uses them
+	// as they are. Without them Build measures Evidence against Gate.
+	Checks []GateCheck `json:"checks,omitempty"`
 }
 
 // Gate is the evidence a route must show before it is promoted. A zero
@@ -64,7 +68,9 @@ type Transition struct {
 
 // GateCheck is one gate criterion measured against its threshold.
 type GateCheck struct {
-	// Name is the criterion: samples | match | p99Ratio | errorRate.
+	// Name is the criterion: samples | match | p99Ratio | errorRate, or
+	// another criterion of the gate (e.g. "recent differences"), which is
+	// then described by Detail alone.
 	Name string `json:"name"`
 	// Actual is the measured value (a count for samples, a ratio otherwise).
 	Actual float64 `json:"actual"`

@@ -35,7 +35,7 @@ func FromStore(ctx context.Context, st *strangler.Store, cfg *strangler.Config) 
 		if s, ok := states[name]; ok {
 			r.Mode, r.Weight = string(s.Mode), s.Weight
 		}
-		if g := cfg.Services[svc].Gate; g != nil {
+		if g := cfg.Services[svc].Gate.For(name); g != nil {
 			r.Gate = reportGate(g)
 		}
 		audit, err := st.Audit(ctx, strangler.AuditQuery{Route: name, Limit: 200})
@@ -59,6 +59,7 @@ func FromStore(ctx context.Context, st *strangler.Store, cfg *strangler.Config) 
 				}
 			}
 			r.Evidence = reportEvidence(ev, noise)
+			r.Checks = gateVerdict(cfg.Services[svc].Gate.For(name), name, ev, noise)
 			if err := addRepresentativeSample(ctx, st, name, r.Evidence); err != nil {
 				return nil, err
 			}
@@ -195,4 +196,51 @@ func gateChecks(raw json.RawMessage) []GateCheck {
 		out = append(out, GateCheck{Name: c.Name, Passed: c.Pass, Unknown: c.Inconclusive, Detail: detail})
 	}
 	return out
+}
+
+// reportCheckNames are the gate criteria the report measures in numbers of
+// its own (and words next steps are built from); other criteria keep the
+// gate's name and are described in the gate's words.
+var reportCheckNames = map[string]string{
+	"samples": "samples", "match ratio": "match", "p99 ratio": "p99Ratio", "candidate errors": "errorRate",
+}
+
+// gateVerdict evaluates the route's cutover gate with the same function the
+// proxy, `migrate gate` and the integrations use, so the report can never
+// call a route ready that the gate would refuse.
+func gateVerdict(g *strangler.GateConfig, route string, ev *shadow.Evidence, noise *shadow.Noise) []GateCheck {
+	if g == nil {
+		return nil
+	}
+	res := strangler.EvaluateGate(g, strangler.GateFacts{Route: route, To: strangler.ModeCutover,
+		Now: ev.Last, Evidence: ev, Noise: noise})
+	sum := ev.Summary(noise)
+	checks := []GateCheck{}
+	for _, c := range res.Criteria {
+		gc := GateCheck{Name: c.Name, Passed: c.Pass, Unknown: !c.Pass && c.Inconclusive && c.Name != "samples"}
+		name, numeric := reportCheckNames[c.Name]
+		if numeric {
+			gc.Name = name
+		}
+		switch gc.Name {
+		case "samples":
+			gc.Actual, gc.Threshold = float64(sum.Samples), float64(g.MinSamples)
+		case "match":
+			gc.Actual, gc.Threshold = sum.MatchRatio, float64(*g.MinMatch)
+			gc.Unknown = sum.Matches+sum.Mismatches == 0
+		case "errorRate":
+			gc.Actual, gc.Threshold = sum.ErrorRate, float64(*g.MaxErrorRate)
+			gc.Unknown = sum.Samples == 0
+		case "p99Ratio":
+			gc.Actual, gc.Threshold = sum.P99Ratio, g.MaxP99Ratio
+			gc.Unknown = sum.P99Ratio == 0
+		default:
+			gc.Detail = fmt.Sprintf("%s: got %s, want %s", c.Name, c.Got, c.Want)
+			if c.Delta != "" {
+				gc.Detail += " (" + c.Delta + ")"
+			}
+		}
+		checks = append(checks, gc)
+	}
+	return checks
 }

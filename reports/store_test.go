@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strangler-fig/migrate/shadow"
 	"github.com/strangler-fig/migrate/strangler"
 )
 
@@ -71,5 +72,42 @@ func TestWasmUsageReachesFootprint(t *testing.T) {
 	}
 	if !strings.Contains(md.String(), want) {
 		t.Errorf("markdown report lacks %q", want)
+	}
+}
+
+// TestReportUsesTheGatesVerdict: a route whose numbers clear the four
+// criteria the report can measure itself, but whose gate also asks for a
+// clean recent window, is reported blocked — as `migrate gate` would say.
+func TestReportUsesTheGatesVerdict(t *testing.T) {
+	match := strangler.Percent(0.5)
+	g := &strangler.GateConfig{MinSamples: 10, MinMatch: &match, CleanWindow: 50}
+	ev := shadow.NewEvidence("GET /a", "svc")
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 20; i++ {
+		res := shadow.Result{Outcome: shadow.OutcomeMatch}
+		if i%4 == 0 { // 25% mismatches: above minMatch's 50%, but unexplained and recent
+			res = shadow.Result{Outcome: shadow.OutcomeMismatch, Differences: []shadow.Difference{
+				{Path: "/id", Type: "value", Signature: "/id value"}}}
+		}
+		ev.Add(shadow.Sample{At: at.Add(time.Duration(i) * time.Second), Route: "GET /a", Result: res})
+	}
+	checks := gateVerdict(g, "GET /a", ev, nil)
+	rep := Build(nil, []Route{{Route: "GET /a", Service: "svc", Mode: "shadow", Gate: reportGate(g),
+		Evidence: reportEvidence(ev, nil), Checks: checks}}, Options{Now: fixedNow})
+	rr := rep.Services[0].Routes[0]
+	if rr.Status != StatusBlocked {
+		t.Fatalf("status = %s, want %s; checks %+v", rr.Status, StatusBlocked, rr.Checks)
+	}
+	var recent *GateCheck
+	for i, c := range rr.Checks {
+		if c.Name == "recent differences" {
+			recent = &rr.Checks[i]
+		}
+		if c.Name == "match" && (!c.Passed || c.Threshold != 0.5) {
+			t.Errorf("match check = %+v, want passed against 0.5", c)
+		}
+	}
+	if recent == nil || recent.Passed || !strings.Contains(recent.Detail, "/id value") {
+		t.Fatalf("recent-differences check = %+v, want a failure naming the class", recent)
 	}
 }
