@@ -134,6 +134,11 @@ func (p *Proxy) Load(ctx context.Context, cfg *strangler.Config) error {
 		used[key] = u
 		return u, nil
 	}
+	getHTTP := func(service string, side strangler.Side, raw string, timeout time.Duration, idle int) (*upstream, error) {
+		return get(httpKey(service, side, raw, timeout, idle), func() (*upstream, error) {
+			return p.httpUpstream(service, side, raw, timeout, idle)
+		})
+	}
 	fail := func(err error) error {
 		for k, u := range used {
 			if p.upstreams[k] == nil && u.close != nil {
@@ -145,10 +150,7 @@ func (p *Proxy) Load(ctx context.Context, cfg *strangler.Config) error {
 	t := &table{cfg: cfg, matcher: matcher, maxBody: int64(cfg.MaxBufferedBody),
 		logSample: float64(*cfg.AccessLogSample)}
 	if cfg.Default != "" {
-		if t.def, err = get(httpKey("default", strangler.SideLegacy, cfg.Default, strangler.DefaultTimeout, strangler.DefaultMaxIdlePerHost),
-			func() (*upstream, error) {
-				return p.httpUpstream("default", strangler.SideLegacy, cfg.Default, strangler.DefaultTimeout, strangler.DefaultMaxIdlePerHost)
-			}); err != nil {
+		if t.def, err = getHTTP("default", strangler.SideLegacy, cfg.Default, strangler.DefaultTimeout, strangler.DefaultMaxIdlePerHost); err != nil {
 			return fail(err)
 		}
 	}
@@ -160,18 +162,13 @@ func (p *Proxy) Load(ctx context.Context, cfg *strangler.Config) error {
 		svc := cfg.Services[name]
 		timeout := time.Duration(svc.Timeout)
 		var w wiring
-		w.legacy, err = get(httpKey(name, strangler.SideLegacy, svc.Legacy, timeout, svc.MaxIdleConns), func() (*upstream, error) {
-			return p.httpUpstream(name, strangler.SideLegacy, svc.Legacy, timeout, svc.MaxIdleConns)
-		})
+		w.legacy, err = getHTTP(name, strangler.SideLegacy, svc.Legacy, timeout, svc.MaxIdleConns)
 		if err != nil {
 			return fail(fmt.Errorf("services.%s.legacy: %w", name, err))
 		}
 		if c := svc.Candidate; c != nil {
-			ct := time.Duration(c.Timeout)
 			if c.URL != "" {
-				w.candidate, err = get(httpKey(name, strangler.SideCandidate, c.URL, ct, svc.MaxIdleConns), func() (*upstream, error) {
-					return p.httpUpstream(name, strangler.SideCandidate, c.URL, ct, svc.MaxIdleConns)
-				})
+				w.candidate, err = getHTTP(name, strangler.SideCandidate, c.URL, time.Duration(c.Timeout), svc.MaxIdleConns)
 			} else {
 				w.candidate, err = get("wasm|"+name+"|"+cfg.Dir+"|"+string(c.Raw), func() (*upstream, error) {
 					return p.wasmUpstream(ctx, name, c.Raw, cfg.Dir)
@@ -226,6 +223,8 @@ func (p *Proxy) Load(ctx context.Context, cfg *strangler.Config) error {
 	return nil
 }
 
+// httpKey identifies an HTTP upstream across reloads: one that keeps all
+// of these keeps its connection pool.
 func httpKey(service string, side strangler.Side, raw string, timeout time.Duration, idle int) string {
 	return fmt.Sprintf("http|%s|%s|%s|%s|%d", service, side, raw, timeout, idle)
 }
@@ -235,8 +234,7 @@ func (p *Proxy) httpUpstream(service string, side strangler.Side, raw string, ti
 	if err != nil {
 		return nil, err
 	}
-	tr := newHTTPTransport(target, idle, timeout)
-	return newUpstream(httpKey(service, side, raw, timeout, idle), service, side, target, tr, p.logger), nil
+	return newUpstream(service, side, target, newHTTPTransport(target, idle, timeout), p.logger), nil
 }
 
 func (p *Proxy) wasmUpstream(ctx context.Context, service string, block json.RawMessage, dir string) (*upstream, error) {
@@ -247,7 +245,7 @@ func (p *Proxy) wasmUpstream(ctx context.Context, service string, block json.Raw
 	if err != nil {
 		return nil, err
 	}
-	u := newUpstream("wasm|"+service, service, strangler.SideCandidate, wasmTarget, b, p.logger)
+	u := newUpstream(service, strangler.SideCandidate, wasmTarget, b, p.logger)
 	u.close = closeFn
 	return u, nil
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,7 +77,7 @@ func (b *backend) count() int {
 func (b *backend) waitServed(t *testing.T) seen {
 	t.Helper()
 	for {
-		if s := b.wait(t); s.Header.Get(HeaderShadow) == "" {
+		if s := b.wait(t); s.Header.Get(shadow.HeaderShadow) == "" {
 			return s
 		}
 	}
@@ -229,7 +230,7 @@ func TestForwardingHeaders(t *testing.T) {
 	if want := `for=127.0.0.1;host="` + host + `";proto=http`; s.Header.Get("Forwarded") != want {
 		t.Errorf("Forwarded = %q, want %q", s.Header.Get("Forwarded"), want)
 	}
-	if s.Header.Get(HeaderShadow) != "" {
+	if s.Header.Get(shadow.HeaderShadow) != "" {
 		t.Error("a served request was marked as a shadow copy")
 	}
 	if candidate.count() != 0 {
@@ -267,12 +268,12 @@ func TestModeDispatch(t *testing.T) {
 			}
 			switch tt.copyTo {
 			case "candidate":
-				if s := candidate.wait(t); s.Header.Get(HeaderShadow) != "1" {
-					t.Errorf("shadow copy lacks %s: %v", HeaderShadow, s.Header)
+				if s := candidate.wait(t); s.Header.Get(shadow.HeaderShadow) != "1" {
+					t.Errorf("shadow copy lacks %s: %v", shadow.HeaderShadow, s.Header)
 				}
 			case "legacy":
-				if s := legacy.wait(t); s.Header.Get(HeaderShadow) != "1" {
-					t.Errorf("reverse shadow copy lacks %s", HeaderShadow)
+				if s := legacy.wait(t); s.Header.Get(shadow.HeaderShadow) != "1" {
+					t.Errorf("reverse shadow copy lacks %s", shadow.HeaderShadow)
 				}
 			}
 			// Another route of the same service stays on legacy.
@@ -657,5 +658,55 @@ func TestWatchReloadsOnHUP(t *testing.T) {
 			t.Fatal("SIGHUP did not reload the config")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestMirrorBackendKeepsMark checks that a copy reaches the upstream with
+// the mark the mirror gave it (an A/A baseline copy stays "baseline"), and
+// that stripping hop-by-hop headers cannot remove the mark.
+func TestMirrorBackendKeepsMark(t *testing.T) {
+	got := make(chan http.Header, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Clone()
+	}))
+	t.Cleanup(srv.Close)
+	target, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newHTTPTransport(target, 2, 5*time.Second)
+	t.Cleanup(tr.(idleCloser).CloseIdleConnections)
+	m := mirrorBackend{up: newUpstream("svc", strangler.SideLegacy, target, tr, slog.Default())}
+	tests := []struct {
+		name   string
+		header map[string]string
+		want   string
+	}{
+		{name: "unmarked copy", want: "1"},
+		{name: "shadow copy", header: map[string]string{shadow.HeaderShadow: "1"}, want: "1"},
+		{name: "baseline copy", header: map[string]string{shadow.HeaderShadow: "baseline"}, want: "baseline"},
+		{name: "mark named in Connection", header: map[string]string{shadow.HeaderShadow: "baseline",
+			"Connection": "keep-alive, " + shadow.HeaderShadow}, want: "baseline"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/api/order", nil)
+			for k, v := range tt.header {
+				r.Header.Set(k, v)
+			}
+			resp, err := m.RoundTrip(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			h := <-got
+			if v := h.Get(shadow.HeaderShadow); v != tt.want {
+				t.Errorf("%s = %q, want %q", shadow.HeaderShadow, v, tt.want)
+			}
+			if h.Get("Connection") != "" && strings.Contains(h.Get("Connection"), shadow.HeaderShadow) {
+				t.Errorf("Connection header forwarded: %q", h.Get("Connection"))
+			}
+		})
 	}
 }

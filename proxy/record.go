@@ -15,11 +15,10 @@ import (
 // never delays the client: the copy is a memcpy into a bounded buffer.
 type recorder struct {
 	http.ResponseWriter
-	status  int
-	written int64
-	tee     *bytes.Buffer // nil: no copy wanted
-	teeCap  int64
-	over    bool // the body was larger than teeCap; the copy is incomplete
+	status int
+	tee    *bytes.Buffer // nil: no copy wanted
+	teeCap int64
+	over   bool // the body was larger than teeCap; the copy is incomplete
 	// upstreamErr is why the upstream gave no answer (set by the
 	// ReverseProxy's error handler), for counting failures by kind.
 	upstreamErr error
@@ -50,7 +49,6 @@ func (r *recorder) Write(b []byte) (int, error) {
 		r.status = http.StatusOK
 	}
 	n, err := r.ResponseWriter.Write(b)
-	r.written += int64(n)
 	if r.tee != nil && !r.over {
 		if int64(r.tee.Len()+n) > r.teeCap {
 			r.over = true

@@ -173,7 +173,7 @@ func TestReverseShadowWritesStayOffLegacy(t *testing.T) {
 			}
 			// writes: allow sends the copy to legacy, marked but not as a dry run.
 			s := legacy.wait(t)
-			if s.Header.Get(HeaderShadow) != "1" || s.Header.Get(shadow.HeaderShadowWrite) != "" || s.BodyLen != len(`{"sku":"A"}`) {
+			if s.Header.Get(shadow.HeaderShadow) != "1" || s.Header.Get(shadow.HeaderShadowWrite) != "" || s.BodyLen != len(`{"sku":"A"}`) {
 				t.Fatalf("legacy copy %+v", s)
 			}
 			waitEvidence(t, mirror, "POST /api/order", func(ev *shadow.Evidence) bool { return ev.Samples == 1 && ev.SkippedWrites == 0 })

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/strangler-fig/migrate/proxy/wasm"
+	"github.com/strangler-fig/migrate/shadow"
 	"github.com/strangler-fig/migrate/strangler"
 )
 
@@ -32,7 +32,6 @@ type idleCloser interface{ CloseIdleConnections() }
 // upstream is one side of one service: where requests go, how, and the
 // ReverseProxy that streams them back.
 type upstream struct {
-	key     string
 	service string
 	side    strangler.Side
 	target  *url.URL
@@ -82,9 +81,8 @@ func newHTTPTransport(target *url.URL, maxIdlePerHost int, headerTimeout time.Du
 }
 
 // newUpstream wires a ReverseProxy to target through rt.
-func newUpstream(key, service string, side strangler.Side, target *url.URL, rt Backend,
-	logger *slog.Logger) *upstream {
-	u := &upstream{key: key, service: service, side: side, target: target, rt: rt}
+func newUpstream(service string, side strangler.Side, target *url.URL, rt Backend, logger *slog.Logger) *upstream {
+	u := &upstream{service: service, side: side, target: target, rt: rt}
 	u.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
@@ -195,15 +193,17 @@ func writeJSONError(w http.ResponseWriter, status int, body any) {
 }
 
 // mirrorBackend sends detached copies to an upstream: it points the copy at
-// the upstream, strips hop-by-hop headers and marks it X-Migrate-Shadow: 1.
+// the upstream and strips hop-by-hop headers. The mirror has already
+// marked the copy (shadow.HeaderShadow: "1", or "baseline" for an A/A
+// copy to legacy); that mark survives the stripping.
 type mirrorBackend struct{ up *upstream }
-
-// HeaderShadow marks every mirrored copy so a backend (and its logs) can
-// tell shadow traffic from real traffic.
-const HeaderShadow = "X-Migrate-Shadow"
 
 // RoundTrip sends one copy.
 func (m mirrorBackend) RoundTrip(r *http.Request) (*http.Response, error) {
+	mark := r.Header.Get(shadow.HeaderShadow)
+	if mark == "" {
+		mark = "1"
+	}
 	out := r.Clone(r.Context())
 	out.RequestURI = ""
 	out.URL.Scheme, out.URL.Host = m.up.target.Scheme, m.up.target.Host
@@ -217,7 +217,7 @@ func (m mirrorBackend) RoundTrip(r *http.Request) (*http.Response, error) {
 			out.Header.Del(strings.TrimSpace(f))
 		}
 	}
-	out.Header.Set(HeaderShadow, "1")
+	out.Header.Set(shadow.HeaderShadow, mark)
 	return m.up.rt.RoundTrip(out)
 }
 
@@ -231,11 +231,4 @@ func joinPath(target, req *url.URL) (path, rawpath string) {
 		return req.Path, req.RawPath
 	}
 	return strings.TrimSuffix(target.Path, "/") + req.Path, ""
-}
-
-func describe(u *upstream) string {
-	if u.target == wasmTarget {
-		return fmt.Sprintf("%s %s (wasm)", u.service, u.side)
-	}
-	return fmt.Sprintf("%s %s %s", u.service, u.side, u.target)
 }

@@ -28,30 +28,32 @@ func (o *controlOptions) bind(cmd *cobra.Command) {
 	f.StringVar(&o.admin, "admin", "", "admin API URL, e.g. http://127.0.0.1:9090 (overrides --config)")
 }
 
+// configPath is --config, else ./strangler.yaml when it exists, else "".
+func (o *controlOptions) configPath() string {
+	if o.config != "" {
+		return o.config
+	}
+	if _, err := os.Stat("strangler.yaml"); err == nil {
+		return "strangler.yaml"
+	}
+	return ""
+}
+
 // client resolves the admin API: --admin, else the config's admin address,
 // else the default. The token always comes from MIGRATE_ADMIN_TOKEN.
 func (o *controlOptions) client() (*strangler.AdminClient, error) {
-	c := &strangler.AdminClient{Token: os.Getenv(strangler.AdminTokenEnv)}
-	switch {
-	case o.admin != "":
-		c.BaseURL = strangler.AdminURLFor(o.admin)
-	case o.config != "":
-		cfg, err := strangler.LoadConfig(o.config)
-		if err != nil {
-			return nil, usageErrorf("%v", err)
-		}
-		c.BaseURL = strangler.AdminURLFor(cfg.Admin)
-	default:
-		c.BaseURL = strangler.AdminURLFor(strangler.DefaultAdmin)
-		if _, err := os.Stat("strangler.yaml"); err == nil {
-			cfg, err := strangler.LoadConfig("strangler.yaml")
+	addr := o.admin
+	if addr == "" {
+		addr = strangler.DefaultAdmin
+		if path := o.configPath(); path != "" {
+			cfg, err := strangler.LoadConfig(path)
 			if err != nil {
 				return nil, usageErrorf("%v", err)
 			}
-			c.BaseURL = strangler.AdminURLFor(cfg.Admin)
+			addr = cfg.Admin
 		}
 	}
-	return c, nil
+	return &strangler.AdminClient{BaseURL: strangler.AdminURLFor(addr), Token: os.Getenv(strangler.AdminTokenEnv)}, nil
 }
 
 // apiError maps admin API errors to exit codes: an unknown name is a usage
@@ -153,19 +155,23 @@ func runStatus(ctx context.Context, o *statusOptions, filter string, g *globalOp
 		row(tw, "ROUTE", "SERVICE", "MODE", "WEIGHT", "SAMPLES", "MATCH", "MISMATCH", "CAND-ERR",
 			"LEGACY p50/p99", "CANDIDATE p50/p99")
 		for _, r := range doc.Routes {
-			weight := "-"
-			if r.Mode == strangler.ModeCanary {
-				weight = fmt.Sprintf("%d%%", r.Weight)
-			}
 			match := "-"
 			if answered := r.Matches + r.Mismatches; answered > 0 {
 				match = fmt.Sprintf("%.2f%%", 100*float64(r.Matches)/float64(answered))
 			}
-			row(tw, r.Route, r.Service, s.paint(modeColor(r.Mode), string(r.Mode)), weight, r.Samples, match,
+			row(tw, r.Route, r.Service, s.paint(modeColor(r.Mode), string(r.Mode)), weightCell(r.Mode, r.Weight), r.Samples, match,
 				r.Mismatches, r.CandidateErrors, latencyCell(r.Latency[strangler.SideLegacy]),
 				latencyCell(r.Latency[strangler.SideCandidate]))
 		}
 	})
+}
+
+// weightCell is the WEIGHT column: the canary share, or "-" in other modes.
+func weightCell(m strangler.Mode, weight int) string {
+	if m != strangler.ModeCanary {
+		return "-"
+	}
+	return fmt.Sprintf("%d%%", weight)
 }
 
 func latencyCell(l strangler.Latency) string {
@@ -294,15 +300,11 @@ func runTransition(ctx context.Context, o *transitionOptions, target string, g *
 	return render(s.out, g.output, doc, func(tw *tabwriter.Writer) {
 		row(tw, "ROUTE", "SERVICE", "FROM", "TO", "WEIGHT", "FORCED")
 		for _, t := range doc.Transitions {
-			weight := "-"
-			if t.To == strangler.ModeCanary {
-				weight = fmt.Sprintf("%d%%", t.ToWeight)
-			}
 			forced := ""
 			if t.Forced {
 				forced = s.paint(colorYellow, "forced")
 			}
-			row(tw, t.Route, t.Service, t.From, s.paint(modeColor(t.To), string(t.To)), weight, forced)
+			row(tw, t.Route, t.Service, t.From, s.paint(modeColor(t.To), string(t.To)), weightCell(t.To, t.ToWeight), forced)
 		}
 	})
 }

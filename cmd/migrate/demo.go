@@ -426,9 +426,7 @@ func demoCutover(ctx context.Context, c *strangler.AdminClient, route string, s 
 	}
 	if !rep.Pass {
 		fmt.Fprintf(s.out, "  %s %s stays in shadow: %s\n", s.paint(colorRed, "✗"), route, verdictPhrase(rep.Verdict))
-		tw := tabwriter.NewWriter(indent(indent(s)).out, 0, 4, 2, ' ', 0)
-		gateTable(tw, s, failing(rep.Routes))
-		return tw.Flush()
+		return render(indent(indent(s)).out, "table", nil, func(tw *tabwriter.Writer) { gateTable(tw, s, failing(rep.Routes)) })
 	}
 	for _, to := range []strangler.Mode{strangler.ModeCanary, strangler.ModeCutover} {
 		req := strangler.TransitionRequest{Target: route, To: to, Actor: "migrate demo",
@@ -451,13 +449,7 @@ func failing(routes []strangler.RouteGate) []strangler.RouteGate {
 		if r.Pass {
 			continue
 		}
-		var crit []strangler.Criterion
-		for _, c := range r.Criteria {
-			if !c.Pass {
-				crit = append(crit, c)
-			}
-		}
-		r.Criteria = crit
+		r.Criteria = unmet(r.Criteria)
 		out = append(out, r)
 	}
 	return out

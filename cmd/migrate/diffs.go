@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -228,13 +227,7 @@ func newReplayer(ctx context.Context, o *diffsOptions) (*replayer, error) {
 		}
 		rp.override = u
 	}
-	path := o.config
-	if path == "" {
-		if _, err := os.Stat("strangler.yaml"); err == nil {
-			path = "strangler.yaml"
-		}
-	}
-	if path != "" {
+	if path := o.configPath(); path != "" {
 		cfg, err := strangler.LoadConfig(path)
 		if err != nil {
 			return nil, usageErrorf("%v", err)

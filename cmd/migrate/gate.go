@@ -103,9 +103,20 @@ func gateTable(tw *tabwriter.Writer, s *streams, routes []strangler.RouteGate) {
 			continue
 		}
 		for _, c := range r.Criteria {
-			row(tw, r.Route, r.To, c.Name, c.Want, c.Got, dash(c.Delta), s.paint(verdictColor(criterionVerdict(c)), criterionVerdict(c)))
+			row(tw, r.Route, r.To, c.Name, c.Want, c.Got, orDash(c.Delta), s.paint(verdictColor(criterionVerdict(c)), criterionVerdict(c)))
 		}
 	}
+}
+
+// unmet keeps the criteria that did not pass.
+func unmet(criteria []strangler.Criterion) []strangler.Criterion {
+	var out []strangler.Criterion
+	for _, c := range criteria {
+		if !c.Pass {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func criterionVerdict(c strangler.Criterion) string {
@@ -116,13 +127,6 @@ func criterionVerdict(c strangler.Criterion) string {
 		return strangler.VerdictInconclusive
 	}
 	return strangler.VerdictFail
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // refusedTransition explains a refused cutover or retire: the table of
@@ -157,21 +161,13 @@ func refusedTransition(err error, target string, g *globalOptions, s *streams) e
 		if json.Unmarshal(res.Evidence, &snap) == nil {
 			to = snap.To
 		}
-		var missed []strangler.Criterion
-		for _, c := range res.Criteria {
-			if !c.Pass {
-				missed = append(missed, c)
-			}
-		}
-		if len(missed) > 0 {
+		if missed := unmet(res.Criteria); len(missed) > 0 {
 			routes = append(routes, strangler.RouteGate{Route: name, To: to, Verdict: v, Criteria: missed})
 		}
 	}
 	if g.output == "table" {
 		fmt.Fprintf(s.out, "%s refused, gate verdict %s:\n\n", target, s.paint(verdictColor(verdict), verdict))
-		tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
-		gateTable(tw, s, routes)
-		_ = tw.Flush()
+		_ = render(s.out, "table", nil, func(tw *tabwriter.Writer) { gateTable(tw, s, routes) })
 		fmt.Fprintln(s.out)
 	} else if rerr := render(s.out, g.output, e.Doc, nil); rerr != nil {
 		return rerr
@@ -214,7 +210,7 @@ func walkTable(tw *tabwriter.Writer, s *streams, walks []strangler.CanaryWalk) {
 			steps[i] = fmt.Sprintf("%d", st)
 		}
 		row(tw, fmt.Sprintf("#%d", w.ID), w.Target, strings.Join(steps, ","), fmt.Sprintf("%d%%", w.Weight),
-			time.Duration(w.Interval), s.paint(walkColor(w.State), w.State), dash(w.Detail))
+			time.Duration(w.Interval), s.paint(walkColor(w.State), w.State), orDash(w.Detail))
 	}
 }
 
@@ -267,7 +263,7 @@ func runTimeline(ctx context.Context, c *strangler.AdminClient, filter string, g
 		for _, t := range doc.Transitions {
 			change := fmt.Sprintf("%s → %s", modeText(t.From, t.FromWeight), modeText(t.To, t.ToWeight))
 			row(tw, t.At.Local().Format("2006-01-02 15:04:05"), t.Service, t.Route, change, t.Actor,
-				gateCell(s, t), dash(t.Reason))
+				gateCell(s, t), orDash(t.Reason))
 		}
 		if len(doc.Walks) > 0 {
 			tw.Flush()

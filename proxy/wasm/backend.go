@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -254,7 +255,7 @@ func (b *Backend) RoundTrip(r *http.Request) (*http.Response, error) {
 		respBody = nil
 	}
 	return &http.Response{
-		Status:        fmt.Sprintf("%d %s", status, http.StatusText(status)),
+		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
 		StatusCode:    status,
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
