@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"mime"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -271,12 +273,7 @@ func cloneOptions(o *Options) Options {
 	s.IgnoreValues = append([]string(nil), o.IgnoreValues...)
 	s.IgnoreLines = append([]string(nil), o.IgnoreLines...)
 	s.Redact = append([]string(nil), o.Redact...)
-	if o.MatchBy != nil {
-		s.MatchBy = make(map[string]string, len(o.MatchBy))
-		for k, v := range o.MatchBy {
-			s.MatchBy[k] = v
-		}
-	}
+	s.MatchBy = maps.Clone(o.MatchBy)
 	if o.SpringErrors != nil {
 		b := *o.SpringErrors
 		s.SpringErrors = &b
@@ -285,30 +282,12 @@ func cloneOptions(o *Options) Options {
 }
 
 func sameOptions(a, b *Options) bool {
-	eq := func(x, y []string) bool {
-		if len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if x[i] != y[i] {
-				return false
-			}
-		}
-		return true
-	}
-	if a.Numeric != b.Numeric || a.Subset != b.Subset || a.MaxBody != b.MaxBody ||
-		!eq(a.Ignore, b.Ignore) || !eq(a.IgnoreHeaders, b.IgnoreHeaders) || !eq(a.Unordered, b.Unordered) ||
-		!eq(a.IgnoreValues, b.IgnoreValues) || !eq(a.IgnoreLines, b.IgnoreLines) || !eq(a.Redact, b.Redact) ||
-		len(a.MatchBy) != len(b.MatchBy) || (a.SpringErrors == nil) != (b.SpringErrors == nil) ||
-		(a.SpringErrors != nil && *a.SpringErrors != *b.SpringErrors) {
-		return false
-	}
-	for k, v := range a.MatchBy {
-		if b.MatchBy[k] != v {
-			return false
-		}
-	}
-	return true
+	eq := slices.Equal[[]string]
+	return a.Numeric == b.Numeric && a.Subset == b.Subset && a.MaxBody == b.MaxBody &&
+		eq(a.Ignore, b.Ignore) && eq(a.IgnoreHeaders, b.IgnoreHeaders) && eq(a.Unordered, b.Unordered) &&
+		eq(a.IgnoreValues, b.IgnoreValues) && eq(a.IgnoreLines, b.IgnoreLines) && eq(a.Redact, b.Redact) &&
+		maps.Equal(a.MatchBy, b.MatchBy) && (a.SpringErrors == nil) == (b.SpringErrors == nil) &&
+		(a.SpringErrors == nil || *a.SpringErrors == *b.SpringErrors)
 }
 
 // compile prepares options; invalid entries are skipped here because

@@ -71,14 +71,9 @@ func (w *walker) diffAt(typ string, a, b *value) {
 	w.add(d)
 }
 
-// springSkip reports whether key k of object a is a Spring Boot error-body
-// field that differs by construction (timestamp, trace).
-func (w *walker) springSkip(a *value, k string) bool {
-	if !w.c.spring || (k != "timestamp" && k != "trace") {
-		return false
-	}
-	return isSpringError(a)
-}
+// springVolatile reports whether key k of a Spring Boot error body differs
+// by construction (timestamp, trace), so it is neither compared nor hashed.
+func springVolatile(k string) bool { return k == "timestamp" || k == "trace" }
 
 func isSpringError(v *value) bool {
 	st, ok1 := v.field("status")
@@ -119,7 +114,7 @@ func (w *walker) diffValue(a, b *value) {
 func (w *walker) diffObject(a, b *value) {
 	spring := w.c.spring && (isSpringError(a) || isSpringError(b))
 	for i, k := range a.keys {
-		if spring && (k == "timestamp" || k == "trace") {
+		if spring && springVolatile(k) {
 			continue
 		}
 		j := -1
@@ -146,7 +141,7 @@ func (w *walker) diffObject(a, b *value) {
 		if j < len(a.keys) && a.keys[j] == k {
 			continue
 		}
-		if indexKey(a.keys, k) >= 0 || (spring && (k == "timestamp" || k == "trace")) {
+		if indexKey(a.keys, k) >= 0 || (spring && springVolatile(k)) {
 			continue
 		}
 		w.push(k, false)
@@ -350,7 +345,7 @@ func (w *walker) hash(v *value) uint64 {
 		spring := w.c.spring && isSpringError(v)
 		var sum uint64
 		for i, k := range v.keys {
-			if spring && (k == "timestamp" || k == "trace") {
+			if spring && springVolatile(k) {
 				continue
 			}
 			w.push(k, false)

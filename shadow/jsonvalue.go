@@ -21,10 +21,6 @@ const (
 	kObject
 )
 
-func (k kind) String() string {
-	return [...]string{"null", "boolean", "number", "string", "array", "object"}[k]
-}
-
 // value is a parsed JSON value. migrate parses JSON itself rather than into
 // interface{} because the diff needs three things encoding/json throws away or
 // makes expensive: the number's literal text (200 vs 200.00), object key order

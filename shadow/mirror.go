@@ -3,7 +3,6 @@ package shadow
 import (
 	"bytes"
 	"context"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -211,7 +210,6 @@ func (m *Mirror) Submit(ex Exchange) bool {
 	if ex.Request == nil || ex.Candidate == nil {
 		return false
 	}
-	now := m.cfg.Now()
 	opts := ex.Options
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -229,6 +227,9 @@ func (m *Mirror) Submit(ex Exchange) bool {
 	if !sampled(ex.Route, opts, ex.Request) {
 		return true
 	}
+	// Read the clock only for copies that go on: skipped and unsampled
+	// requests never need it.
+	now := m.cfg.Now()
 	r.mu.Lock()
 	if opts != nil && opts.RateLimit > 0 && !r.bucket.take(now, opts.RateLimit) {
 		r.ev.AddSkipped(OutcomeRateLimited)
@@ -293,11 +294,10 @@ func sampled(routeName string, opts *Options, req *http.Request) bool {
 				key = c.Value
 			}
 			if key != "" {
-				h := fnv.New64a()
-				io.WriteString(h, routeName)
-				h.Write([]byte{0})
-				io.WriteString(h, key)
-				return float64(h.Sum64()%10000) < pct*100
+				// FNV-1a of route, NUL, key: the same hash the comparison
+				// uses, without allocating on the request path.
+				h := hashString(hashString(hashString(fnvOffset, routeName), "\x00"), key)
+				return float64(h%10000) < pct*100
 			}
 		}
 	}

@@ -146,30 +146,3 @@ func indexName(i int) string {
 	}
 	return strconv.Itoa(i)
 }
-
-// generalise turns "/0/items/3/price" into "/*/items/*/price": numeric
-// segments become "*". It is used where only the pointer string is known.
-func generalise(ptr string) string {
-	if ptr == "" || ptr[0] != '/' {
-		return ptr
-	}
-	parts := strings.Split(ptr[1:], "/")
-	for i, p := range parts {
-		if isDigits(p) {
-			parts[i] = "*"
-		}
-	}
-	return "/" + strings.Join(parts, "/")
-}
-
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}

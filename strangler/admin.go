@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -136,55 +137,69 @@ func (a *admin) routes(w http.ResponseWriter, _ *http.Request) {
 
 func (a *admin) transition(w http.ResponseWriter, r *http.Request) {
 	var req TransitionRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeJSON(w, http.StatusBadRequest, ErrorDocument{APIVersion: APIVersion, Code: "bad-request",
-			Error: "decode transition request: " + err.Error()})
+	if !decodeRequest(w, r, &req, "transition request") {
 		return
 	}
 	if req.Target == "" {
-		writeJSON(w, http.StatusBadRequest, ErrorDocument{APIVersion: APIVersion, Code: "bad-request",
-			Error: "target is required: a route name or a service name"})
+		badRequest(w, "target is required: a route name or a service name")
 		return
 	}
 	ts, err := a.ctrl.Transition(r.Context(), req)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if ts == nil {
-		ts = []Transition{}
-	}
-	writeJSON(w, http.StatusOK, TransitionsDocument{APIVersion: APIVersion, Transitions: ts})
+	writeDocument(w, TransitionsDocument{APIVersion: APIVersion, Transitions: nonNil(ts)}, err)
 }
 
 func (a *admin) audit(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit, _ := strconv.Atoi(q.Get("limit"))
-	ts, err := a.ctrl.Audit(r.Context(), AuditQuery{Route: q.Get("route"), Service: q.Get("service"), Limit: limit})
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if ts == nil {
-		ts = []Transition{}
-	}
-	writeJSON(w, http.StatusOK, TransitionsDocument{APIVersion: APIVersion, Transitions: ts})
+	ts, err := a.ctrl.Audit(r.Context(), AuditQuery{Route: q.Get("route"), Service: q.Get("service"), Limit: queryLimit(q)})
+	writeDocument(w, TransitionsDocument{APIVersion: APIVersion, Transitions: nonNil(ts)}, err)
 }
 
 func (a *admin) samples(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	rows, err := a.ctrl.Store().Samples(r.Context(), q.Get("route"), queryLimit(q))
+	writeDocument(w, SamplesDocument{APIVersion: APIVersion, Samples: nonNil(rows)}, err)
+}
+
+// queryLimit reads ?limit=N; anything unparsable means no limit (0).
+func queryLimit(q url.Values) int {
 	limit, _ := strconv.Atoi(q.Get("limit"))
-	rows, err := a.ctrl.Store().Samples(r.Context(), q.Get("route"), limit)
+	return limit
+}
+
+// nonNil makes an empty list encode as [] rather than null, so clients can
+// iterate without a null check.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// decodeRequest reads a JSON body of at most 1MiB into v, refusing unknown
+// fields so a misspelt key is reported instead of silently ignored. On
+// failure it has already answered 400 and returns false.
+func decodeRequest(w http.ResponseWriter, r *http.Request, v any, what string) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		badRequest(w, "decode "+what+": "+err.Error())
+		return false
+	}
+	return true
+}
+
+// badRequest answers 400 with a bad-request error document.
+func badRequest(w http.ResponseWriter, msg string) {
+	writeJSON(w, http.StatusBadRequest, ErrorDocument{APIVersion: APIVersion, Code: "bad-request", Error: msg})
+}
+
+// writeDocument answers 200 with doc, or with err's error document.
+func writeDocument(w http.ResponseWriter, doc any, err error) {
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if rows == nil {
-		rows = []SampleRow{}
-	}
-	writeJSON(w, http.StatusOK, SamplesDocument{APIVersion: APIVersion, Samples: rows})
+	writeJSON(w, http.StatusOK, doc)
 }
 
 func writeError(w http.ResponseWriter, err error) {

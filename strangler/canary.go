@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -745,8 +744,6 @@ func (c *Controller) walkReverseShadow(w *CanaryWalk) bool {
 	}
 	return false
 }
-
-func millis(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
 
 func subSnap(a, b SideSnapshot) SideSnapshot {
 	out := SideSnapshot{Requests: a.Requests - b.Requests, Errors: a.Errors - b.Errors, SumNanos: a.SumNanos - b.SumNanos,

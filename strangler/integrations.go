@@ -33,8 +33,7 @@ func mountGate(mux *http.ServeMux, ctrl *Controller) {
 		q := r.URL.Query()
 		target := q.Get("target")
 		if target == "" {
-			writeJSON(w, http.StatusBadRequest, ErrorDocument{APIVersion: APIVersion, Code: "bad-request",
-				Error: "target is required: ?target=ROUTE or ?target=SERVICE"})
+			badRequest(w, "target is required: ?target=ROUTE or ?target=SERVICE")
 			return
 		}
 		rep, err := ctrl.CheckGate(r.Context(), target, Mode(q.Get("to")))
@@ -46,16 +45,11 @@ func mountGate(mux *http.ServeMux, ctrl *Controller) {
 	})
 	mux.HandleFunc("POST /v1/canary", func(w http.ResponseWriter, r *http.Request) {
 		var req CanaryRequest
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			writeJSON(w, http.StatusBadRequest, ErrorDocument{APIVersion: APIVersion, Code: "bad-request",
-				Error: "decode canary request: " + err.Error()})
+		if !decodeRequest(w, r, &req, "canary request") {
 			return
 		}
 		if req.Target == "" {
-			writeJSON(w, http.StatusBadRequest, ErrorDocument{APIVersion: APIVersion, Code: "bad-request",
-				Error: "target is required: a route name or a service name"})
+			badRequest(w, "target is required: a route name or a service name")
 			return
 		}
 		walk, err := ctrl.StartCanary(r.Context(), req)
@@ -67,26 +61,17 @@ func mountGate(mux *http.ServeMux, ctrl *Controller) {
 	})
 	mux.HandleFunc("GET /v1/canary", func(w http.ResponseWriter, r *http.Request) {
 		walks, err := ctrl.CanaryWalks(r.Context(), r.URL.Query().Get("target"))
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		if walks == nil {
-			walks = []CanaryWalk{}
-		}
-		writeJSON(w, http.StatusOK, CanaryWalksDocument{APIVersion: APIVersion, Walks: walks})
+		writeDocument(w, CanaryWalksDocument{APIVersion: APIVersion, Walks: nonNil(walks)}, err)
 	})
 	mux.HandleFunc("POST /v1/integrations/flagger", func(w http.ResponseWriter, r *http.Request) {
 		var p FlaggerPayload
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&p); err != nil {
-			writeJSON(w, http.StatusBadRequest, ErrorDocument{APIVersion: APIVersion, Code: "bad-request",
-				Error: "decode Flagger webhook payload: " + err.Error()})
+			badRequest(w, "decode Flagger webhook payload: "+err.Error())
 			return
 		}
 		target := p.Target()
 		if target == "" {
-			writeJSON(w, http.StatusBadRequest, ErrorDocument{APIVersion: APIVersion, Code: "bad-request",
-				Error: "the webhook names no target: set metadata.route or metadata.service in the Canary's webhook"})
+			badRequest(w, "the webhook names no target: set metadata.route or metadata.service in the Canary's webhook")
 			return
 		}
 		rep, err := ctrl.CheckGate(r.Context(), target, ModeCutover)
@@ -104,8 +89,7 @@ func mountGate(mux *http.ServeMux, ctrl *Controller) {
 	mux.HandleFunc("GET /v1/integrations/argo", func(w http.ResponseWriter, r *http.Request) {
 		target := r.URL.Query().Get("target")
 		if target == "" {
-			writeJSON(w, http.StatusBadRequest, ErrorDocument{APIVersion: APIVersion, Code: "bad-request",
-				Error: "target is required: ?target=ROUTE or ?target=SERVICE"})
+			badRequest(w, "target is required: ?target=ROUTE or ?target=SERVICE")
 			return
 		}
 		rep, err := ctrl.CheckGate(r.Context(), target, ModeCutover)

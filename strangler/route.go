@@ -1,7 +1,6 @@
 package strangler
 
 import (
-	"math"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -131,8 +130,7 @@ func (r *Route) status(engine ShadowEngine) RouteStatus {
 	if sum != nil && cand.Requests == 0 {
 		// Shadowed, not yet serving: the candidate's latency is that of
 		// the mirrored copies.
-		ms := func(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
-		rs.Latency[SideCandidate] = Latency{P50: ms(sum.Candidate.P50), P95: ms(sum.Candidate.P95), P99: ms(sum.Candidate.P99)}
+		rs.Latency[SideCandidate] = Latency{P50: millis(sum.Candidate.P50), P95: millis(sum.Candidate.P95), P99: millis(sum.Candidate.P99)}
 	}
 	if sum != nil {
 		rs.WritesSkipped = sum.SkippedWrites

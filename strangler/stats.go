@@ -139,9 +139,12 @@ type Latency struct {
 
 // Latency reads the p50, p95 and p99 in milliseconds.
 func (s SideSnapshot) Latency() Latency {
-	ms := func(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
-	return Latency{P50: ms(s.Quantile(0.50)), P95: ms(s.Quantile(0.95)), P99: ms(s.Quantile(0.99))}
+	return Latency{P50: millis(s.Quantile(0.50)), P95: millis(s.Quantile(0.95)), P99: millis(s.Quantile(0.99))}
 }
+
+// millis is d in milliseconds, rounded to the microsecond, as every
+// latency in status, gate evidence and canary analysis is reported.
+func millis(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
 
 // MirrorStats counts copies handed to the other side.
 type MirrorStats struct {
