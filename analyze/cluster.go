@@ -2,11 +2,13 @@ package analyze
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -85,11 +87,10 @@ type clusterK8sService struct {
 	ports           []clusterServicePort
 }
 
+// clusterServicePort is the part of a Service port upstreamURL reads.
 type clusterServicePort struct {
-	Name       string          `json:"name"`
-	Port       int             `json:"port"`
-	TargetPort json.RawMessage `json:"targetPort"`
-	Protocol   string          `json:"protocol"`
+	Name string `json:"name"`
+	Port int    `json:"port"`
 }
 
 type clusterIngress struct {
@@ -410,7 +411,7 @@ func (c *clusterSet) readWorkload(obj k8sObject, source string) error {
 		p := Probe{Type: pr.kind}
 		switch {
 		case pr.probe.HTTPGet != nil:
-			p.Path, p.Port = imageOr(pr.probe.HTTPGet.Path, "/"), scalarText(pr.probe.HTTPGet.Port)
+			p.Path, p.Port = cmp.Or(pr.probe.HTTPGet.Path, "/"), scalarText(pr.probe.HTTPGet.Port)
 		case pr.probe.TCPSocket != nil:
 			p.Port = scalarText(pr.probe.TCPSocket.Port)
 		case pr.probe.GRPC != nil:
@@ -488,7 +489,7 @@ func (c *clusterSet) readIngress(obj k8sObject, source string) error {
 		}
 		for _, p := range r.HTTP.Paths {
 			if n := p.Backend.name(); n != "" {
-				ing.paths = append(ing.paths, clusterIngressPath{path: imageOr(p.Path, "/"), service: n})
+				ing.paths = append(ing.paths, clusterIngressPath{path: cmp.Or(p.Path, "/"), service: n})
 			}
 		}
 	}
@@ -547,13 +548,9 @@ func (c *clusterSet) services() []Service {
 				if !sameNamespace(ing.namespace, c.workloads[i].namespace) {
 					continue
 				}
-				d := &c.workloads[i].deployment
-				if !slices.Contains(d.Routes, p.path) {
-					d.Routes = append(d.Routes, p.path)
-				}
-				if !slices.Contains(c.workloads[i].sources, ing.source) {
-					c.workloads[i].sources = append(c.workloads[i].sources, ing.source)
-				}
+				w := &c.workloads[i]
+				w.deployment.Routes = appendMissing(w.deployment.Routes, p.path)
+				w.sources = appendMissing(w.sources, ing.source)
 			}
 		}
 	}
@@ -572,7 +569,7 @@ func (c *clusterSet) services() []Service {
 				}
 			}
 		}
-		if len(names) == 0 && clusterLocal && host != "localhost" && net.ParseIP(host) == nil {
+		if len(names) == 0 && clusterLocal && host != "localhost" && !isIPAddress(host) {
 			names = append(names, label) // a cluster-local name not among the inputs
 		}
 		return names
@@ -580,17 +577,13 @@ func (c *clusterSet) services() []Service {
 	for i := range c.workloads {
 		w := &c.workloads[i]
 		var deps []string
-		for _, name := range sortedEnvNames(w.envValues) {
+		for _, name := range slices.Sorted(maps.Keys(w.envValues)) {
 			for _, host := range envHosts(name, w.envValues[name]) {
 				deps = append(deps, resolve(host)...)
 			}
 		}
-		deps = append(deps, w.dependsOn...)
-		for _, d := range deps {
-			if d != w.name && !slices.Contains(w.deployment.DependsOn, d) {
-				w.deployment.DependsOn = append(w.deployment.DependsOn, d)
-			}
-		}
+		deps = slices.DeleteFunc(append(deps, w.dependsOn...), func(d string) bool { return d == w.name })
+		w.deployment.DependsOn = appendMissing(w.deployment.DependsOn, deps...)
 		sort.Strings(w.deployment.DependsOn)
 	}
 	return mergeWorkloads(c.workloads)
@@ -611,15 +604,6 @@ func upstreamURL(s clusterK8sService) string {
 		host += "." + s.namespace
 	}
 	return fmt.Sprintf("http://%s:%d", host, port.Port)
-}
-
-func sortedEnvNames(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // envHostSuffixes mark env vars whose value is a bare host list
@@ -673,29 +657,28 @@ func mergeWorkloads(ws []clusterWorkload) []Service {
 			continue
 		}
 		s := &out[i]
-		for _, src := range w.sources {
-			if !slices.Contains(s.Sources, src) {
-				s.Sources = append(s.Sources, src)
-			}
-		}
+		s.Sources = appendMissing(s.Sources, w.sources...)
 		if s.Namespace == "" {
 			s.Namespace = w.namespace
 		}
 		d := s.Deployment
-		for _, r := range w.deployment.Routes {
-			if !slices.Contains(d.Routes, r) {
-				d.Routes = append(d.Routes, r)
-			}
-		}
-		for _, dep := range w.deployment.DependsOn {
-			if !slices.Contains(d.DependsOn, dep) {
-				d.DependsOn = append(d.DependsOn, dep)
-			}
-		}
+		d.Routes = appendMissing(d.Routes, w.deployment.Routes...)
+		d.DependsOn = appendMissing(d.DependsOn, w.deployment.DependsOn...)
 		sort.Strings(d.DependsOn)
 		if d.Upstream == "" {
 			d.Upstream = w.deployment.Upstream
 		}
 	}
 	return out
+}
+
+// appendMissing appends the values list does not hold yet, in order, so a
+// value that comes twice is kept once.
+func appendMissing(list []string, vals ...string) []string {
+	for _, v := range vals {
+		if !slices.Contains(list, v) {
+			list = append(list, v)
+		}
+	}
+	return list
 }

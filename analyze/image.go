@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"archive/tar"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -14,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"path"
-	"sort"
 	"strings"
 	"sync"
 
@@ -120,7 +120,7 @@ type layerBlob struct {
 }
 
 func openImage(ctx context.Context, ref string, opts ImageOptions) (*imageSource, error) {
-	platform, err := v1.ParsePlatform(imageOr(opts.Platform, "linux/amd64"))
+	platform, err := v1.ParsePlatform(cmp.Or(opts.Platform, "linux/amd64"))
 	if err != nil {
 		return nil, fmt.Errorf("platform %q: %w (want os/arch, e.g. linux/arm64)", opts.Platform, err)
 	}
@@ -132,13 +132,6 @@ func openImage(ctx context.Context, ref string, opts ImageOptions) (*imageSource
 	default:
 		return openRegistryImage(ctx, strings.TrimPrefix(ref, "docker://"), *platform, opts.Insecure)
 	}
-}
-
-func imageOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // openRegistryImage resolves ref (and a multi-platform index to platform).
@@ -451,14 +444,4 @@ func describeImageError(err error) string {
 // imageOneLine folds a multi-line message into one line.
 func imageOneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
-}
-
-// imageSortedKeys returns m's keys in order.
-func imageSortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -4,11 +4,14 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -214,7 +217,7 @@ func (sc *imageScan) file(layer int, name string, size int64, r io.Reader) error
 			return err
 		}
 		props := jarProperties(b)
-		set(imageFact{kind: factOSRelease, text: imageOr(props["PRETTY_NAME"], props["NAME"]+" "+props["VERSION_ID"])})
+		set(imageFact{kind: factOSRelease, text: cmp.Or(props["PRETTY_NAME"], props["NAME"]+" "+props["VERSION_ID"])})
 	case base == "release" && !strings.HasPrefix(name, "/etc/"):
 		b, ok, err := sc.readSmall(r, size, imageSmallFile)
 		if err != nil || !ok {
@@ -276,7 +279,7 @@ func (sc *imageScan) libJar(layer int, name string, size int64, r io.Reader) err
 	} else if ok {
 		if jc, err := inspectJar(b, artifact, true); err == nil && jc.pom != nil {
 			dep.Group = jc.pom["groupId"]
-			dep.Version = imageOr(jc.pom["version"], dep.Version)
+			dep.Version = cmp.Or(jc.pom["version"], dep.Version)
 		}
 	}
 	sc.facts[name] = imageFact{layer: layer, kind: factLibJar, dep: dep}
@@ -359,7 +362,7 @@ func (sc *imageScan) finish(img *Image, cfg *v1.ConfigFile) {
 	} else {
 		ev("user "+img.User, "config.User")
 	}
-	img.ExposedPorts = imageSortedKeys(cfg.Config.ExposedPorts)
+	img.ExposedPorts = slices.Sorted(maps.Keys(cfg.Config.ExposedPorts))
 	if len(img.ExposedPorts) > 0 {
 		ev("exposes "+strings.Join(img.ExposedPorts, ", "), "config.ExposedPorts")
 	}
@@ -564,8 +567,8 @@ func (sc *imageScan) collectDependencies(img *Image, appJars []string, ev func(s
 			return
 		}
 		if ok {
-			d.Group = imageOr(d.Group, old.Group)
-			d.Version = imageOr(d.Version, old.Version)
+			d.Group = cmp.Or(d.Group, old.Group)
+			d.Version = cmp.Or(d.Version, old.Version)
 		}
 		deps[d.Artifact] = d
 	}
@@ -581,7 +584,7 @@ func (sc *imageScan) collectDependencies(img *Image, appJars []string, ev func(s
 		byDir[path.Dir(p)]++
 		dirLayer[path.Dir(p)] = f.layer
 	}
-	for _, d := range imageSortedKeys(byDir) {
+	for _, d := range slices.Sorted(maps.Keys(byDir)) {
 		ev(fmt.Sprintf("%d dependency jars", byDir[d]), fmt.Sprintf("%s/*.jar (layer %d)", d, dirLayer[d]))
 	}
 	for _, p := range appJars {
@@ -589,7 +592,7 @@ func (sc *imageScan) collectDependencies(img *Image, appJars []string, ev func(s
 		for _, lib := range f.jar.bootLibs {
 			d := fromName(lib)
 			if pom := f.jar.bootLibPoms[lib]; pom != nil {
-				d.Group, d.Version = pom["groupId"], imageOr(pom["version"], d.Version)
+				d.Group, d.Version = pom["groupId"], cmp.Or(pom["version"], d.Version)
 			}
 			add(d)
 		}
@@ -612,7 +615,7 @@ func (sc *imageScan) collectDependencies(img *Image, appJars []string, ev func(s
 			ev(fmt.Sprintf("classpath of %d jars", n), sc.facts[p].where(p))
 		}
 	}
-	for _, a := range imageSortedKeys(deps) {
+	for _, a := range slices.Sorted(maps.Keys(deps)) {
 		d := deps[a]
 		if d.Group == "" {
 			d.Group = guessGroup(d.Artifact)
@@ -631,8 +634,7 @@ func (sc *imageScan) collectDependencies(img *Image, appJars []string, ev func(s
 // buildpacksLifecycle is the part of io.buildpacks.lifecycle.metadata that names the run image.
 type buildpacksLifecycle struct {
 	RunImage struct {
-		Image     string `json:"image"`
-		Reference string `json:"reference"`
+		Image string `json:"image"`
 	} `json:"runImage"`
 	Stack struct {
 		RunImage struct {
@@ -656,7 +658,7 @@ func (sc *imageScan) detectBase(img *Image, env, labels map[string]string, ev fu
 	if raw := labels["io.buildpacks.lifecycle.metadata"]; raw != "" {
 		var md buildpacksLifecycle
 		if err := json.Unmarshal([]byte(raw), &md); err == nil {
-			if b := imageOr(md.RunImage.Image, md.Stack.RunImage.Image); b != "" {
+			if b := cmp.Or(md.RunImage.Image, md.Stack.RunImage.Image); b != "" {
 				img.Base = b
 				ev("run image "+b, "label io.buildpacks.lifecycle.metadata runImage.image")
 				return

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -133,7 +134,7 @@ func ProbeService(ctx context.Context, baseURL string) (*Service, error) {
 	}
 	sort.Strings(rt.Env)
 
-	s.Name = firstNonEmpty(rt.Info["app.name"], rt.Info["build.artifact"], rt.Info["build.name"], appName, base.Hostname())
+	s.Name = cmp.Or(rt.Info["app.name"], rt.Info["build.artifact"], rt.Info["build.name"], appName, base.Hostname())
 	if h := base.Hostname(); s.Name == h && (h == "localhost" || isIPAddress(h)) {
 		s.Name = base.Host
 	}
@@ -343,15 +344,6 @@ func stringList(v any) []string {
 		}
 	}
 	return out
-}
-
-func firstNonEmpty(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 func isIPAddress(host string) bool { return net.ParseIP(host) != nil }

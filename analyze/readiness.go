@@ -554,7 +554,7 @@ func limitList(vals []string) string {
 func MigrationOrder(services []Service) []string {
 	byName := map[string]*Service{}
 	for i := range services {
-		if isBackingService(&services[i]) {
+		if services[i].IsBacking() {
 			continue
 		}
 		if _, dup := byName[services[i].Name]; !dup {
@@ -600,18 +600,9 @@ func MigrationOrder(services []Service) []string {
 	return order
 }
 
-func isBackingService(s *Service) bool {
-	return slices.ContainsFunc(s.Findings, func(f Finding) bool { return f.ID == BackingServiceRule })
-}
-
 // IsBacking reports whether the service is a stock backing service (a
 // database, cache or broker the applications use), not an application to
 // migrate.
 func (s *Service) IsBacking() bool {
-	for _, f := range s.Findings {
-		if f.ID == BackingServiceRule {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(s.Findings, func(f Finding) bool { return f.ID == BackingServiceRule })
 }
