@@ -327,9 +327,7 @@ func (m *Mirror) process(r *route, j job) {
 			r.mu.Lock()
 			r.ev.Add(s)
 			r.mu.Unlock()
-			if m.rec != nil {
-				m.rec.Record(Redact(s, opts))
-			}
+			m.record(s, opts)
 		}
 	}
 
@@ -355,15 +353,22 @@ func (m *Mirror) process(r *route, j job) {
 		}
 		m.cfg.Logger.Warn("shadow copy circuit breaker "+after.String(), "route", r.name, "calls", side, "lastError", resp.Error)
 	}
-	if m.rec != nil || m.cfg.OnSample != nil {
-		red := Redact(s, opts)
-		if m.cfg.OnSample != nil {
-			m.cfg.OnSample(red)
-		}
-		if m.rec != nil {
-			m.rec.Record(red)
-		}
+	if m.cfg.OnSample != nil {
+		m.cfg.OnSample(Redact(s, opts))
 	}
+	m.record(s, opts)
+}
+
+// record hands a redacted sample to the recorder, unless the recorder says
+// it would not keep it.
+func (m *Mirror) record(s Sample, opts *Options) {
+	if m.rec == nil {
+		return
+	}
+	if f, ok := m.rec.(SampleFilter); ok && !f.Wants(s) {
+		return
+	}
+	m.rec.Record(Redact(s, opts))
 }
 
 func recorded(req *http.Request, body []byte) RecordedRequest {

@@ -657,3 +657,27 @@ func TestMirrorReverse(t *testing.T) {
 		})
 	}
 }
+
+// pickyRecorder keeps nothing, and says so before the mirror redacts.
+type pickyRecorder struct{ asked, recorded atomic.Int64 }
+
+func (p *pickyRecorder) Wants(Sample) bool { p.asked.Add(1); return false }
+func (p *pickyRecorder) Record(Sample)     { p.recorded.Add(1) }
+
+func TestMirrorAsksTheRecorderFirst(t *testing.T) {
+	cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer cand.Close()
+	rec := &pickyRecorder{}
+	m := NewMirror(MirrorConfig{}, rec)
+	for range 5 {
+		m.Submit(Exchange{Route: "GET /a", Request: httptest.NewRequest(http.MethodGet, "/a", nil),
+			Legacy: Response{Status: http.StatusOK}, Candidate: newUpstream(t, cand.URL)})
+	}
+	if err := m.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if rec.asked.Load() == 0 || rec.recorded.Load() != 0 {
+		t.Fatalf("asked %d, recorded %d: a sample the recorder does not want must not reach Record",
+			rec.asked.Load(), rec.recorded.Load())
+	}
+}

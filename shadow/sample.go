@@ -38,6 +38,13 @@ type Recorder interface {
 	Record(Sample)
 }
 
+// SampleFilter is an optional part of a Recorder: a Recorder that keeps only
+// some samples says which before the mirror redacts one (redaction decodes
+// and re-encodes bodies), so samples it would throw away cost nothing.
+type SampleFilter interface {
+	Wants(Sample) bool
+}
+
 // RecorderFunc adapts a function to Recorder.
 type RecorderFunc func(Sample)
 

@@ -51,12 +51,27 @@ func sampleSize(s shadow.Sample) int64 {
 
 var _ shadow.Recorder = (*Store)(nil)
 
+var _ shadow.SampleFilter = (*Store)(nil)
+
+// Wants implements shadow.SampleFilter: the first SamplesPerSignature
+// samples of each route and signature are kept, then one in
+// sampleRefreshEvery so the kept examples stay fresh. The mirror asks before
+// it redacts, so the samples thinned out here cost nothing more.
+func (s *Store) Wants(sample shadow.Sample) bool {
+	key := sample.Route + "\x00" + SampleSignature(sample)
+	w := s.writer
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := w.seen[key]
+	w.seen[key] = n + 1
+	return n < SamplesPerSignature || n%sampleRefreshEvery == 0
+}
+
 // Record implements shadow.Recorder: it queues the (already redacted)
 // sample and returns at once; a background writer stores samples in
-// batches, at most SamplesPerSignature per route and signature. Beyond
-// those, one sample in sampleRefreshEvery is stored to keep them fresh.
-// When the queue is full (in count or in body bytes) the sample is dropped
-// and counted (SamplesDropped).
+// batches, at most SamplesPerSignature per route and signature. When the
+// queue is full (in count or in body bytes) the sample is dropped and
+// counted (SamplesDropped).
 func (s *Store) Record(sample shadow.Sample) {
 	sig := SampleSignature(sample)
 	w := s.writer
@@ -64,12 +79,6 @@ func (s *Store) Record(sample shadow.Sample) {
 	defer w.mu.Unlock()
 	if w.closed {
 		w.dropped.Add(1)
-		return
-	}
-	key := sample.Route + "\x00" + sig
-	n := w.seen[key]
-	w.seen[key] = n + 1
-	if n >= SamplesPerSignature && n%sampleRefreshEvery != 0 {
 		return
 	}
 	size := sampleSize(sample)

@@ -219,8 +219,17 @@ func TestStoreThinsRepeatedSamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
+	wanted := 0
 	for i := 0; i < 20000; i++ {
-		store.Record(shadow.Sample{At: time.Now(), Route: "GET /a", Result: shadow.Result{Outcome: shadow.OutcomeMatch}})
+		s := shadow.Sample{At: time.Now(), Route: "GET /a", Result: shadow.Result{Outcome: shadow.OutcomeMatch}}
+		if store.Wants(s) {
+			wanted++
+			store.Record(s)
+		}
+	}
+	// The first SamplesPerSignature, then one in sampleRefreshEvery.
+	if want := SamplesPerSignature + (20000-1)/sampleRefreshEvery - (SamplesPerSignature-1)/sampleRefreshEvery; wanted != want {
+		t.Fatalf("store wanted %d of 20000 identical samples, want %d", wanted, want)
 	}
 	if n := store.SamplesDropped(); n != 0 {
 		t.Fatalf("%d samples dropped: repeated samples should be thinned before the queue", n)
