@@ -124,10 +124,7 @@ func reportEvidence(ev *shadow.Evidence, noise *shadow.Noise) *Evidence {
 		if noise.Has(sig) {
 			continue
 		}
-		path, typ := sig, ""
-		if i := strings.LastIndexByte(sig, ' '); i >= 0 {
-			path, typ = sig[:i], sig[i+1:]
-		}
+		path, typ := shadow.SplitSignature(sig)
 		out.Differences = append(out.Differences, Difference{Path: path, Type: typ, Count: int64(n)})
 	}
 	sort.Slice(out.Differences, func(i, j int) bool {

@@ -9,7 +9,7 @@ import (
 func mismatch(sig ...string) Result {
 	r := Result{Outcome: OutcomeMismatch}
 	for _, s := range sig {
-		path, typ := splitSignature(s)
+		path, typ := SplitSignature(s)
 		r.Differences = append(r.Differences, Difference{Path: path, Type: typ, Signature: s})
 	}
 	return r

@@ -548,7 +548,7 @@ func (m *Mirror) Stats() []RouteStats {
 			st.CandidateErrors[k] = v
 		}
 		for sig, n := range e.Signatures {
-			_, typ := splitSignature(sig)
+			_, typ := SplitSignature(sig)
 			if typ == "" {
 				typ = strings.Trim(sig, "()")
 			}

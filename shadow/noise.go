@@ -199,7 +199,7 @@ func (n *Noise) Suggestions() []Suggestion {
 	var out []Suggestion
 	seen := map[string]bool{}
 	for sig, c := range n.Fields {
-		path, typ := splitSignature(sig)
+		path, typ := SplitSignature(sig)
 		s := Suggestion{Count: c.Count, Shape: c.Shape}
 		switch {
 		case strings.HasPrefix(path, "@header/"):
@@ -229,8 +229,9 @@ func (n *Noise) Suggestions() []Suggestion {
 	return out
 }
 
-// splitSignature splits "path type" at the last space.
-func splitSignature(sig string) (path, typ string) {
+// SplitSignature splits a difference signature ("/*/price value") into its
+// path and its difference type, at the last space.
+func SplitSignature(sig string) (path, typ string) {
 	i := strings.LastIndexByte(sig, ' ')
 	if i < 0 {
 		return sig, ""
@@ -261,7 +262,7 @@ func (n *Noise) view() *noiseView {
 	v := &noiseView{gen: n.gen.Load(), fields: make(map[string]bool, len(n.Fields)), lines: make(map[string]bool, len(n.Lines))}
 	for sig := range n.Fields {
 		v.fields[sig] = true
-		path, typ := splitSignature(sig)
+		path, typ := SplitSignature(sig)
 		if (typ == DiffValue || typ == DiffType) && !strings.HasPrefix(path, "@") {
 			if p, err := parsePattern(path); err == nil {
 				v.values = append(v.values, p)

@@ -2,11 +2,12 @@ package strangler
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/strangler-fig/migrate/shadow"
 )
 
 // Metrics are the Prometheus series the admin API serves on /metrics. Each
@@ -158,8 +159,8 @@ func (s *shadowErrorCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		byType := map[string]uint64{}
 		for sig, n := range ev.Signatures {
-			// A signature is "path type"; the type is its last word.
-			byType[sig[strings.LastIndexByte(sig, ' ')+1:]] += n
+			_, typ := shadow.SplitSignature(sig)
+			byType[typ] += n
 		}
 		for typ, n := range byType {
 			ch <- prometheus.MustNewConstMetric(s.mismatches, prometheus.CounterValue, float64(n), r.Name, typ)

@@ -465,11 +465,8 @@ func verdictPhrase(verdict string) string {
 
 // signatureText reads a difference signature ("/*/price value") as words.
 func signatureText(sig string) string {
-	path, typ, ok := strings.Cut(sig, " ")
-	if i := strings.LastIndexByte(sig, ' '); i >= 0 {
-		path, typ, ok = sig[:i], sig[i+1:], true
-	}
-	if !ok {
+	path, typ := shadow.SplitSignature(sig)
+	if typ == "" {
 		return sig
 	}
 	if path == "" {
