@@ -320,3 +320,14 @@ func TestBackingServicesAreContextNotWork(t *testing.T) {
 		}
 	}
 }
+
+// The artifact comparison says which way round it is: a module larger than
+// the image it replaces is reported as larger, never as "0.05× smaller".
+func TestFootprintArtifactsSayWhichIsLarger(t *testing.T) {
+	img, wasm := int64(50<<10), int64(3<<20)
+	got := strings.Join(footprintHeadline(Footprint{Services: []ServiceFootprint{
+		{Service: "a", ImageBytes: &img, WasmBytes: &wasm}}}), " ")
+	if !strings.Contains(got, "the modules are 61.44× larger") {
+		t.Fatalf("headline %q", got)
+	}
+}

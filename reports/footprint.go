@@ -115,9 +115,14 @@ func footprintHeadline(fp Footprint) []string {
 			nm++
 		}
 	}
-	if n > 0 {
-		out = append(out, fmt.Sprintf("Artifacts: %s of container images against %s of Wasm modules for the %d %s with both (%s× smaller).",
-			fmtBytes(img), fmtBytes(wasm), n, plural(n, "service", "services"), fmtRatio(float64(img)/float64(wasm))))
+	if n > 0 && wasm > 0 {
+		// Say it the way round it is: the comparison must not flatter Wasm.
+		cmp := fmt.Sprintf("%s× smaller", fmtRatio(float64(img)/float64(wasm)))
+		if wasm > img {
+			cmp = fmt.Sprintf("%s× larger", fmtRatio(float64(wasm)/float64(img)))
+		}
+		out = append(out, fmt.Sprintf("Artifacts: %s of container images against %s of Wasm modules for the %d %s with both (the modules are %s).",
+			fmtBytes(img), fmtBytes(wasm), n, plural(n, "service", "services"), cmp))
 	}
 	if nm > 0 {
 		out = append(out, fmt.Sprintf("Memory: the legacy deployments reserve %s; the Wasm routes used at most %s (%d %s compared).",
