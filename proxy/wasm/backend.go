@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	crand "crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -64,7 +62,8 @@ type Backend struct {
 
 	mu        sync.Mutex
 	cur       *module
-	badStamp  fileStamp // a changed file that did not compile; not retried until it changes again
+	idleTimer *time.Timer // trims idle reusable instances; nil when none wait
+	badStamp  fileStamp   // a changed file that did not compile; not retried until it changes again
 	closed    bool
 	requests  sync.WaitGroup
 	closeOnce sync.Once
@@ -76,15 +75,32 @@ type module struct {
 	// instrumented says the module carries instrumentLoops' interruption
 	// check and was compiled by Runtime.fast; otherwise Runtime.checked.
 	instrumented bool
-	stamp        fileStamp
-	refs         int  // requests using it; guarded by Backend.mu
-	retired      bool // replaced by a newer version; guarded by Backend.mu
+	// reusable says the module is a reusable guest (it exports
+	// ServeExport instead of _start); idle are its instances waiting for
+	// a request, guarded by Backend.mu.
+	reusable bool
+	idle     []*instance
+	stamp    fileStamp
+	refs     int  // requests using it; guarded by Backend.mu
+	retired  bool // replaced by a newer version; guarded by Backend.mu
 }
 
-// fileStamp identifies a version of the module file cheaply.
+// fileStamp identifies a version of the module file cheaply. The file's
+// identity is part of it: file systems keep modification times in clock
+// ticks of a few milliseconds, so a same-size file renamed into place
+// right after the last one (the atomic way to deploy) may differ from it
+// only there.
 type fileStamp struct {
 	size  int64
 	mtime time.Time
+	file  os.FileInfo
+}
+
+func stampOf(st os.FileInfo) fileStamp { return fileStamp{st.Size(), st.ModTime(), st} }
+
+// is reports whether both stamps are of the same version of the file.
+func (s fileStamp) is(o fileStamp) bool {
+	return s.file != nil && o.file != nil && s.size == o.size && s.mtime.Equal(o.mtime) && os.SameFile(s.file, o.file)
 }
 
 // New compiles the module at opts.Path (or loads it from the runtime's
@@ -141,7 +157,7 @@ func (b *Backend) load(ctx context.Context) (*module, error) {
 		return nil, fmt.Errorf("wasm candidate: %w", err)
 	}
 	bin, _, _ = coalesceData(bin)
-	m := &module{stamp: fileStamp{st.Size(), st.ModTime()}}
+	m := &module{stamp: stampOf(st)}
 	if fast, ok := instrumentLoops(bin); ok {
 		compiled, err := b.rt.fast.CompileModule(ctx, fast)
 		if err == nil {
@@ -157,40 +173,52 @@ func (b *Backend) load(ctx context.Context) (*module, error) {
 		}
 		m.compiled = compiled
 	}
-	if err := b.validate(m.compiled); err != nil {
+	reusable, err := b.validate(m.compiled)
+	if err != nil {
 		_ = m.compiled.Close(ctx)
 		return nil, fmt.Errorf("wasm module %s: %w", path, err)
 	}
+	m.reusable = reusable
 	return m, nil
 }
 
-// validate rejects modules that cannot be WAGI commands, with errors that
-// say how to build one.
-func (b *Backend) validate(c wazero.CompiledModule) error {
-	if _, ok := c.ExportedFunctions()["_start"]; !ok {
-		return errors.New("no _start export: a WAGI module is a WASI command (Go: package main built with GOOS=wasip1 GOARCH=wasm, not -buildmode=c-shared)")
+// validate rejects modules that are neither WAGI commands nor reusable
+// guests, with errors that say how to build one, and reports which of the
+// two the module is.
+func (b *Backend) validate(c wazero.CompiledModule) (reusable bool, err error) {
+	if reusable, err = reusableKind(c); err != nil {
+		return false, err
+	}
+	if b.opts.Reuse > 1 && !reusable {
+		return false, fmt.Errorf("reuse: %d needs a reusable guest, and this module is a WAGI command (it exports _start): build it as a WASI reactor exporting %s (Go: -buildmode=c-shared), or remove reuse", b.opts.Reuse, ServeExport)
 	}
 	for _, f := range c.ImportedFunctions() {
 		if mod, name, _ := f.Import(); mod != wasiModule {
-			return fmt.Errorf("imports %s.%s: only %s is provided (no network, no other host modules)", mod, name, wasiModule)
+			return false, fmt.Errorf("imports %s.%s: only %s is provided (no network, no other host modules)", mod, name, wasiModule)
 		}
 	}
 	if len(c.ImportedMemories()) > 0 {
-		return errors.New("imports its memory: a WAGI module must define its own")
+		return false, errors.New("imports its memory: a WAGI module must define its own")
 	}
 	for name, m := range c.ExportedMemories() {
 		if m.Min() > b.opts.memoryPages() {
-			return fmt.Errorf("memory %q starts at %d pages (%s), above maxMemory %s; raise maxMemory", name, m.Min(), ByteSize(int64(m.Min())*wasmPageSize), b.opts.MaxMemory)
+			return false, fmt.Errorf("memory %q starts at %d pages (%s), above maxMemory %s; raise maxMemory", name, m.Min(), ByteSize(int64(m.Min())*wasmPageSize), b.opts.MaxMemory)
 		}
 	}
-	return nil
+	return reusable, nil
 }
 
 // Options returns the backend's options with defaults applied.
 func (b *Backend) Options() Options { return b.opts }
 
 // Stats returns the backend's counters.
-func (b *Backend) Stats() Stats { return b.stats.snapshot(b.opts.Path) }
+func (b *Backend) Stats() Stats {
+	s := b.stats.snapshot(b.opts.Path)
+	b.mu.Lock()
+	s.IdleInstances = len(b.cur.idle)
+	b.mu.Unlock()
+	return s
+}
 
 // RoundTrip runs the guest for one request and returns its response. The
 // request body is read fully before the guest starts (it becomes stdin and
@@ -229,13 +257,17 @@ func (b *Backend) RoundTrip(r *http.Request) (*http.Response, error) {
 
 	stdout := &limitedBuffer{limit: int(b.opts.MaxResponse), overflow: func() { cancelCause(errTooLarge) }}
 	stderr := &headBuffer{limit: maxStderr}
-	mem := &linearMemory{pool: b.mem, limit: uint64(b.opts.memoryPages()) * wasmPageSize, live: &b.stats}
-	cfg := b.config(ctx, r, body, stdout, stderr)
-
-	runErr := b.run(experimental.WithMemoryAllocator(ctx, mem), m, cfg)
-	// The guest has stopped for good: its memory may serve the next request.
-	b.stats.observeMemory(mem.peakSize)
-	mem.release()
+	var mem *linearMemory
+	var runErr error
+	if m.reusable {
+		mem, runErr = b.serveReusable(ctx, m, r, body, stdout, stderr)
+	} else {
+		mem = &linearMemory{pool: b.mem, limit: uint64(b.opts.memoryPages()) * wasmPageSize, live: &b.stats}
+		runErr = b.run(experimental.WithMemoryAllocator(ctx, mem), m, b.config(ctx, r, body, stdout, stderr))
+		// The guest has stopped for good: its memory may serve the next request.
+		b.stats.observeMemory(mem.peakSize)
+		mem.release()
+	}
 
 	if gerr := b.classify(ctx, runErr, mem, stdout, stderr); gerr != nil {
 		b.stats.fail(gerr.Kind)
@@ -289,35 +321,14 @@ func (b *Backend) config(ctx context.Context, r *http.Request, body []byte, stdo
 		WithStdin(bytes.NewReader(body)).
 		WithStdout(stdout).
 		WithStderr(stderr).
-		// Sleeping happens on the host; end it when the request does, so
-		// the guest returns to code that notices the deadline.
-		WithNanosleep(func(ns int64) {
-			t := time.NewTimer(time.Duration(ns))
-			defer t.Stop()
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-			}
-		})
-	// sched_yield, which instrumented modules call every yieldEvery loop
-	// iterations, is where a guest learns that its request is over.
-	cfg = cfg.WithOsyield(func() {
-		if err := ctx.Err(); err != nil {
-			code := sys.ExitCodeDeadlineExceeded
-			if errors.Is(err, context.Canceled) {
-				code = sys.ExitCodeContextCanceled
-			}
-			panic(sys.NewExitError(code)) // wazero ends the guest with this exit
-		}
-	})
+		WithNanosleep(func(ns int64) { sleepUntil(ctx, ns) }).
+		WithOsyield(func() { interruptIfDone(ctx) })
 	if b.opts.FrozenClock {
 		c := &frozenClock{}
 		cfg = cfg.WithWalltime(c.walltime, 1).WithNanotime(c.nanotime, 1).WithNanosleep(c.nanosleep)
 	}
 	if b.opts.Seed != 0 {
-		var seed [32]byte
-		binary.LittleEndian.PutUint64(seed[:], uint64(b.opts.Seed))
-		cfg = cfg.WithRandSource(rand.NewChaCha8(seed))
+		cfg = cfg.WithRandSource(seededRand(b.opts.Seed))
 	}
 	for _, kv := range cgiEnv(r, int64(len(body))) {
 		k, v, _ := strings.Cut(kv, "=")
@@ -418,9 +429,9 @@ func (b *Backend) maybeReload() {
 	if err != nil {
 		return // a file being replaced may be missing for a moment; keep serving
 	}
-	stamp := fileStamp{st.Size(), st.ModTime()}
+	stamp := stampOf(st)
 	b.mu.Lock()
-	unchanged := b.closed || stamp == b.cur.stamp || stamp == b.badStamp
+	unchanged := b.closed || stamp.is(b.cur.stamp) || stamp.is(b.badStamp)
 	b.mu.Unlock()
 	if unchanged || !b.reloading.CompareAndSwap(false, true) {
 		return
@@ -442,7 +453,7 @@ func (b *Backend) reload() {
 		b.logger.Error("wasm module changed but did not load; still serving the previous version", "error", err)
 		if st, serr := os.Stat(b.opts.Path); serr == nil {
 			b.mu.Lock()
-			b.badStamp = fileStamp{st.Size(), st.ModTime()}
+			b.badStamp = stampOf(st)
 			b.mu.Unlock()
 		}
 		return
@@ -457,7 +468,11 @@ func (b *Backend) reload() {
 	b.cur = m
 	old.retired = true
 	closeOld := old.refs == 0
+	stale := drainIdle(old)
 	b.mu.Unlock()
+	for _, in := range stale {
+		b.closeInstance(in)
+	}
 	if closeOld {
 		_ = old.compiled.Close(ctx)
 	}
@@ -488,7 +503,15 @@ func (b *Backend) Close(ctx context.Context) error {
 	b.closeOnce.Do(func() {
 		b.mu.Lock()
 		m := b.cur
+		idle := drainIdle(m)
+		if b.idleTimer != nil {
+			b.idleTimer.Stop()
+			b.idleTimer = nil
+		}
 		b.mu.Unlock()
+		for _, in := range idle {
+			b.closeInstance(in)
+		}
 		err = m.compiled.Close(ctx)
 		b.mem.close()
 	})

@@ -9,7 +9,6 @@ import (
 	crand "crypto/rand"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -202,32 +201,44 @@ func BenchmarkInstantiate(b *testing.B) {
 }
 
 var (
-	orderOnce sync.Once
-	orderPath string
-	orderErr  error
+	orderMu    sync.Mutex
+	orderBuilt = map[bool]string{}
+	orderErr   error
 )
 
 // orderModule is the fixture order component (fixtures/wasm/order), built
-// with the go tool like any user module, or the test guest's /order
-// behaviour when the fixture does not build. It returns the module and the
-// request path that places an order.
-func orderModule(b testing.TB) (module, path string) {
+// with the go tool like any user module — as a WAGI command, or with
+// reusable as a reusable guest (-buildmode=c-shared) — or the test guest's
+// /order behaviour when the fixture does not build. It returns the module
+// and the request path that places an order.
+func orderModule(b testing.TB, reusable ...bool) (module, path string) {
 	b.Helper()
-	orderOnce.Do(func() {
+	r := len(reusable) > 0 && reusable[0]
+	orderMu.Lock()
+	defer orderMu.Unlock()
+	if _, ok := orderBuilt[r]; !ok && orderErr == nil {
 		out := filepath.Join(sharedDir, "order.wasm")
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", out, "github.com/strangler-fig/migrate/fixtures/wasm/order")
+		args := []string{"build", "-o", out}
+		if r {
+			out = filepath.Join(sharedDir, "order.reusable.wasm")
+			args = []string{"build", "-buildmode=c-shared", "-o", out}
+		}
+		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), append(args, "github.com/strangler-fig/migrate/fixtures/wasm/order")...)
 		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			orderErr = fmt.Errorf("%v: %s", err, msg)
-			return
+		} else {
+			orderBuilt[r] = out
 		}
-		orderPath = out
-	})
+	}
 	if orderErr != nil {
+		if r {
+			b.Fatalf("fixture order component does not build: %v", orderErr)
+		}
 		b.Logf("fixture order component does not build (%v); using the test guest", orderErr)
 		return buildGuest(b), "/order"
 	}
-	return orderPath, "/api/order"
+	return orderBuilt[r], "/api/order"
 }
 
 // benchBackend serves the order module from a runtime on the persistent
@@ -240,7 +251,7 @@ func benchBackend(b *testing.B, opts Options) (*Backend, string) {
 	}
 	b.Cleanup(func() { rt.Close(context.Background()) })
 	var path string
-	opts.Path, path = orderModule(b)
+	opts.Path, path = orderModule(b, opts.Reuse > 0)
 	be, err := New(context.Background(), opts, rt)
 	if err != nil {
 		b.Fatal(err)
@@ -250,24 +261,30 @@ func benchBackend(b *testing.B, opts Options) (*Backend, string) {
 }
 
 // BenchmarkRoundTrip is the Backend itself, called directly, at
-// concurrency 1, 2 and 20.
+// concurrency 1, 2 and 20: a fresh instance of the command per request,
+// and the reusable build with Reuse.
 func BenchmarkRoundTrip(b *testing.B) {
-	be, path := benchBackend(b, Options{})
-	for _, c := range []int{1, 2, 20} {
-		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
-			load(b, c, func() error {
-				req := httptest.NewRequest("POST", path, strings.NewReader(orderBody))
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := be.RoundTrip(req)
-				if err != nil {
-					return err
-				}
-				if resp.StatusCode != 201 {
-					return fmt.Errorf("status %d", resp.StatusCode)
-				}
-				return nil
+	for _, v := range []struct {
+		name string
+		opts Options
+	}{{"fresh", Options{}}, {"reuse", Options{Reuse: 10000}}} {
+		be, path := benchBackend(b, v.opts)
+		for _, c := range []int{1, 2, 20} {
+			b.Run(fmt.Sprintf("%s/c=%d", v.name, c), func(b *testing.B) {
+				load(b, c, func() error {
+					req := httptest.NewRequest("POST", path, strings.NewReader(orderBody))
+					req.Header.Set("Content-Type", "application/json")
+					resp, err := be.RoundTrip(req)
+					if err != nil {
+						return err
+					}
+					if resp.StatusCode != 201 {
+						return fmt.Errorf("status %d", resp.StatusCode)
+					}
+					return nil
+				})
 			})
-		})
+		}
 	}
 }
 
@@ -361,61 +378,3 @@ func procStatusKiB(name string) int64 {
 
 // resetPeakRSS restarts VmHWM from the current RSS (Linux clear_refs).
 func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
-
-// TestServeForLoad serves the order component over loopback HTTP (through
-// httputil.ReverseProxy, as in BenchmarkHTTP) for an external load
-// generator, samples the process's RSS, and logs baseline, peak and final
-// RSS with the backend's Stats. It is skipped unless
-// MIGRATE_WASM_LOAD_ADDR is set:
-//
-//	MIGRATE_WASM_LOAD_ADDR=127.0.0.1:18080 MIGRATE_WASM_LOAD_SECONDS=40 \
-//	  go test ./proxy/wasm -run TestServeForLoad -v &
-//	hey -n 10000 -c 20 -m POST -T application/json \
-//	  -d '{"orderLineItemsDtoList":[{"skuCode":"ENG-V8-500","price":1000,"quantity":1}]}' \
-//	  http://127.0.0.1:18080/api/order
-func TestServeForLoad(t *testing.T) {
-	addr := os.Getenv("MIGRATE_WASM_LOAD_ADDR")
-	if addr == "" {
-		t.Skip("set MIGRATE_WASM_LOAD_ADDR=127.0.0.1:PORT to serve the order component for a load run")
-	}
-	seconds, _ := strconv.Atoi(os.Getenv("MIGRATE_WASM_LOAD_SECONDS"))
-	if seconds <= 0 {
-		seconds = 60
-	}
-	rt, err := NewRuntime(context.Background(), benchCacheDir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close(context.Background())
-	module, _ := orderModule(t)
-	be, err := New(context.Background(), Options{Path: module}, rt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close(context.Background())
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: proxyTo(be)}
-	go srv.Serve(ln)
-	defer srv.Close()
-
-	runtime.GC()
-	baseline := procStatusKiB("VmRSS")
-	t.Logf("serving %s on http://%s for %ds; RSS %d MiB", module, addr, seconds, baseline/1024)
-	var peak int64
-	var lastBusy time.Time
-	var prevRequests uint64
-	end := time.Now().Add(time.Duration(seconds) * time.Second)
-	for time.Now().Before(end) {
-		time.Sleep(100 * time.Millisecond)
-		peak = max(peak, procStatusKiB("VmRSS"))
-		if n := be.Stats().Requests; n != prevRequests {
-			prevRequests, lastBusy = n, time.Now()
-		}
-	}
-	t.Logf("baseline RSS %d MiB, peak RSS %d MiB, RSS %s after the last request: %d MiB",
-		baseline/1024, peak/1024, time.Since(lastBusy).Round(time.Second), procStatusKiB("VmRSS")/1024)
-	t.Logf("stats %+v", be.Stats())
-}

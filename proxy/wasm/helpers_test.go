@@ -21,9 +21,11 @@ const orderBody = `{"orderLineItemsDtoList":[{"skuCode":"ENG-V8-500","price":100
 // the Go toolchain running the tests, and one Runtime is shared so the
 // module is compiled by wazero once.
 var (
-	guestOnce sync.Once
-	guestPath string
-	guestErr  error
+	builtMu sync.Mutex
+	built   = map[string]struct {
+		path string
+		err  error
+	}{}
 
 	sharedOnce sync.Once
 	sharedRT   *Runtime
@@ -48,22 +50,33 @@ func TestMain(m *testing.M) {
 
 // buildGuest compiles testdata/guest for GOOS=wasip1 into the shared
 // temporary directory.
-func buildGuest(tb testing.TB) string {
+func buildGuest(tb testing.TB) string { return buildTestModule(tb, "guest") }
+
+// buildReusableGuest compiles testdata/reusable as a WASI reactor.
+func buildReusableGuest(tb testing.TB) string {
+	return buildTestModule(tb, "reusable", "-buildmode=c-shared")
+}
+
+// buildTestModule compiles testdata/NAME once per test binary.
+func buildTestModule(tb testing.TB, name string, flags ...string) string {
 	tb.Helper()
-	guestOnce.Do(func() {
-		out := filepath.Join(sharedDir, "guest.wasm")
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", out, "./testdata/guest")
+	builtMu.Lock()
+	defer builtMu.Unlock()
+	b, ok := built[name]
+	if !ok {
+		b.path = filepath.Join(sharedDir, name+".wasm")
+		args := append(append([]string{"build"}, flags...), "-o", b.path, "./testdata/"+name)
+		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), args...)
 		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			guestErr = fmt.Errorf("build test guest: %v\n%s", err, b)
-			return
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("build test module %s: %v\n%s", name, err, out)
 		}
-		guestPath = out
-	})
-	if guestErr != nil {
-		tb.Fatal(guestErr)
+		built[name] = b
 	}
-	return guestPath
+	if b.err != nil {
+		tb.Fatal(b.err)
+	}
+	return b.path
 }
 
 // testRuntime returns the Runtime shared by the package's tests; its
@@ -187,10 +200,17 @@ func printingModule(text string) []byte {
 }
 
 // writeModule writes bin to a new file in dir and returns its path.
+//
+// It replaces the file by renaming, as a deployment should: a reload that
+// stats a half-written file would count a reload error of its own.
 func writeModule(tb testing.TB, dir, name string, bin []byte) string {
 	tb.Helper()
 	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, bin, 0o644); err != nil {
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, bin, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
 		tb.Fatal(err)
 	}
 	return p

@@ -42,11 +42,23 @@ type Options struct {
 	MaxResponse ByteSize `json:"maxResponse,omitempty"`
 	// Pool, when N > 0, keeps N zeroed linear-memory buffers allocated while
 	// the route is idle and runs at most N guests of this module at once
-	// (more requests wait for a slot until their deadline). Every request
-	// still gets a fresh instance: WAGI modules are commands that exit, so
-	// there is no live instance to hand back. Default 0: buffers are reused
-	// only while requests keep coming and released after one idle second.
+	// (more requests wait for a slot until their deadline); with Reuse it
+	// also bounds the idle instances kept. A WAGI command still gets a
+	// fresh instance per request: it exits after answering. Default 0:
+	// buffers are reused only while requests keep coming and released after
+	// one idle second.
 	Pool int `json:"pool,omitempty"`
+	// Reuse, when N > 1, lets one instance of a reusable guest serve up to
+	// N requests, one after another, before it is replaced; instances wait
+	// between requests in a bounded idle list (Pool, default 16) and are
+	// closed after one idle second. It needs a module that exports
+	// migrate_serve (see the package documentation) and gives up the
+	// isolation of a fresh instance per request: globals, heap and caches
+	// persist between the requests one instance serves, so only guests
+	// that keep nothing of one request for the next may use it. A failed
+	// request always discards its instance. Default 0: a fresh instance
+	// per request.
+	Reuse int `json:"reuse,omitempty"`
 	// FrozenClock fixes the guest's wall clock at 2024-01-01T00:00:00Z and
 	// makes its monotonic clock advance 1µs per reading (and by the
 	// requested duration on sleep), so timestamps do not differ between
@@ -82,6 +94,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("wasm candidate %s: timeout %s is negative", o.Path, o.Timeout)
 	case o.MaxResponse < 0:
 		return o, fmt.Errorf("wasm candidate %s: maxResponse %s is negative", o.Path, o.MaxResponse)
+	case o.Reuse < 0:
+		return o, fmt.Errorf("wasm candidate %s: reuse %d is negative; use 0 for a fresh instance per request", o.Path, o.Reuse)
 	case o.Pool < 0:
 		return o, fmt.Errorf("wasm candidate %s: pool %d is negative; use 0 for a fresh instance per request", o.Path, o.Pool)
 	}

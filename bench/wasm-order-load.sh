@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# The published load test of the real system — 10,000 `POST /api/order` at
+# concurrency 20 (2,316 req/s with 100% success on wasmCloud) — run through
+# `migrate proxy` against the in-process order component, route cut over.
+# Two candidates side by side, the same fixture source (fixtures/wasm/order):
+#
+#   fresh   order.wasm, a WAGI command: a fresh instance per request (default)
+#   reuse   order.reusable.wasm (-buildmode=c-shared) with `reuse: 10000`:
+#           one instance serves request after request (Options.Reuse)
+#
+# Rounds alternate between the two; each round is one hey run of N requests
+# after a warm-up. Reported per run: req/s, status codes, p50/p99, and the
+# proxy's CPU time per request; per variant: the proxy's peak RSS (VmHWM),
+# and its RSS five seconds after the last round (idle instances and memory
+# buffers are released after one idle second). The Markdown report goes to
+# stdout, progress to stderr. Needs hey (apt-get install hey).
+#
+#   bench/wasm-order-load.sh [ROUNDS] [REQUESTS] [CONCURRENCY]
+#   bench/wasm-order-load.sh 3 10000 20
+set -euo pipefail
+
+ROUNDS=${1:-3}
+N=${2:-10000}
+C=${3:-20}
+BASE_PORT=${BASE_PORT:-28300}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d /tmp/migrate-wasm-load.XXXXXX)
+VARIANTS=(fresh reuse)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+command -v hey >/dev/null || { echo "hey not found: apt-get install hey" >&2; exit 1; }
+
+BODY='{"orderLineItemsDtoList":[{"skuCode":"ENG-V8-500","price":1000,"quantity":1}]}'
+
+echo "building migrate, the legacy stand-in and both order components..." >&2
+(cd "$ROOT" && go build -o "$WORK/migrate" ./cmd/migrate && go build -o "$WORK/backend" ./bench/backend &&
+  GOOS=wasip1 GOARCH=wasm go build -o "$WORK/order.wasm" ./fixtures/wasm/order &&
+  GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o "$WORK/order.reusable.wasm" ./fixtures/wasm/order)
+
+wait_up() {
+  for _ in $(seq 200); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done
+  echo "$1 did not come up" >&2
+  exit 1
+}
+
+# The legacy upstream is configured but never called: the route is cut
+# over and reverse shadow is off, so the component alone answers.
+"$WORK/backend" -addr 127.0.0.1:$BASE_PORT & PIDS+=($!)
+declare -A PORT ADMIN PID
+i=1
+for v in "${VARIANTS[@]}"; do
+  PORT[$v]=$((BASE_PORT + 2 * i)) ADMIN[$v]=$((BASE_PORT + 2 * i + 1))
+  i=$((i + 1))
+  module=order.wasm reuse=""
+  [ "$v" = reuse ] && module=order.reusable.wasm reuse=", reuse: 10000"
+  mkdir -p "$WORK/$v"
+  cat > "$WORK/$v/strangler.yaml" <<CONF
+listen: 127.0.0.1:${PORT[$v]}
+admin: 127.0.0.1:${ADMIN[$v]}
+store: migrate.db
+accessLogSample: 0%
+services:
+  order-service:
+    legacy: http://127.0.0.1:$BASE_PORT
+    candidate: {wasm: ../$module$reuse}
+    routes: ["POST /api/order"]
+CONF
+done
+start_proxies() {
+  for v in "${VARIANTS[@]}"; do
+    (cd "$WORK/$v" && exec "$WORK/migrate" proxy --config strangler.yaml --log-level error 2>> proxy.log) & PIDS+=($!)
+    PID[$v]=$!
+  done
+  for v in "${VARIANTS[@]}"; do wait_up "http://127.0.0.1:${ADMIN[$v]}/healthz"; done
+}
+# The first start compiles the modules into the on-disk cache; the measured
+# proxies start from it, as a restarted production proxy does (compiling
+# leaves tens of MiB of heap behind that would blur the RSS figures).
+echo "compiling the components into the cache..." >&2
+start_proxies
+for v in "${VARIANTS[@]}"; do kill "${PID[$v]}"; wait "${PID[$v]}" 2>/dev/null || true; done
+start_proxies
+for v in "${VARIANTS[@]}"; do
+  echo "$v: RSS $(awk '$1 == "VmRSS:" {print $2}' "/proc/${PID[$v]}/status") kB after start" >&2
+  admin=(--admin "http://127.0.0.1:${ADMIN[$v]}")
+  "$WORK/migrate" shadow order-service "${admin[@]}" --reason "load test" >/dev/null
+  "$WORK/migrate" canary order-service "${admin[@]}" --weight 100 --reason "load test" >/dev/null
+  "$WORK/migrate" cutover order-service "${admin[@]}" --force --reason "load test of the Wasm component" >/dev/null
+done
+
+post() { hey -n "$1" -c "$C" -m POST -T application/json -d "$BODY" "http://127.0.0.1:${PORT[$2]}/api/order"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+echo "warming up..." >&2
+for v in "${VARIANTS[@]}"; do post 500 "$v" >/dev/null; done
+
+: > "$WORK/results"
+for round in $(seq "$ROUNDS"); do
+  n=${#VARIANTS[@]}
+  for k in $(seq 0 $((n - 1))); do
+    v=${VARIANTS[$(((k + round - 1) % n))]}
+    c0=$(cpu_ticks "${PID[$v]}")
+    out=$(post "$N" "$v")
+    c1=$(cpu_ticks "${PID[$v]}")
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    p50=$(awk '/ 50% in / {print $3 * 1000}' <<<"$out")
+    p99=$(awk '/ 99% in / {print $3 * 1000}' <<<"$out")
+    ok=$(awk '/\[201\]/ {print $2}' <<<"$out"); ok=${ok:-0}
+    codes=$(awk '/Status code distribution/ {f = 1; next} f && /\[/ {printf "%s%s %s", sep, $1, $2; sep = ", "} f && !/\[/ && NF == 0 {f = 0}' <<<"$out")
+    errs=$(awk '/Error distribution/ {f = 1; next} f && /\[/ {s += substr($1, 2) + 0} END {print s + 0}' <<<"$out")
+    cpu=$(awk -v t=$((c1 - c0)) -v u="$TICK_US" -v n="$N" 'BEGIN {printf "%.0f", t * u / n}')
+    echo "$v $round $rps $ok $errs $p50 $p99 $cpu $codes" >> "$WORK/results"
+    printf '  %-5s round %d: %7.0f req/s  %s/%s × 201  p50 %s ms  p99 %s ms  proxy CPU %s µs/req  (%s)\n' \
+      "$v" "$round" "$rps" "$ok" "$N" "$p50" "$p99" "$cpu" "$codes" >&2
+  done
+done
+sleep 5
+for v in "${VARIANTS[@]}"; do
+  echo "$v $(status_kb "${PID[$v]}" VmHWM) $(status_kb "${PID[$v]}" VmRSS)" >> "$WORK/memory"
+done
+
+awk -v n="$N" -v c="$C" -v rounds="$ROUNDS" -v memfile="$WORK/memory" '
+function median(list,   a, k, i, j, t) {
+  k = split(list, a, " ")
+  for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+  return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+}
+{ rps[$1] = rps[$1] " " $3; ok[$1] += $4; tot[$1] += n; errs[$1] += $5; p50[$1] = p50[$1] " " $6; p99[$1] = p99[$1] " " $7; cpu[$1] = cpu[$1] " " $8 }
+END {
+  while ((getline line < memfile) > 0) { split(line, f, " "); hwm[f[1]] = f[2]; rss[f[1]] = f[3] }
+  printf "`hey -n %d -c %d -m POST` through `migrate proxy` (route cut over), %d alternating rounds, medians:\n\n", n, c, rounds
+  printf "| candidate | req/s (median) | req/s (rounds) | 201s | errors | p50 | p99 | proxy CPU µs/req | peak RSS | RSS 5 s after |\n"
+  printf "|---|---|---|---|---|---|---|---|---|---|\n"
+  split("fresh reuse", vs, " ")
+  for (i = 1; i <= 2; i++) {
+    v = vs[i]
+    printf "| %s | **%.0f** | %s | %d / %d | %d | %.1f ms | %.1f ms | %s | %.0f MiB | %.0f MiB |\n", v, median(rps[v]), substr(rps[v], 2), ok[v], tot[v], errs[v], median(p50[v]), median(p99[v]), median(cpu[v]), hwm[v] / 1024, rss[v] / 1024
+  }
+}' "$WORK/results"

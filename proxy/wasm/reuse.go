@@ -1,0 +1,286 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// ServeExport is the function a reusable guest exports: it answers the one
+// request on stdin and returns, leaving the instance ready for the next.
+const ServeExport = "migrate_serve"
+
+// defaultIdleInstances bounds the idle instances of a reusing route whose
+// Options.Pool is 0: enough for the requests one proxy runs at once on two
+// to eight cores, few enough that an idle route's memory is small (a Go
+// guest holds about 4MiB each) until idleRelease reclaims it.
+const defaultIdleInstances = 16
+
+// instance is one live instance of a reusable guest. It serves one request
+// at a time; between requests it waits in its module's idle list. The WASI
+// functions it was instantiated with read and write through io, which
+// RoundTrip points at the current request.
+type instance struct {
+	mod    api.Module
+	serve  api.Function
+	mem    *linearMemory
+	io     *requestIO
+	served int
+	since  time.Time // when it went idle
+}
+
+// requestIO is what a reused instance's stdio, clock and interruption
+// check refer to: the request it is serving now.
+type requestIO struct {
+	ctx    context.Context
+	stdin  bytes.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+type (
+	ioStdin  struct{ *requestIO }
+	ioStdout struct{ *requestIO }
+	ioStderr struct{ *requestIO }
+)
+
+func (r ioStdin) Read(p []byte) (int, error)   { return r.stdin.Read(p) }
+func (r ioStdout) Write(p []byte) (int, error) { return r.stdout.Write(p) }
+func (r ioStderr) Write(p []byte) (int, error) { return r.stderr.Write(p) }
+
+// serveReusable answers one request with an instance of a reusable guest:
+// an idle one of the current module version when Options.Reuse allows,
+// otherwise a new one. An instance that failed in any way, reached its
+// request budget, or belongs to a replaced version is closed afterwards;
+// the others wait for the next request. It returns how the call ended and
+// the instance's memory, for classify.
+func (b *Backend) serveReusable(ctx context.Context, m *module, r *http.Request, body []byte, stdout, stderr io.Writer) (*linearMemory, error) {
+	in := b.takeIdle(m)
+	if in == nil {
+		var err error
+		in, err = b.instantiate(ctx, m, stdout, stderr)
+		if err != nil {
+			return in.mem, err
+		}
+	}
+	in.io.ctx, in.io.stdout, in.io.stderr = ctx, stdout, stderr
+	in.io.stdin.Reset(requestBlock(r, body))
+	in.mem.refused = false
+	_, err := in.serve.Call(ctx)
+	in.served++
+	b.stats.observeMemory(in.mem.peakSize)
+	// Drop the request's buffers before the instance waits for the next.
+	in.io.ctx, in.io.stdout, in.io.stderr = context.Background(), io.Discard, io.Discard
+	in.io.stdin.Reset(nil)
+	if err != nil || in.mem.refused || in.served >= b.opts.Reuse || !b.putIdle(m, in) {
+		b.closeInstance(in)
+	}
+	return in.mem, err
+}
+
+// instantiate starts a new instance of a reusable guest; its _initialize,
+// if exported, runs under the request's deadline.
+func (b *Backend) instantiate(ctx context.Context, m *module, stdout, stderr io.Writer) (*instance, error) {
+	rio := &requestIO{ctx: ctx, stdout: stdout, stderr: stderr}
+	in := &instance{io: rio, mem: &linearMemory{pool: b.mem, limit: uint64(b.opts.memoryPages()) * wasmPageSize, live: &b.stats}}
+	cfg := b.base.
+		WithStartFunctions("_initialize").
+		WithStdin(ioStdin{rio}).
+		WithStdout(ioStdout{rio}).
+		WithStderr(ioStderr{rio}).
+		WithNanosleep(func(ns int64) { sleepUntil(rio.ctx, ns) }).
+		WithOsyield(func() { interruptIfDone(rio.ctx) })
+	if b.opts.FrozenClock {
+		c := &frozenClock{}
+		cfg = cfg.WithWalltime(c.walltime, 1).WithNanotime(c.nanotime, 1).WithNanosleep(c.nanosleep)
+	}
+	if b.opts.Seed != 0 {
+		cfg = cfg.WithRandSource(seededRand(b.opts.Seed))
+	}
+	rt := b.rt.checked
+	if m.instrumented {
+		rt = b.rt.fast
+	}
+	mod, err := rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, in.mem), m.compiled, cfg)
+	if err != nil {
+		if mod != nil {
+			_ = mod.Close(context.Background())
+		}
+		in.mem.release()
+		return in, err
+	}
+	in.mod, in.serve = mod, mod.ExportedFunction(ServeExport)
+	return in, nil
+}
+
+// takeIdle returns the most recently used idle instance of m, or nil.
+func (b *Backend) takeIdle(m *module) *instance {
+	if b.opts.Reuse <= 1 {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := len(m.idle)
+	if n == 0 {
+		return nil
+	}
+	in := m.idle[n-1]
+	m.idle[n-1] = nil
+	m.idle = m.idle[:n-1]
+	return in
+}
+
+// putIdle parks in for the next request, unless m was replaced, the
+// backend is closing, or enough instances already wait.
+func (b *Backend) putIdle(m *module, in *instance) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	limit := b.opts.Pool
+	if limit == 0 {
+		limit = defaultIdleInstances
+	}
+	if b.closed || m.retired || len(m.idle) >= limit {
+		return false
+	}
+	in.since = time.Now()
+	m.idle = append(m.idle, in)
+	if b.idleTimer == nil {
+		b.idleTimer = time.AfterFunc(idleRelease, b.trimIdle)
+	}
+	return true
+}
+
+// trimIdle closes instances idle for idleRelease, so that a route that
+// stopped serving holds only its compiled code, and re-arms itself while
+// any instance waits.
+func (b *Backend) trimIdle() {
+	cutoff := time.Now().Add(-idleRelease)
+	b.mu.Lock()
+	b.idleTimer = nil
+	m := b.cur
+	var stale []*instance
+	// The oldest are first: the list is used from its end.
+	i := 0
+	for i < len(m.idle) && m.idle[i].since.Before(cutoff) {
+		i++
+	}
+	stale = append(stale, m.idle[:i]...)
+	m.idle = append(m.idle[:0], m.idle[i:]...)
+	if len(m.idle) > 0 && !b.closed {
+		b.idleTimer = time.AfterFunc(idleRelease, b.trimIdle)
+	}
+	b.mu.Unlock()
+	for _, in := range stale {
+		b.closeInstance(in)
+	}
+}
+
+// drainIdle removes and returns all idle instances of m; b.mu is held.
+func drainIdle(m *module) []*instance {
+	idle := m.idle
+	m.idle = nil
+	return idle
+}
+
+func (b *Backend) closeInstance(in *instance) {
+	if in.mod != nil {
+		_ = in.mod.Close(context.Background())
+	}
+	in.mem.release()
+}
+
+// requestBlock is a reusable guest's stdin: the CGI variables as
+// NAME=value lines, an empty line, then the body. A value never holds a
+// line break (HTTP forbids them in header fields); one that somehow does
+// has it replaced by a space, so it cannot forge a variable.
+func requestBlock(r *http.Request, body []byte) []byte {
+	env := cgiEnv(r, int64(len(body)))
+	n := 1 + len(body)
+	for _, kv := range env {
+		n += len(kv) + 1
+	}
+	buf := make([]byte, 0, n)
+	for _, kv := range env {
+		start := len(buf)
+		buf = append(buf, kv...)
+		for i := start; i < len(buf); i++ {
+			if buf[i] == '\r' || buf[i] == '\n' {
+				buf[i] = ' '
+			}
+		}
+		buf = append(buf, '\n')
+	}
+	buf = append(buf, '\n')
+	return append(buf, body...)
+}
+
+// sleepUntil is a guest's nanosleep: it sleeps on the host, and wakes early
+// when the request ends so the guest returns to code that notices it.
+func sleepUntil(ctx context.Context, ns int64) {
+	t := time.NewTimer(time.Duration(ns))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// interruptIfDone is the sched_yield hook that instrumented modules call
+// every yieldEvery loop iterations: where a guest learns that its request
+// is over.
+func interruptIfDone(ctx context.Context) {
+	if err := ctx.Err(); err != nil {
+		code := sys.ExitCodeDeadlineExceeded
+		if errors.Is(err, context.Canceled) {
+			code = sys.ExitCodeContextCanceled
+		}
+		panic(sys.NewExitError(code)) // wazero ends the guest with this exit
+	}
+}
+
+// seededRand is the deterministic random stream of Options.Seed.
+func seededRand(seed int64) io.Reader {
+	var s [32]byte
+	binary.LittleEndian.PutUint64(s[:], uint64(seed))
+	return rand.NewChaCha8(s)
+}
+
+// reusableKind tells a reusable guest from a WAGI command by its exports,
+// and says what is wrong with a module that is neither.
+func reusableKind(c wazero.CompiledModule) (reusable bool, err error) {
+	exports := c.ExportedFunctions()
+	if _, ok := exports["_start"]; ok {
+		return false, nil
+	}
+	f, ok := exports[ServeExport]
+	if !ok {
+		return false, errors.New("no _start export: a WAGI module is a WASI command (Go: package main built with GOOS=wasip1 GOARCH=wasm); a reusable guest exports " + ServeExport + " instead (Go: -buildmode=c-shared)")
+	}
+	if len(f.ParamTypes()) != 0 || len(f.ResultTypes()) != 0 {
+		return false, fmt.Errorf("%s must take no parameters and return nothing (Go: //go:wasmexport %s on a func()), not %s", ServeExport, ServeExport, signature(f))
+	}
+	return true, nil
+}
+
+func signature(f api.FunctionDefinition) string {
+	names := func(ts []api.ValueType) string {
+		s := make([]string, len(ts))
+		for i, t := range ts {
+			s[i] = api.ValueTypeName(t)
+		}
+		return strings.Join(s, ", ")
+	}
+	return "(" + names(f.ParamTypes()) + ") -> (" + names(f.ResultTypes()) + ")"
+}
