@@ -31,6 +31,7 @@
 #   CONNS=16 PACED_CONNS=4 THINK_MS=2 bench/shadow-overhead.sh 5 3
 #   SHADOW_OPTS="rateLimit: 200" bench/shadow-overhead.sh   # extra shadow-block keys
 #   PIN=1 bench/shadow-overhead.sh   # wrk on CPU 0; backend, candidates, proxies on CPU 1
+#   PHASES=paced bench/shadow-overhead.sh   # only one of the two phases
 set -euo pipefail
 
 SERVER=() CLIENT=()
@@ -175,7 +176,7 @@ sleep 1
 # "phase scenario round rps p50us p99us non2xx sockerr submitted dropped samples cerr breaker hwmkB rsskB".
 run() {
   local phase=$1 s=$2 round=$3 out args=(-t2 -c"$CONNS")
-  [ "$phase" = paced ] && args=(-t2 -c"$PACED_CONNS" -s "$WORK/paced.lua")
+  [ "$phase" = paced ] && args=(-t"$(( PACED_CONNS < 2 ? 1 : 2 ))" -c"$PACED_CONNS" -s "$WORK/paced.lua")
   read -r sub0 drop0 smp0 cerr0 brk0 <<<"$(mirror_counts "$s")"
   local cpu0 ccpu0=0 gc0 cpid=${CAND_PID[$s]:-}
   cpu0=$(cpu_ticks "${PROXY_PID[$s]}"); gc0=$(gc_count "$s")
@@ -205,7 +206,7 @@ run() {
 }
 
 : > "$WORK/results"
-for phase in closed paced; do
+for phase in ${PHASES:-closed paced}; do
   for round in $(seq "$ROUNDS"); do
     echo "$phase round $round/$ROUNDS (${DUR}s per scenario)..." >&2
     # Rotate the order so no scenario always runs right after another.
@@ -224,7 +225,7 @@ for s in healthy slow hanging; do
 done
 
 awk -v dur="$DUR" -v rounds="$ROUNDS" -v conns="$CONNS" -v pconns="$PACED_CONNS" -v think="$THINK_MS" \
-    -v legacyp50="$LEGACY_P50_US" -v slow="$SLOW_US" -v ctimeout="$CAND_TIMEOUT" -v extra="$SHADOW_OPTS" -v cand="$CAND_STATS" '
+    -v legacyp50="$LEGACY_P50_US" -v slow="$SLOW_US" -v ctimeout="$CAND_TIMEOUT" -v extra="$SHADOW_OPTS" -v cand="$CAND_STATS" -v phases_run="${PHASES:-closed paced}" '
 function median(list,   a, n, i, j, t) {
   n = split(list, a, " ")
   for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
@@ -240,9 +241,9 @@ function median(list,   a, n, i, j, t) {
 }
 END {
   printf "Legacy (bench/backend) p50 at 1 connection: %.0f µs; slow candidate delay: %d µs (10×); candidate deadline %s; shadow block: {sample: 100%%, timeout: %s%s}.\n\n", legacyp50, slow, ctimeout, ctimeout, (extra == "" ? "" : ", " extra)
-  split("closed paced", phases, " ")
+  nphases = split(phases_run, phases, " ")
   split("legacy healthy slow hanging", sc, " ")
-  for (pi = 1; pi <= 2; pi++) {
+  for (pi = 1; pi <= nphases; pi++) {
     ph = phases[pi]
     if (ph == "closed") printf "**closed loop** — `wrk -t2 -c%d -d%ds --latency`, median of %d alternating rounds\n\n", conns, dur, rounds
     else printf "**paced** — `wrk -t2 -c%d -d%ds --latency -s paced.lua` (%d ms think time per connection), median of %d alternating rounds\n\n", pconns, dur, think, rounds

@@ -41,17 +41,22 @@ type Options struct {
 	// Wasm builds in-process candidates. Without it a config with a wasm
 	// candidate is rejected.
 	Wasm WasmFactory
+	// Traffic is counted around every client request, so that the mirror
+	// given the same Traffic sends its copies in the gaps. Default: the
+	// proxy's own, shared with its own mirror.
+	Traffic *shadow.Traffic
 }
 
 // Proxy serves requests through the current route table. Reloading swaps
 // the table atomically; requests in flight finish on the table they began
 // with.
 type Proxy struct {
-	ctrl   *strangler.Controller
-	logger *slog.Logger
-	mirror Mirror
-	own    *shadow.Mirror // the default mirror, closed with the proxy
-	wasm   WasmFactory
+	ctrl    *strangler.Controller
+	logger  *slog.Logger
+	mirror  Mirror
+	own     *shadow.Mirror // the default mirror, closed with the proxy
+	wasm    WasmFactory
+	traffic *shadow.Traffic
 
 	table atomic.Pointer[table]
 
@@ -87,12 +92,15 @@ type entry struct {
 // New builds a proxy; call Load before serving.
 func New(opts Options) *Proxy {
 	p := &Proxy{ctrl: opts.Controller, logger: opts.Logger, mirror: opts.Mirror, wasm: opts.Wasm,
-		upstreams: map[string]*upstream{}}
+		traffic: opts.Traffic, upstreams: map[string]*upstream{}}
 	if p.logger == nil {
 		p.logger = slog.Default()
 	}
 	if p.mirror == nil {
-		p.own = shadow.NewMirror(shadow.MirrorConfig{Logger: p.logger}, nil)
+		if p.traffic == nil {
+			p.traffic = &shadow.Traffic{}
+		}
+		p.own = shadow.NewMirror(shadow.MirrorConfig{Logger: p.logger, Traffic: p.traffic}, nil)
 		p.mirror = p.own
 	}
 	return p
@@ -280,6 +288,10 @@ func (p *Proxy) Config() *strangler.Config {
 
 // ServeHTTP matches the route and dispatches by its mode.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p.traffic != nil {
+		p.traffic.Begin()
+		defer p.traffic.End()
+	}
 	t := p.table.Load()
 	if t == nil {
 		writeJSONError(w, http.StatusServiceUnavailable, map[string]any{"error": "the proxy has no config loaded yet", "status": 503})
@@ -427,6 +439,10 @@ func (p *Proxy) serveCompared(w http.ResponseWriter, r *http.Request, t *table, 
 	}
 	ex := shadow.Exchange{Route: e.live.Name, Service: e.service, Options: e.shadow, Request: clone, Body: body,
 		Legacy: shadow.Response{Status: status, Header: w.Header().Clone(), Body: tee.Bytes(), Latency: d}}
+	// net/http sends a buffered response only when the handler returns.
+	// Send it now, so the client has its answer before the mirror's worker
+	// is woken and the copy starts competing for the CPU.
+	_ = http.NewResponseController(w).Flush()
 	switch mode {
 	case shadowCopy:
 		ex.Candidate, ex.Baseline = mirrorBackend{e.candidate}, mirrorBackend{e.legacy}

@@ -73,6 +73,9 @@ type MirrorConfig struct {
 	OnSample func(Sample)
 	// Now is the clock (default time.Now); tests fix it.
 	Now func() time.Time
+	// Traffic, if set, is the proxy's count of client requests in
+	// flight: copies then go out in the gaps between them (see Traffic).
+	Traffic *Traffic
 }
 
 func (c *MirrorConfig) defaults() {
@@ -318,6 +321,7 @@ func (m *Mirror) process(r *route, j job) {
 	method := j.req.Method
 	if j.ex.Baseline != nil && !j.ex.Reverse && (!isWrite(method) || opts != nil && opts.BaselineWrites) &&
 		r.noise.WantBaseline(m.cfg.Now(), m.cfg.StableAfter) {
+		m.cfg.Traffic.waitGap(maxYield)
 		again := call(j.ex.Baseline, j.req, j.ex.Body, opts, "baseline", false)
 		if again.Error == "" {
 			res := Compare(j.ex.Legacy, again, opts, nil)
@@ -331,6 +335,7 @@ func (m *Mirror) process(r *route, j job) {
 		}
 	}
 
+	m.cfg.Traffic.waitGap(maxYield)
 	resp := call(j.ex.Candidate, j.req, j.ex.Body, opts, "1", !j.ex.Reverse && isWrite(method) && opts.writes() == WritesMarked)
 	legacy, candidate := j.ex.Legacy, resp
 	if j.ex.Reverse {

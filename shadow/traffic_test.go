@@ -1,0 +1,53 @@
+package shadow
+
+import (
+	"testing"
+	"time"
+)
+
+func TestTrafficGap(t *testing.T) {
+	var nilTraffic *Traffic
+	nilTraffic.waitGap(time.Hour) // no Traffic: copies never wait
+
+	tr := &Traffic{}
+	start := time.Now()
+	tr.waitGap(time.Hour)
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Fatalf("waited %s with no client request in flight", d)
+	}
+
+	// A copy waits while clients are served and goes when the last ends.
+	tr.Begin()
+	tr.Begin()
+	done := make(chan time.Duration)
+	go func() {
+		s := time.Now()
+		tr.waitGap(time.Hour)
+		done <- time.Since(s)
+	}()
+	time.Sleep(50 * time.Millisecond)
+	tr.End()
+	select {
+	case <-done:
+		t.Fatal("the copy went while a client request was still in flight")
+	case <-time.After(50 * time.Millisecond):
+	}
+	tr.End()
+	select {
+	case d := <-done:
+		if d < 90*time.Millisecond {
+			t.Errorf("waited only %s", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the copy did not go when the proxy became idle")
+	}
+
+	// A proxy that is never idle still gets its copies sent, after max.
+	tr.Begin()
+	defer tr.End()
+	start = time.Now()
+	tr.waitGap(30 * time.Millisecond)
+	if d := time.Since(start); d < 30*time.Millisecond || d > 2*time.Second {
+		t.Errorf("waited %s on a busy proxy, want about 30ms", d)
+	}
+}
