@@ -152,12 +152,13 @@ function delay() return $THINK_MS end
 LUA
 
 mirror_json() { "$WORK/migrate" status --admin "http://127.0.0.1:${ADMIN_PORT[$1]}" -o json 2>/dev/null || echo '{}'; }
-# mirror_counts SCENARIO → "submitted dropped samples candidateErrors engineDrops". The
-# status document has no breaker-open count: copies the engine accepted but
-# skipped (breaker open) show as submitted minus compared.
+# mirror_counts SCENARIO → "submitted dropped samples candidateErrors skipped":
+# copies queued for comparison, dropped (queue full), compared, of which
+# candidate errors, and skipped by the route's policy (breaker open, rate
+# limit, writes, sampling).
 mirror_counts() {
   mirror_json "$1" | jq -r '(.routes[0] // {}) as $r |
-    "\($r.mirror.submitted // 0) \($r.mirror.dropped // 0) \($r.shadow.samples // 0) \($r.shadow.candidateErrors // 0) \($r.shadow.drops // 0)"'
+    "\($r.mirror.submitted // 0) \($r.mirror.dropped // 0) \($r.shadow.samples // 0) \($r.shadow.candidateErrors // 0) \($r.mirror.skipped // 0)"'
 }
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/${PROXY_PID[$1]}/status"; }
 # cpu_ticks PID → user+system CPU time in clock ticks (fields 14 and 15 of
@@ -173,11 +174,11 @@ done
 sleep 1
 
 # run PHASE SCENARIO ROUND: one wrk run, appended to $WORK/results as
-# "phase scenario round rps p50us p99us non2xx sockerr submitted dropped samples cerr breaker hwmkB rsskB".
+# "phase scenario round rps p50us p99us non2xx sockerr submitted dropped samples cerr skipped hwmkB rsskB pcpu ccpu gcs".
 run() {
   local phase=$1 s=$2 round=$3 out args=(-t2 -c"$CONNS")
   [ "$phase" = paced ] && args=(-t"$(( PACED_CONNS < 2 ? 1 : 2 ))" -c"$PACED_CONNS" -s "$WORK/paced.lua")
-  read -r sub0 drop0 smp0 cerr0 brk0 <<<"$(mirror_counts "$s")"
+  read -r sub0 drop0 smp0 cerr0 skip0 <<<"$(mirror_counts "$s")"
   local cpu0 ccpu0=0 gc0 cpid=${CAND_PID[$s]:-}
   cpu0=$(cpu_ticks "${PROXY_PID[$s]}"); gc0=$(gc_count "$s")
   [ -n "$cpid" ] && ccpu0=$(cpu_ticks "$cpid")
@@ -193,12 +194,12 @@ run() {
   cpu1=$(cpu_ticks "${PROXY_PID[$s]}"); gc1=$(gc_count "$s")
   [ -n "$cpid" ] && ccpu1=$(cpu_ticks "$cpid")
   reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-  read -r sub1 drop1 smp1 cerr1 brk1 <<<"$(mirror_counts "$s")"
+  read -r sub1 drop1 smp1 cerr1 skip1 <<<"$(mirror_counts "$s")"
   local pcpu ccpu
   pcpu=$(awk -v t=$((cpu1 - cpu0)) -v u="$TICK_US" -v n="$reqs" 'BEGIN {printf "%.1f", t * u / (n > 0 ? n : 1)}')
   ccpu=$(awk -v t=$((ccpu1 - ccpu0)) -v u="$TICK_US" -v n="$reqs" 'BEGIN {printf "%.1f", t * u / (n > 0 ? n : 1)}')
   echo "$phase $s $round $rps $p50 $p99 $non2xx $sock $((sub1 - sub0)) $((drop1 - drop0)) $((smp1 - smp0))" \
-    "$((cerr1 - cerr0)) $((brk1 - brk0)) $(status_kb "$s" VmHWM) $(status_kb "$s" VmRSS) $pcpu $ccpu $((gc1 - gc0))" >> "$WORK/results"
+    "$((cerr1 - cerr0)) $((skip1 - skip0)) $(status_kb "$s" VmHWM) $(status_kb "$s" VmRSS) $pcpu $ccpu $((gc1 - gc0))" >> "$WORK/results"
   printf '  %-6s %-8s round %d: %8.0f req/s  p50 %7.0fus  p99 %7.0fus  errors %d  drops %d  rss %d kB  cpu/req proxy %s us cand %s us  gc %d  load %s\n' \
     "$phase" "$s" "$round" "$rps" "$p50" "$p99" $((non2xx + sock)) $((drop1 - drop0)) "$(status_kb "$s" VmRSS)" \
     "$pcpu" "$ccpu" $((gc1 - gc0)) "$(cut -d' ' -f1 /proc/loadavg)" >&2
@@ -234,7 +235,7 @@ function median(list,   a, n, i, j, t) {
 {
   k = $1 SUBSEP $2
   rps[k] = rps[k] " " $4; p50[k] = p50[k] " " $5; p99[k] = p99[k] " " $6
-  err[k] += $7 + $8; subm[k] += $9; drop[k] += $10; smp[k] += $11; cerr[k] += $12
+  err[k] += $7 + $8; subm[k] += $9; drop[k] += $10; smp[k] += $11; cerr[k] += $12; skip[k] += $13
   pcpu[k] = pcpu[k] " " $16; ccpu[k] = ccpu[k] " " $17; gc[k] = gc[k] " " $18
   if ($14 > hwm[k]) hwm[k] = $14
   rss[k] = rss[k] " " int($15 / 1024 + 0.5)
@@ -247,7 +248,7 @@ END {
     ph = phases[pi]
     if (ph == "closed") printf "**closed loop** — `wrk -t2 -c%d -d%ds --latency`, median of %d alternating rounds\n\n", conns, dur, rounds
     else printf "**paced** — `wrk -t2 -c%d -d%ds --latency -s paced.lua` (%d ms think time per connection), median of %d alternating rounds\n\n", pconns, dur, think, rounds
-    printf "| scenario | req/s | p50 | p99 | ratio to legacy (req/s, p50, p99) | client errors | mirror drops / submitted | compared (cand. errors) | submitted, not compared | proxy CPU µs/req | candidate CPU µs/req | GCs/run | RSS after each round (MiB) | peak RSS (VmHWM) |\n"
+    printf "| scenario | req/s | p50 | p99 | ratio to legacy (req/s, p50, p99) | client errors | mirror drops / submitted | compared (cand. errors) | skipped by policy (breaker, rate limit) | proxy CPU µs/req | candidate CPU µs/req | GCs/run | RSS after each round (MiB) | peak RSS (VmHWM) |\n"
     printf "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     L = ph SUBSEP "legacy"
     lr = median(rps[L]); l50 = median(p50[L]); l99 = median(p99[L])
@@ -257,7 +258,7 @@ END {
       ratio = (s == "legacy") ? "1 (baseline)" : sprintf("%.2f, %.2f, %.2f", r / lr, a / l50, b / l99)
       drops = (s == "legacy") ? "–" : sprintf("%d / %d", drop[k], subm[k])
       samples = (s == "legacy") ? "–" : sprintf("%d (%d)", smp[k], cerr[k])
-      skipped = (s == "legacy") ? "–" : sprintf("%d", subm[k] - smp[k])
+      skipped = (s == "legacy") ? "–" : sprintf("%d", skip[k])
       cc = (s == "legacy") ? "–" : sprintf("%.1f", median(ccpu[k]))
       printf "| %s | %.0f | %.0f µs | %.0f µs | %s | %d | %s | %s | %s | %.1f | %s | %s | %s | %.1f MiB |\n", s, r, a, b, ratio, err[k], drops, samples, skipped, median(pcpu[k]), cc, median(gc[k]), substr(rss[k], 2), hwm[k] / 1024
     }

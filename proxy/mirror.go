@@ -11,9 +11,10 @@ import (
 )
 
 // Mirror takes copies of shadowed requests for comparison; *shadow.Mirror
-// implements it. Submit never blocks; false means the copy was dropped.
+// implements it. Submit never blocks and returns what became of the copy:
+// shadow.OutcomeQueued, shadow.OutcomeDropped, or the policy that skipped it.
 type Mirror interface {
-	Submit(shadow.Exchange) bool
+	Submit(shadow.Exchange) string
 }
 
 var _ Mirror = (*shadow.Mirror)(nil)

@@ -451,10 +451,13 @@ func (p *Proxy) serveCompared(w http.ResponseWriter, r *http.Request, t *table, 
 	case reverseObserved:
 		ex.Candidate, ex.Reverse = observedBackend{to: mirrorBackend{e.legacy}, live: e.live}, true
 	}
-	if p.mirror.Submit(ex) {
+	switch p.mirror.Submit(ex) {
+	case shadow.OutcomeQueued:
 		e.live.Mirror.Submitted.Add(1)
-	} else {
+	case shadow.OutcomeDropped:
 		e.live.Mirror.Drop(false)
+	default:
+		e.live.Mirror.Skipped.Add(1)
 	}
 }
 

@@ -169,6 +169,11 @@ func TestReverseShadowWritesStayOffLegacy(t *testing.T) {
 				if legacy.count() != 0 || ev.SkippedWrites != 1 || ev.Samples != 0 {
 					t.Fatalf("legacy got %d requests; evidence %+v", legacy.count(), ev)
 				}
+				// status tells a copy the policy skipped from one queued or dropped.
+				r := h.ctrl.Route("POST /api/order")
+				if r.Mirror.Skipped.Load() != 1 || r.Mirror.Submitted.Load() != 0 || r.Mirror.Dropped.Load() != 0 {
+					t.Fatalf("mirror counters: submitted %d, skipped %d, dropped %d", r.Mirror.Submitted.Load(), r.Mirror.Skipped.Load(), r.Mirror.Dropped.Load())
+				}
 				return
 			}
 			// writes: allow sends the copy to legacy, marked but not as a dry run.

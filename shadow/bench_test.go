@@ -228,7 +228,7 @@ func BenchmarkMirrorSustained(b *testing.B) {
 		// A fresh *Options per request on purpose: the compile cache must
 		// stay bounded even for a caller that does this.
 		if m.Submit(Exchange{Route: "PUT /api/product", Options: &Options{Writes: WritesAllow}, Request: req, Body: body,
-			Legacy: legacy, Candidate: be}) {
+			Legacy: legacy, Candidate: be}) == OutcomeQueued {
 			accepted++
 		}
 		if i%20000 == 0 {

@@ -17,6 +17,13 @@ const (
 	OutcomeBreakerOpen  = "breaker-open"  // the candidate's circuit breaker was open
 )
 
+// What else Submit can answer: the copy will be compared, or sampling left
+// it out (which the evidence does not count).
+const (
+	OutcomeQueued    = "queued"
+	OutcomeUnsampled = "unsampled"
+)
+
 // Evidence sizes.
 const (
 	// DefaultWindow is how many recent results Evidence remembers for

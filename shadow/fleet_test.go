@@ -94,9 +94,9 @@ func TestFixtureFleetDifferential(t *testing.T) {
 		resp.Body.Close()
 		in, _ := http.NewRequest(c.method, c.path, nil)
 		in.Header = req.Header.Clone()
-		if !m.Submit(shadow.Exchange{Route: c.route, Service: c.svc, Options: opts, Request: in, Body: []byte(c.body),
+		if m.Submit(shadow.Exchange{Route: c.route, Service: c.svc, Options: opts, Request: in, Body: []byte(c.body),
 			Legacy:    shadow.Response{Status: resp.StatusCode, Header: resp.Header, Body: body, Latency: time.Since(start)},
-			Candidate: candidates[c.svc], Baseline: legacyBackend{base}}) {
+			Candidate: candidates[c.svc], Baseline: legacyBackend{base}}) != shadow.OutcomeQueued {
 			t.Fatalf("copy of %s dropped", c.route)
 		}
 	}

@@ -203,32 +203,33 @@ func isWrite(method string) bool {
 	return true
 }
 
-// Submit queues a copy of the exchange for the candidate. It never blocks:
-// it returns false only when the copy had to be dropped (queue full or
-// mirror closed), which is counted. Writes under `writes: deny` (in reverse,
-// any policy but allow), requests
-// not sampled, over the rate cap or refused by an open breaker return true
-// (nothing went wrong) and are counted too, except unsampled ones.
-func (m *Mirror) Submit(ex Exchange) bool {
+// Submit queues a copy of the exchange for the candidate and says what
+// became of it. It never blocks. OutcomeQueued: a worker will send and
+// compare it. OutcomeDropped: the route's queue was full or the mirror is
+// closed. Otherwise the route's policy skipped it: OutcomeSkippedWrite
+// (a write under `writes: deny`; in reverse, any policy but allow),
+// OutcomeUnsampled, OutcomeRateLimited or OutcomeBreakerOpen. Every
+// outcome but unsampled is counted in the route's evidence.
+func (m *Mirror) Submit(ex Exchange) string {
 	if ex.Request == nil || ex.Candidate == nil {
-		return false
+		return OutcomeDropped
 	}
 	opts := ex.Options
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.closed {
-		return false
+		return OutcomeDropped
 	}
 	r := m.routeLocked(ex.Route, ex.Service)
 	if r == nil || m.closed { // routeLocked may have let Close run
-		return false
+		return OutcomeDropped
 	}
 	if isWrite(ex.Request.Method) && (opts.writes() == WritesDeny || ex.Reverse && opts.writes() != WritesAllow) {
 		r.count(OutcomeSkippedWrite)
-		return true
+		return OutcomeSkippedWrite
 	}
 	if !sampled(ex.Route, opts, ex.Request) {
-		return true
+		return OutcomeUnsampled
 	}
 	// Read the clock only for copies that go on: skipped and unsampled
 	// requests never need it.
@@ -237,22 +238,22 @@ func (m *Mirror) Submit(ex Exchange) bool {
 	if opts != nil && opts.RateLimit > 0 && !r.bucket.take(now, opts.RateLimit) {
 		r.ev.AddSkipped(OutcomeRateLimited)
 		r.mu.Unlock()
-		return true
+		return OutcomeRateLimited
 	}
 	if !r.breaker.allow(now, m.cfg.BreakerCooldown) {
 		r.ev.AddSkipped(OutcomeBreakerOpen)
 		r.mu.Unlock()
-		return true
+		return OutcomeBreakerOpen
 	}
 	r.mu.Unlock()
 
-	drop := func() bool {
+	drop := func() string {
 		r.mu.Lock()
 		r.breaker.cancelProbe()
 		r.ev.AddSkipped(OutcomeDropped)
 		r.mu.Unlock()
 		m.cfg.Logger.Debug("shadow queue full, copy dropped", "route", ex.Route)
-		return false
+		return OutcomeDropped
 	}
 	// Under overload most copies are dropped: do it before paying for the
 	// request clone. (The select below still decides; this is a shortcut.)
@@ -266,7 +267,7 @@ func (m *Mirror) Submit(ex Exchange) bool {
 	req.Body = nil
 	select {
 	case r.queue <- job{ex: ex, req: req, at: now}:
-		return true
+		return OutcomeQueued
 	default:
 		return drop()
 	}

@@ -185,8 +185,8 @@ func TestMirrorCandidateFailures(t *testing.T) {
 			}
 			opts := &Options{Timeout: Duration(300 * time.Millisecond)}
 			start := time.Now()
-			if !m.Submit(Exchange{Route: "GET /api/inventory", Service: "inventory-service", Options: opts,
-				Request: req, Legacy: lresp, Candidate: be}) {
+			if m.Submit(Exchange{Route: "GET /api/inventory", Service: "inventory-service", Options: opts,
+				Request: req, Legacy: lresp, Candidate: be}) != OutcomeQueued {
 				t.Fatal("submit dropped")
 			}
 			if el := time.Since(start); el > 50*time.Millisecond {
@@ -272,7 +272,7 @@ func TestMirrorQueueFullDrops(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		start := time.Now()
 		ok := m.Submit(Exchange{Route: "GET /x", Request: httptest.NewRequest("GET", "/x", nil),
-			Legacy: Response{Status: 200}, Candidate: be, Options: &Options{Timeout: Duration(5 * time.Second)}})
+			Legacy: Response{Status: 200}, Candidate: be, Options: &Options{Timeout: Duration(5 * time.Second)}}) == OutcomeQueued
 		slowest = max(slowest, time.Since(start))
 		if ok {
 			accepted++
@@ -513,8 +513,8 @@ func TestRestoreAndClosedMirror(t *testing.T) {
 	if got := m.Evidence("GET /x"); got.Samples != 1 {
 		t.Fatalf("restored evidence lost: %+v", got)
 	}
-	if m.Submit(Exchange{Route: "GET /x", Request: httptest.NewRequest("GET", "/x", nil), Candidate: trapBackend{}}) {
-		t.Fatal("closed mirror accepted a copy")
+	if got := m.Submit(Exchange{Route: "GET /x", Request: httptest.NewRequest("GET", "/x", nil), Candidate: trapBackend{}}); got != OutcomeDropped {
+		t.Fatalf("closed mirror answered %q, want %q", got, OutcomeDropped)
 	}
 }
 
@@ -602,8 +602,8 @@ func TestMirrorReverse(t *testing.T) {
 		m := NewMirror(MirrorConfig{}, rec)
 		req := httptest.NewRequest(http.MethodGet, "/api/order/1", nil)
 		// A baseline backend is ignored in reverse: no A/A copy.
-		if !m.Submit(Exchange{Route: "GET /api/order/{id}", Request: req, Legacy: answered,
-			Candidate: be, Baseline: be, Reverse: true}) {
+		if m.Submit(Exchange{Route: "GET /api/order/{id}", Request: req, Legacy: answered,
+			Candidate: be, Baseline: be, Reverse: true}) != OutcomeQueued {
 			t.Fatal("copy dropped")
 		}
 		closeMirror(t, m)
@@ -679,5 +679,34 @@ func TestMirrorAsksTheRecorderFirst(t *testing.T) {
 	if rec.asked.Load() == 0 || rec.recorded.Load() != 0 {
 		t.Fatalf("asked %d, recorded %d: a sample the recorder does not want must not reach Record",
 			rec.asked.Load(), rec.recorded.Load())
+	}
+}
+
+func TestSubmitSaysWhatBecameOfTheCopy(t *testing.T) {
+	candidate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(candidate.Close)
+	be := newUpstream(t, candidate.URL)
+	m := NewMirror(MirrorConfig{}, nil)
+	defer closeMirror(t, m)
+	submit := func(method string, opts *Options) string {
+		return m.Submit(Exchange{Route: method + " /s", Options: opts, Request: httptest.NewRequest(method, "/s", nil),
+			Legacy: Response{Status: 200}, Candidate: be})
+	}
+	if got := submit("GET", nil); got != OutcomeQueued {
+		t.Errorf("plain GET: %q", got)
+	}
+	if got := submit("DELETE", nil); got != OutcomeSkippedWrite {
+		t.Errorf("a write under the default policy: %q", got)
+	}
+	if got := submit("GET", &Options{Sample: 0.000001}); got != OutcomeUnsampled {
+		t.Errorf("sampled out: %q", got)
+	}
+	limited := &Options{RateLimit: 1}
+	outcomes := map[string]int{}
+	for range 5 {
+		outcomes[submit("HEAD", limited)]++
+	}
+	if outcomes[OutcomeQueued] != 1 || outcomes[OutcomeRateLimited] != 4 {
+		t.Errorf("five copies at rateLimit 1/s: %v", outcomes)
 	}
 }

@@ -219,6 +219,7 @@ func restoreCounters(r *Route, docs map[string]json.RawMessage) {
 			var m MirrorStatus
 			if json.Unmarshal(data, &m) == nil {
 				r.Mirror.Submitted.Add(m.Submitted)
+				r.Mirror.Skipped.Add(m.Skipped)
 				r.Mirror.Dropped.Add(m.Dropped)
 				r.Mirror.TooLarge.Add(m.TooLarge)
 			}

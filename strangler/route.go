@@ -103,6 +103,7 @@ type RouteStatus struct {
 // MirrorStatus is the mirror counters of a route.
 type MirrorStatus struct {
 	Submitted int64 `json:"submitted"`
+	Skipped   int64 `json:"skipped"`
 	Dropped   int64 `json:"dropped"`
 	TooLarge  int64 `json:"tooLarge"`
 }
@@ -123,8 +124,8 @@ func (r *Route) status(engine ShadowEngine) RouteStatus {
 		Latency:  map[Side]Latency{SideLegacy: leg.Latency(), SideCandidate: cand.Latency()},
 		Requests: map[Side]int64{SideLegacy: leg.Requests, SideCandidate: cand.Requests},
 		Errors:   map[Side]int64{SideLegacy: leg.Errors, SideCandidate: cand.Errors},
-		Mirror: MirrorStatus{Submitted: r.Mirror.Submitted.Load(), Dropped: r.Mirror.Dropped.Load(),
-			TooLarge: r.Mirror.TooLarge.Load()},
+		Mirror: MirrorStatus{Submitted: r.Mirror.Submitted.Load(), Skipped: r.Mirror.Skipped.Load(),
+			Dropped: r.Mirror.Dropped.Load(), TooLarge: r.Mirror.TooLarge.Load()},
 		Stats: map[Side]SideSnapshot{SideLegacy: leg, SideCandidate: cand},
 	}
 	if sum != nil && cand.Requests == 0 {

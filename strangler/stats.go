@@ -148,9 +148,13 @@ func millis(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
 
 // MirrorStats counts copies handed to the other side.
 type MirrorStats struct {
-	// Submitted copies accepted by the shadow engine or the fallback mirror.
+	// Submitted copies queued for comparison.
 	Submitted atomic.Int64
-	// Dropped copies: queue full, rate limit, or sampled out by the engine.
+	// Skipped copies the route's shadow policy left out: writes under
+	// `writes: deny`, sampled out, over the rate limit, breaker open (the
+	// evidence counts each reason but sampling).
+	Skipped atomic.Int64
+	// Dropped copies: the route's queue was full.
 	Dropped atomic.Int64
 	// TooLarge requests or responses over maxBufferedBody, never mirrored.
 	TooLarge atomic.Int64
