@@ -16,7 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/strangler-fig/migrate/proxy/wasm"
+	"github.com/strangler-fig/migrate/proxy"
 	"github.com/strangler-fig/migrate/shadow"
 	"github.com/strangler-fig/migrate/strangler"
 )
@@ -210,12 +210,16 @@ type replayer struct {
 	cfg      *strangler.Config
 	override *url.URL
 	client   *http.Client
-	wasm     map[string]*wasm.Backend
-	rt       *wasm.Runtime
+	// In-process candidates are built as the proxy builds them, from the
+	// same compilation cache.
+	newWasm   proxy.WasmFactory
+	closeWasm func(context.Context) error
+	wasm      map[string]shadow.Backend
+	closers   []func(context.Context) error
 }
 
 func newReplayer(ctx context.Context, o *diffsOptions) (*replayer, error) {
-	rp := &replayer{wasm: map[string]*wasm.Backend{}, client: &http.Client{
+	rp := &replayer{wasm: map[string]shadow.Backend{}, client: &http.Client{
 		Timeout: 30 * time.Second,
 		// A redirect is part of the answer being compared, not followed.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -241,11 +245,11 @@ func newReplayer(ctx context.Context, o *diffsOptions) (*replayer, error) {
 }
 
 func (rp *replayer) close(ctx context.Context) {
-	for _, b := range rp.wasm {
-		b.Close(ctx)
+	for _, c := range rp.closers {
+		c(ctx)
 	}
-	if rp.rt != nil {
-		rp.rt.Close(ctx)
+	if rp.closeWasm != nil {
+		rp.closeWasm(ctx)
 	}
 }
 
@@ -276,22 +280,18 @@ func (rp *replayer) backend(ctx context.Context, service string) (shadow.Backend
 	if b, ok := rp.wasm[service]; ok {
 		return b, opts, nil
 	}
-	var wo wasm.Options
-	if err := json.Unmarshal(svc.Candidate.Raw, &wo); err != nil {
-		return nil, opts, fmt.Errorf("candidate of %q: %w", service, err)
-	}
-	wo.Path = rp.cfg.Resolve(wo.Path)
-	if rp.rt == nil {
-		rt, err := wasm.NewRuntime(ctx, "", slog.Default())
+	if rp.newWasm == nil {
+		f, closeAll, err := proxy.NewWasmFactory(ctx, wasmCacheDir(rp.cfg), slog.Default())
 		if err != nil {
-			return nil, opts, fmt.Errorf("start the Wasm runtime: %w", err)
+			return nil, opts, err
 		}
-		rp.rt = rt
+		rp.newWasm, rp.closeWasm = f, closeAll
 	}
-	b, err := wasm.New(ctx, wo, rp.rt)
+	b, closeFn, err := rp.newWasm(ctx, svc.Candidate.Raw, rp.cfg.Dir)
 	if err != nil {
 		return nil, opts, fmt.Errorf("load candidate of %q: %w", service, err)
 	}
+	rp.closers = append(rp.closers, closeFn)
 	rp.wasm[service] = b
 	return b, opts, nil
 }

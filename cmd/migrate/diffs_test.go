@@ -7,11 +7,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/strangler-fig/migrate/fixtures"
 	"github.com/strangler-fig/migrate/shadow"
 	"github.com/strangler-fig/migrate/strangler"
 )
@@ -119,5 +121,42 @@ func TestDiffsReplay(t *testing.T) {
 	code = run([]string{"diffs", "--admin", admin, "--replay"}, &streams{in: strings.NewReader(""), out: &out, err: &errb})
 	if code != exitUsage {
 		t.Fatalf("--replay without a candidate: exit %d, want %d", code, exitUsage)
+	}
+}
+
+func TestDiffsReplayInProcessCandidate(t *testing.T) {
+	admin := startAdminWithSamples(t)
+	dir := t.TempDir()
+	mods, err := fixtures.BuildWasm(context.Background(), filepath.Join(dir, "components"))
+	if err != nil {
+		t.Skipf("fixture components do not build here: %v", err)
+	}
+	config := func(candidate string) string {
+		path := filepath.Join(dir, "strangler.yaml")
+		yaml := "store: migrate.db\nservices:\n  product-service:\n    legacy: http://127.0.0.1:1\n    candidate: " + candidate +
+			"\n    routes: [\"GET /api/product\"]\n"
+		if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	if filepath.Dir(mods["product"]) != filepath.Join(dir, "components") {
+		t.Fatalf("product module at %s", mods["product"])
+	}
+	// The guest answers the whole seed catalogue, which the stored legacy
+	// answer (one product) does not match: replay ran it and compared.
+	var out, errb bytes.Buffer
+	code := run([]string{"diffs", "--admin", admin, "--replay", "--config", config("{wasm: components/product.wasm}"), "-o", "json"},
+		&streams{in: strings.NewReader(""), out: &out, err: &errb})
+	if code != exitGateOrDiff || !strings.Contains(out.String(), `"after": "mismatch"`) {
+		t.Fatalf("exit %d; stderr %s; out %s", code, errb.String(), out.String())
+	}
+	// The candidate block is read as strictly as the proxy reads it.
+	out.Reset()
+	errb.Reset()
+	code = run([]string{"diffs", "--admin", admin, "--replay", "--config", config("{wasm: components/product.wasm, maxMemroy: 1MiB}")},
+		&streams{in: strings.NewReader(""), out: &out, err: &errb})
+	if code == exitOK || !strings.Contains(out.String()+errb.String(), "maxMemroy") {
+		t.Fatalf("a misspelt option was accepted: exit %d; stderr %s; out %s", code, errb.String(), out.String())
 	}
 }
