@@ -96,6 +96,19 @@ func testRuntime(tb testing.TB) *Runtime {
 func newGuestBackend(tb testing.TB, opts Options) *Backend {
 	tb.Helper()
 	opts.Path = buildGuest(tb)
+	return newTestBackend(tb, opts)
+}
+
+// newReusableBackend serves the reusable test guest with opts.
+func newReusableBackend(tb testing.TB, opts Options) *Backend {
+	tb.Helper()
+	opts.Path = buildReusableGuest(tb)
+	return newTestBackend(tb, opts)
+}
+
+// newTestBackend serves opts.Path on the shared runtime until the test ends.
+func newTestBackend(tb testing.TB, opts Options) *Backend {
+	tb.Helper()
 	b, err := New(context.Background(), opts, testRuntime(tb))
 	if err != nil {
 		tb.Fatal(err)

@@ -13,17 +13,6 @@ import (
 	"time"
 )
 
-func newReusableBackend(tb testing.TB, opts Options) *Backend {
-	tb.Helper()
-	opts.Path = buildReusableGuest(tb)
-	b, err := New(context.Background(), opts, testRuntime(tb))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = b.Close(context.Background()) })
-	return b
-}
-
 // served asks the reusable guest how many requests its instance answered.
 func served(t *testing.T, b *Backend) int {
 	t.Helper()
