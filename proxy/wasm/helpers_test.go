@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -64,8 +65,10 @@ func buildTestModule(tb testing.TB, name string, flags ...string) string {
 	defer builtMu.Unlock()
 	b, ok := built[name]
 	if !ok {
+		// "NAME-reusable" is testdata/NAME built with other flags.
+		pkg, _, _ := strings.Cut(name, "-")
 		b.path = filepath.Join(sharedDir, name+".wasm")
-		args := append(append([]string{"build"}, flags...), "-o", b.path, "./testdata/"+name)
+		args := append(append([]string{"build"}, flags...), "-o", b.path, "./testdata/"+pkg)
 		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), args...)
 		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {

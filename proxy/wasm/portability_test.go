@@ -53,6 +53,7 @@ func TestCommandsRunUnderAnotherWASIHost(t *testing.T) {
 		t.Skipf("fixture components do not build here: %v", err)
 	}
 	modules["example"] = buildTestModule(t, "inventory")
+	modules["hello"] = buildTestModule(t, "hello")
 
 	tests := []struct{ module, method, target, body string }{
 		{"product", "GET", "/api/product", ""},
@@ -62,6 +63,7 @@ func TestCommandsRunUnderAnotherWASIHost(t *testing.T) {
 		{"order", "POST", "/api/order", orderBody},
 		{"order", "POST", "/api/order", "not json"},
 		{"example", "GET", "/api/inventory?skuCode=ENG-V8-500&skuCode=BRK-PD-HP", ""},
+		{"hello", "POST", "/greet", "12345"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.module+" "+tt.method+" "+tt.target, func(t *testing.T) {

@@ -168,3 +168,23 @@ func TestReuseNeedsAReusableGuest(t *testing.T) {
 		t.Error("negative reuse accepted")
 	}
 }
+
+// TestReadmeGuestBuildsBothWays serves the README's two-way guest as a
+// command (fresh instances) and as a reusable guest (one instance), and
+// expects the same answers.
+func TestReadmeGuestBuildsBothWays(t *testing.T) {
+	command := newTestBackend(t, Options{Path: buildTestModule(t, "hello")})
+	reused := newTestBackend(t, Options{Path: buildTestModule(t, "hello-reusable", "-buildmode=c-shared"), Reuse: 100})
+	if command.cur.reusable || !reused.cur.reusable {
+		t.Fatal("the plain build must be a command and the c-shared build a reusable guest")
+	}
+	for _, b := range []*Backend{command, reused, reused} {
+		resp, body := do(t, b, "POST", "/greet", "12345", http.Header{"Content-Type": {"text/plain"}})
+		if resp.StatusCode != 200 || body != "hello from POST /greet (5 bytes)\n" {
+			t.Errorf("%s: %d %q", b.opts.Path, resp.StatusCode, body)
+		}
+	}
+	if st := reused.Stats(); st.IdleInstances != 1 {
+		t.Errorf("the reusable build kept %d instances, want 1", st.IdleInstances)
+	}
+}
