@@ -84,7 +84,9 @@ func (b *Backend) serveReusable(ctx context.Context, m *module, r *http.Request,
 	// Drop the request's buffers before the instance waits for the next.
 	in.io.ctx, in.io.stdout, in.io.stderr = context.Background(), io.Discard, io.Discard
 	in.io.stdin.Reset(nil)
-	if err != nil || in.mem.refused || in.served >= b.opts.Reuse || !b.putIdle(m, in) {
+	// A cancelled request context means a deadline or an oversized
+	// response stopped (or was about to stop) the guest: a failure too.
+	if err != nil || ctx.Err() != nil || in.mem.refused || in.served >= b.opts.Reuse || !b.putIdle(m, in) {
 		b.closeInstance(in)
 	}
 	return in.mem, err

@@ -188,3 +188,17 @@ func TestReadmeGuestBuildsBothWays(t *testing.T) {
 		t.Errorf("the reusable build kept %d instances, want 1", st.IdleInstances)
 	}
 }
+
+func TestReusedInstanceIsDiscardedAfterAnOversizedResponse(t *testing.T) {
+	b := newReusableBackend(t, Options{Reuse: 100, MaxResponse: 64 << 10})
+	served(t, b)
+	big := strings.Repeat("x", 100<<10)
+	req := httptest.NewRequest("POST", "/echo", strings.NewReader(big))
+	req.Header.Set("Content-Type", "text/plain")
+	if _, err := b.RoundTrip(req); ErrorKind(err) != KindTooLarge {
+		t.Fatalf("error %v, want too-large", err)
+	}
+	if n := served(t, b); n != 1 {
+		t.Errorf("after an oversized response the next request was the instance's request %d, want a fresh instance", n)
+	}
+}
