@@ -210,6 +210,11 @@ func TestReverseShadowSlowLegacyNeverDelaysClient(t *testing.T) {
 		}
 	}
 	r := h.ctrl.Route("GET /api/order")
+	// The client has its answer before the copy is handed to the mirror:
+	// give the last handler a moment to finish.
+	for deadline := time.Now().Add(5 * time.Second); r.Mirror.Submitted.Load()+r.Mirror.Dropped.Load() < n && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	ev := mirror.Evidence("GET /api/order")
 	// One copy is with the worker, one queued; the rest were dropped and
 	// counted on the route and in the evidence.
