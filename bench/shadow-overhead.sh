@@ -32,6 +32,7 @@
 #   SHADOW_OPTS="rateLimit: 200" bench/shadow-overhead.sh   # extra shadow-block keys
 #   PIN=1 bench/shadow-overhead.sh   # wrk on CPU 0; backend, candidates, proxies on CPU 1
 #   PHASES=paced bench/shadow-overhead.sh   # only one of the two phases
+#   BACKEND_DELAY=1ms bench/shadow-overhead.sh   # legacy waits 1ms per request, as for a database
 set -euo pipefail
 
 SERVER=() CLIENT=()
@@ -99,7 +100,7 @@ to_us() {
     else { sub(/s$/, "", v); print v * 1000000 } }'
 }
 
-"${SERVER[@]}" "$WORK/backend" -addr 127.0.0.1:$BACKEND_PORT & PIDS+=($!)
+"${SERVER[@]}" "$WORK/backend" -addr 127.0.0.1:$BACKEND_PORT -delay "${BACKEND_DELAY:-0}" & PIDS+=($!)
 wait_up "http://127.0.0.1:$BACKEND_PORT/api/product"
 
 # "10x slower" is relative to what a client sees from legacy directly: the
