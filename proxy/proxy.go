@@ -41,10 +41,6 @@ type Options struct {
 	// Wasm builds in-process candidates. Without it a config with a wasm
 	// candidate is rejected.
 	Wasm WasmFactory
-	// Traffic is counted around every client request, so that the mirror
-	// given the same Traffic sends its copies in the gaps. Default: the
-	// proxy's own, shared with its own mirror.
-	Traffic *shadow.Traffic
 }
 
 // Proxy serves requests through the current route table. Reloading swaps
@@ -56,7 +52,7 @@ type Proxy struct {
 	mirror  Mirror
 	own     *shadow.Mirror // the default mirror, closed with the proxy
 	wasm    WasmFactory
-	traffic *shadow.Traffic
+	traffic *shadow.Traffic // the mirror's count of client requests; nil if it keeps none
 
 	table atomic.Pointer[table]
 
@@ -92,16 +88,18 @@ type entry struct {
 // New builds a proxy; call Load before serving.
 func New(opts Options) *Proxy {
 	p := &Proxy{ctrl: opts.Controller, logger: opts.Logger, mirror: opts.Mirror, wasm: opts.Wasm,
-		traffic: opts.Traffic, upstreams: map[string]*upstream{}}
+		upstreams: map[string]*upstream{}}
 	if p.logger == nil {
 		p.logger = slog.Default()
 	}
 	if p.mirror == nil {
-		if p.traffic == nil {
-			p.traffic = &shadow.Traffic{}
-		}
-		p.own = shadow.NewMirror(shadow.MirrorConfig{Logger: p.logger, Traffic: p.traffic}, nil)
+		p.own = shadow.NewMirror(shadow.MirrorConfig{Logger: p.logger}, nil)
 		p.mirror = p.own
+	}
+	// A mirror that sends its copies in the gaps between client requests
+	// needs them counted.
+	if m, ok := p.mirror.(interface{ Traffic() *shadow.Traffic }); ok {
+		p.traffic = m.Traffic()
 	}
 	return p
 }

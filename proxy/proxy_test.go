@@ -710,3 +710,14 @@ func TestMirrorBackendKeepsMark(t *testing.T) {
 		})
 	}
 }
+
+func TestProxyCountsClientRequestsForItsMirror(t *testing.T) {
+	mirror := shadow.NewMirror(shadow.MirrorConfig{}, nil)
+	defer mirror.Close(context.Background())
+	if p := New(Options{Mirror: mirror}); p.traffic != mirror.Traffic() {
+		t.Error("the proxy does not count client requests for the mirror it was given")
+	}
+	if p := New(Options{}); p.traffic == nil || p.traffic != p.own.Traffic() {
+		t.Error("the proxy does not count client requests for its own mirror")
+	}
+}

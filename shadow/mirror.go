@@ -73,9 +73,6 @@ type MirrorConfig struct {
 	OnSample func(Sample)
 	// Now is the clock (default time.Now); tests fix it.
 	Now func() time.Time
-	// Traffic, if set, is the proxy's count of client requests in
-	// flight: copies then go out in the gaps between them (see Traffic).
-	Traffic *Traffic
 }
 
 func (c *MirrorConfig) defaults() {
@@ -105,8 +102,9 @@ func (c *MirrorConfig) defaults() {
 // Mirror sends detached copies of requests to candidates, compares the
 // answers, learns noise and keeps per-route evidence. Submit never blocks.
 type Mirror struct {
-	cfg MirrorConfig
-	rec Recorder
+	cfg     MirrorConfig
+	rec     Recorder
+	traffic Traffic // counted by the proxy in front (see Traffic)
 
 	mu     sync.RWMutex // guards routes and closed; Submit holds it shared
 	routes map[string]*route
@@ -137,6 +135,11 @@ func NewMirror(cfg MirrorConfig, rec Recorder) *Mirror {
 	cfg.defaults()
 	return &Mirror{cfg: cfg, rec: rec, routes: map[string]*route{}}
 }
+
+// Traffic is the count of client requests the proxy in front of this
+// mirror keeps (Begin and End around each request), so that copies go out
+// in the gaps between them. Nobody counting means no waiting.
+func (m *Mirror) Traffic() *Traffic { return &m.traffic }
 
 // routeLocked returns the state of a route, creating it (and its workers) on first
 // use. The caller holds m.mu shared; creation upgrades briefly.
@@ -322,7 +325,7 @@ func (m *Mirror) process(r *route, j job) {
 	method := j.req.Method
 	if j.ex.Baseline != nil && !j.ex.Reverse && (!isWrite(method) || opts != nil && opts.BaselineWrites) &&
 		r.noise.WantBaseline(m.cfg.Now(), m.cfg.StableAfter) {
-		m.cfg.Traffic.waitGap(maxYield)
+		m.traffic.waitGap(maxYield)
 		again := call(j.ex.Baseline, j.req, j.ex.Body, opts, "baseline", false)
 		if again.Error == "" {
 			res := Compare(j.ex.Legacy, again, opts, nil)
@@ -336,7 +339,7 @@ func (m *Mirror) process(r *route, j job) {
 		}
 	}
 
-	m.cfg.Traffic.waitGap(maxYield)
+	m.traffic.waitGap(maxYield)
 	resp := call(j.ex.Candidate, j.req, j.ex.Body, opts, "1", !j.ex.Reverse && isWrite(method) && opts.writes() == WritesMarked)
 	legacy, candidate := j.ex.Legacy, resp
 	if j.ex.Reverse {

@@ -10,12 +10,12 @@ import (
 // it is sent anyway, so that a proxy that is never idle still compares.
 const maxYield = 10 * time.Millisecond
 
-// Traffic counts the client requests a proxy is serving. A Mirror given one
-// (MirrorConfig.Traffic) sends each copy in a gap between client requests,
-// or after maxYield: a copy's round trip to the candidate is what costs
-// the clients of a busy host (it overlaps their own round trips to legacy),
-// while the comparison afterwards costs them next to nothing. The proxy
-// calls Begin and End around every client request.
+// Traffic counts the client requests a proxy is serving. The Mirror whose
+// Traffic it is (Mirror.Traffic) sends each copy in a gap between client
+// requests, or after maxYield: a copy's round trip to the candidate is what
+// costs the clients of a busy host (it overlaps their own round trips to
+// legacy), while the comparison afterwards costs them next to nothing. The
+// proxy calls Begin and End around every client request.
 type Traffic struct {
 	inFlight atomic.Int64
 	waiters  atomic.Int64

@@ -133,16 +133,14 @@ func runProxy(ctx context.Context, o *proxyOptions, s *streams) error {
 	defer store.Close()
 	// The comparison engine records redacted samples into the store; the
 	// controller reads, persists and restores its evidence.
-	// Copies wait for gaps in the client traffic the proxy counts.
-	traffic := &shadow.Traffic{}
-	mirror := shadow.NewMirror(shadow.MirrorConfig{Logger: logger, Traffic: traffic}, store)
+	mirror := shadow.NewMirror(shadow.MirrorConfig{Logger: logger}, store)
 	ctrl := strangler.NewController(store, strangler.NewMetrics(), logger)
 	ctrl.Shadow = mirror
 	wasmFactory, closeWasm, err := proxy.NewWasmFactory(ctx, wasmCacheDir(cfg), logger)
 	if err != nil {
 		return err
 	}
-	px := proxy.New(proxy.Options{Controller: ctrl, Logger: logger, Mirror: mirror, Wasm: wasmFactory, Traffic: traffic})
+	px := proxy.New(proxy.Options{Controller: ctrl, Logger: logger, Mirror: mirror, Wasm: wasmFactory})
 	ctrl.Usage = px.WasmUsage // each flush records what the in-process candidates used, for the report
 	if err := px.Load(ctx, cfg); err != nil {
 		return fmt.Errorf("config %s: %w", o.config, err)
