@@ -721,3 +721,50 @@ func TestProxyCountsClientRequestsForItsMirror(t *testing.T) {
 		t.Error("the proxy does not count client requests for its own mirror")
 	}
 }
+
+// TestShadowCopyWaitsForAGapInClientTraffic: while another client request
+// is in flight, a copy is held back, and it goes as soon as that request
+// ends.
+func TestShadowCopyWaitsForAGapInClientTraffic(t *testing.T) {
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	legacy := newBackend(t, "legacy", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/slow" {
+			<-release
+		}
+		fmt.Fprint(w, `{"side":"legacy"}`)
+	})
+	defer free() // before the servers close: they wait for handlers
+	candidate := newBackend(t, "candidate", nil)
+	mirror := shadow.NewMirror(shadow.MirrorConfig{}, nil)
+	h := newHarness(t, `
+services:
+  orders:
+    legacy: {{legacy}}
+    candidate: {url: "{{candidate}}"}
+    routes: ["GET /api/order", "GET /api/slow"]
+`, map[string]string{"legacy": legacy.URL, "candidate": candidate.URL}, mirror)
+	h.set(t, "GET /api/order", strangler.ModeShadow, 0)
+
+	slowDone := make(chan struct{})
+	go func() {
+		defer close(slowDone)
+		get(t, h.front.URL+"/api/slow", nil) // legacy mode: in flight until released
+	}()
+	legacy.wait(t) // the slow request has reached legacy
+	if status, _, _ := get(t, h.front.URL+"/api/order", nil); status != 200 {
+		t.Fatalf("status %d", status)
+	}
+	legacy.wait(t)
+	select {
+	case s := <-candidate.hit:
+		t.Fatalf("the copy of %s went out while a client request was in flight", s.Path)
+	case <-time.After(5 * time.Millisecond): // half of maxYield
+	}
+	free()
+	<-slowDone
+	if s := candidate.wait(t); s.Path != "/api/order" {
+		t.Fatalf("candidate got %+v", s)
+	}
+}
