@@ -303,26 +303,32 @@ func (b *Backend) RoundTrip(r *http.Request) (*http.Response, error) {
 // traps or is interrupted. Instrumented modules are interrupted by the
 // Osyield hook of their configuration; the others by wazero itself.
 func (b *Backend) run(ctx context.Context, m *module, cfg wazero.ModuleConfig) error {
-	rt := b.rt.checked
-	if m.instrumented {
-		rt = b.rt.fast
-	}
-	mod, err := rt.InstantiateModule(ctx, m.compiled, cfg)
+	mod, err := b.runtimeFor(m).InstantiateModule(ctx, m.compiled, cfg)
 	if mod != nil {
 		_ = mod.Close(ctx)
 	}
 	return err
 }
 
-// config is the per-request module configuration: the shared base plus
-// the CGI environment, stdio, and the per-request clock and random state.
-func (b *Backend) config(ctx context.Context, r *http.Request, body []byte, stdout, stderr io.Writer) wazero.ModuleConfig {
+// runtimeFor is the runtime that runs m: the one whose interruption check
+// m's instrumentation relies on, or wazero's own.
+func (b *Backend) runtimeFor(m *module) wazero.Runtime {
+	if m.instrumented {
+		return b.rt.fast
+	}
+	return b.rt.checked
+}
+
+// instanceConfig is the configuration of one instance: the shared base,
+// with stdio, sleep and the interruption check aimed at rio (the request
+// being served), and the route's clock and random source.
+func (b *Backend) instanceConfig(rio *requestIO) wazero.ModuleConfig {
 	cfg := b.base.
-		WithStdin(bytes.NewReader(body)).
-		WithStdout(stdout).
-		WithStderr(stderr).
-		WithNanosleep(func(ns int64) { sleepUntil(ctx, ns) }).
-		WithOsyield(func() { interruptIfDone(ctx) })
+		WithStdin(ioStdin{rio}).
+		WithStdout(ioStdout{rio}).
+		WithStderr(ioStderr{rio}).
+		WithNanosleep(func(ns int64) { sleepUntil(rio.ctx, ns) }).
+		WithOsyield(func() { interruptIfDone(rio.ctx) })
 	if b.opts.FrozenClock {
 		c := &frozenClock{}
 		cfg = cfg.WithWalltime(c.walltime, 1).WithNanotime(c.nanotime, 1).WithNanosleep(c.nanosleep)
@@ -330,6 +336,15 @@ func (b *Backend) config(ctx context.Context, r *http.Request, body []byte, stdo
 	if b.opts.Seed != 0 {
 		cfg = cfg.WithRandSource(seededRand(b.opts.Seed))
 	}
+	return cfg
+}
+
+// config is a WAGI command's configuration for one request: the instance
+// configuration with the body as stdin and the CGI environment.
+func (b *Backend) config(ctx context.Context, r *http.Request, body []byte, stdout, stderr io.Writer) wazero.ModuleConfig {
+	rio := &requestIO{ctx: ctx, stdout: stdout, stderr: stderr}
+	rio.stdin.Reset(body)
+	cfg := b.instanceConfig(rio)
 	for _, kv := range cgiEnv(r, int64(len(body))) {
 		k, v, _ := strings.Cut(kv, "=")
 		cfg = cfg.WithEnv(k, v)

@@ -41,8 +41,9 @@ type instance struct {
 	since  time.Time // when it went idle
 }
 
-// requestIO is what a reused instance's stdio, clock and interruption
-// check refer to: the request it is serving now.
+// requestIO is what an instance's stdio, sleep and interruption check
+// refer to: the request it is serving now. A reused instance is re-aimed
+// at each request in turn.
 type requestIO struct {
 	ctx    context.Context
 	stdin  bytes.Reader
@@ -97,25 +98,8 @@ func (b *Backend) serveReusable(ctx context.Context, m *module, r *http.Request,
 func (b *Backend) instantiate(ctx context.Context, m *module, stdout, stderr io.Writer) (*instance, error) {
 	rio := &requestIO{ctx: ctx, stdout: stdout, stderr: stderr}
 	in := &instance{io: rio, mem: &linearMemory{pool: b.mem, limit: uint64(b.opts.memoryPages()) * wasmPageSize, live: &b.stats}}
-	cfg := b.base.
-		WithStartFunctions("_initialize").
-		WithStdin(ioStdin{rio}).
-		WithStdout(ioStdout{rio}).
-		WithStderr(ioStderr{rio}).
-		WithNanosleep(func(ns int64) { sleepUntil(rio.ctx, ns) }).
-		WithOsyield(func() { interruptIfDone(rio.ctx) })
-	if b.opts.FrozenClock {
-		c := &frozenClock{}
-		cfg = cfg.WithWalltime(c.walltime, 1).WithNanotime(c.nanotime, 1).WithNanosleep(c.nanosleep)
-	}
-	if b.opts.Seed != 0 {
-		cfg = cfg.WithRandSource(seededRand(b.opts.Seed))
-	}
-	rt := b.rt.checked
-	if m.instrumented {
-		rt = b.rt.fast
-	}
-	mod, err := rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, in.mem), m.compiled, cfg)
+	cfg := b.instanceConfig(rio).WithStartFunctions("_initialize")
+	mod, err := b.runtimeFor(m).InstantiateModule(experimental.WithMemoryAllocator(ctx, in.mem), m.compiled, cfg)
 	if err != nil {
 		if mod != nil {
 			_ = mod.Close(context.Background())
