@@ -15,17 +15,10 @@ if [ "${PIN:-0}" = 1 ]; then SERVER=(taskset -c 1) CLIENT=(taskset -c 0); fi
 
 DUR=${1:-6}
 CONNS=${2:-64}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-WORK=$(mktemp -d /tmp/migrate-bench.XXXXXX)
+source "$(dirname "$0")/lib.sh"
+bench_init bench
+BENCH_CLEANUP='[ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null'
 BACKEND_PORT=18081 NGINX_PORT=18082 PROXY_PORT=18083 ADMIN_PORT=18084
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 command -v nginx >/dev/null || { echo "nginx not found: apt-get install nginx" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
@@ -74,7 +67,7 @@ CONF
 PROXY_PID=$!
 
 for port in $BACKEND_PORT $NGINX_PORT $PROXY_PORT; do
-  for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/api/product" >/dev/null && break; sleep 0.1; done
+  wait_up "http://127.0.0.1:$port/api/product"
 done
 
 # rps URL CONNS DUR → requests/s

@@ -50,17 +50,9 @@ CAND_TIMEOUT=${CAND_TIMEOUT:-1s}
 # how the overhead scales with the copies actually compared.
 SHADOW_OPTS=${SHADOW_OPTS:-}
 BASE_PORT=${BASE_PORT:-28100}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-WORK=$(mktemp -d /tmp/migrate-shadow-bench.XXXXXX)
+source "$(dirname "$0")/lib.sh"
+bench_init shadow-bench
 SCENARIOS=(legacy healthy slow hanging)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
 command -v jq >/dev/null || { echo "jq not found: apt-get install jq" >&2; exit 1; }
@@ -84,12 +76,6 @@ done
 echo "building backend, candidate and migrate..." >&2
 (cd "$ROOT" && go build -o "$WORK/backend" ./bench/backend && go build -o "$WORK/candidate" ./bench/candidate &&
   go build -o "$WORK/migrate" ./cmd/migrate)
-
-wait_up() {
-  for _ in $(seq 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done
-  echo "$1 did not come up" >&2
-  exit 1
-}
 
 # to_us VALUE → microseconds (wrk prints 812.00us, 1.23ms, 2.01s).
 to_us() {

@@ -23,17 +23,9 @@ ROUNDS=${1:-3}
 N=${2:-10000}
 C=${3:-20}
 BASE_PORT=${BASE_PORT:-28300}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-WORK=$(mktemp -d /tmp/migrate-wasm-load.XXXXXX)
+source "$(dirname "$0")/lib.sh"
+bench_init wasm-load
 VARIANTS=(fresh reuse)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 command -v hey >/dev/null || { echo "hey not found: apt-get install hey" >&2; exit 1; }
 
 BODY='{"orderLineItemsDtoList":[{"skuCode":"ENG-V8-500","price":1000,"quantity":1}]}'
@@ -42,12 +34,6 @@ echo "building migrate, the legacy stand-in and both order components..." >&2
 (cd "$ROOT" && go build -o "$WORK/migrate" ./cmd/migrate && go build -o "$WORK/backend" ./bench/backend &&
   GOOS=wasip1 GOARCH=wasm go build -o "$WORK/order.wasm" ./fixtures/wasm/order &&
   GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o "$WORK/order.reusable.wasm" ./fixtures/wasm/order)
-
-wait_up() {
-  for _ in $(seq 200); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done
-  echo "$1 did not come up" >&2
-  exit 1
-}
 
 # The legacy upstream is configured but never called: the route is cut
 # over and reverse shadow is off, so the component alone answers.

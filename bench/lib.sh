@@ -1,0 +1,28 @@
+# What the load scripts in bench/ share; source it after `set -euo pipefail`.
+#
+#   bench_init NAME   makes $ROOT (the repo) and $WORK (a scratch directory),
+#                     and on exit kills every pid in PIDS and removes $WORK;
+#                     scripts may set BENCH_CLEANUP to a command run first
+#   wait_up URL       waits up to 20 s for URL to answer 2xx, or exits
+
+bench_init() {
+  ROOT=$(cd "$(dirname "${BASH_SOURCE[1]}")/.." && pwd)
+  WORK=$(mktemp -d "/tmp/migrate-$1.XXXXXX")
+  PIDS=()
+  BENCH_CLEANUP=${BENCH_CLEANUP:-}
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+bench_cleanup() {
+  if [ -n "$BENCH_CLEANUP" ]; then eval "$BENCH_CLEANUP" || true; fi
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+
+wait_up() {
+  for _ in $(seq 200); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done
+  echo "$1 did not come up" >&2
+  exit 1
+}
