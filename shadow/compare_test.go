@@ -326,10 +326,10 @@ func TestOptionsJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Sample != 25 || time.Duration(o.Timeout) != 250*time.Millisecond || o.MaxBody != 64<<10 || o.Validate() != nil {
+	if o.Sample == nil || *o.Sample != 25 || time.Duration(o.Timeout) != 250*time.Millisecond || o.MaxBody != 64<<10 || o.Validate() != nil {
 		t.Fatalf("parsed %+v", o)
 	}
-	for _, bad := range []Options{{Writes: "sometimes"}, {Sample: 150}, {Ignore: []string{"timestamp"}},
+	for _, bad := range []Options{{Writes: "sometimes"}, {Sample: new(Percent(150))}, {Ignore: []string{"timestamp"}},
 		{StickyBy: "ip"}, {IgnoreValues: []string{"("}}} {
 		if bad.Validate() == nil {
 			t.Errorf("%+v should not validate", bad)
@@ -338,7 +338,7 @@ func TestOptionsJSON(t *testing.T) {
 }
 
 func TestOptionsRoundTripAndSuggestionText(t *testing.T) {
-	in := Options{Sample: 12.5, Timeout: Duration(1500 * time.Millisecond), MaxBody: 2 << 20}
+	in := Options{Sample: new(Percent(12.5)), Timeout: Duration(1500 * time.Millisecond), MaxBody: 2 << 20}
 	b, err := json.Marshal(in)
 	if err != nil {
 		t.Fatal(err)
@@ -347,7 +347,7 @@ func TestOptionsRoundTripAndSuggestionText(t *testing.T) {
 		t.Fatalf("marshalled %s", b)
 	}
 	var out Options
-	if err := json.Unmarshal(b, &out); err != nil || out.Sample != in.Sample || out.Timeout != in.Timeout || out.MaxBody != in.MaxBody {
+	if err := json.Unmarshal(b, &out); err != nil || *out.Sample != *in.Sample || out.Timeout != in.Timeout || out.MaxBody != in.MaxBody {
 		t.Fatalf("round trip %+v (%v)", out, err)
 	}
 	s := Suggestion{Key: "ignore", Value: "/*/orderNumber", Count: 7, Shape: "uuid"}

@@ -3,6 +3,7 @@ package shadow
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -349,7 +350,7 @@ func TestMirrorBreaker(t *testing.T) {
 }
 
 func TestSampling(t *testing.T) {
-	opts := &Options{Sample: 30, StickyBy: "header:X-User"}
+	opts := &Options{Sample: new(Percent(30)), StickyBy: "header:X-User"}
 	in := 0
 	for i := 0; i < 2000; i++ {
 		req := httptest.NewRequest("GET", "/x", nil)
@@ -367,7 +368,7 @@ func TestSampling(t *testing.T) {
 	if in < 500 || in > 700 {
 		t.Fatalf("sticky 30%% sampled %d of 2000", in)
 	}
-	cookie := &Options{Sample: 50, StickyBy: "cookie:SESSION"}
+	cookie := &Options{Sample: new(Percent(50)), StickyBy: "cookie:SESSION"}
 	req := httptest.NewRequest("GET", "/x", nil)
 	req.AddCookie(&http.Cookie{Name: "SESSION", Value: "abc"})
 	first := sampled("GET /x", cookie, req)
@@ -376,7 +377,7 @@ func TestSampling(t *testing.T) {
 			t.Fatal("cookie sampling changed its mind")
 		}
 	}
-	if sampled("GET /x", &Options{Sample: 0.0001}, req) && sampled("GET /x", &Options{Sample: 0.0001}, req) {
+	if sampled("GET /x", &Options{Sample: new(Percent(0.0001))}, req) && sampled("GET /x", &Options{Sample: new(Percent(0.0001))}, req) {
 		t.Fatal("0.0001% sampled twice in a row")
 	}
 }
@@ -698,8 +699,17 @@ func TestSubmitSaysWhatBecameOfTheCopy(t *testing.T) {
 	if got := submit("DELETE", nil); got != OutcomeSkippedWrite {
 		t.Errorf("a write under the default policy: %q", got)
 	}
-	if got := submit("GET", &Options{Sample: 0.000001}); got != OutcomeUnsampled {
+	if got := submit("GET", &Options{Sample: new(Percent(0.000001))}); got != OutcomeUnsampled {
 		t.Errorf("sampled out: %q", got)
+	}
+	var paused Options // `sample: 0%` pauses mirroring; it is not the default 100%
+	if err := json.Unmarshal([]byte(`{"sample":"0%"}`), &paused); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if got := submit("GET", &paused); got != OutcomeUnsampled {
+			t.Fatalf("sample 0%%: %q", got)
+		}
 	}
 	limited := &Options{RateLimit: 1}
 	outcomes := map[string]int{}

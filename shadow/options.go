@@ -41,8 +41,9 @@ const (
 // YAML keys). The zero value is usable: 100% sampling, writes denied, 5s
 // candidate deadline, 1MiB body cap.
 type Options struct {
-	// Sample is the share of requests mirrored; default 100%.
-	Sample Percent `json:"sample,omitempty"`
+	// Sample is the share of requests mirrored; unset means 100%, and an
+	// explicit 0% pauses mirroring without leaving shadow mode.
+	Sample *Percent `json:"sample,omitempty"`
 	// RateLimit caps mirrored copies per second (token bucket, burst of one
 	// second's worth); 0 means no cap.
 	RateLimit float64 `json:"rateLimit,omitempty"`
@@ -122,10 +123,10 @@ func (o *Options) writes() string {
 
 // sample returns the sampled share in [0,100].
 func (o *Options) sample() float64 {
-	if o == nil || o.Sample == 0 {
+	if o == nil || o.Sample == nil {
 		return 100
 	}
-	return float64(o.Sample)
+	return float64(*o.Sample)
 }
 
 // Validate reports the first mistake in the options, phrased so the user
@@ -139,8 +140,8 @@ func (o *Options) Validate() error {
 	default:
 		return fmt.Errorf("shadow.writes must be deny, allow or marked, not %q", o.Writes)
 	}
-	if o.Sample < 0 || o.Sample > 100 {
-		return fmt.Errorf("shadow.sample must be between 0%% and 100%%, not %v", o.Sample)
+	if o.Sample != nil && (*o.Sample < 0 || *o.Sample > 100) {
+		return fmt.Errorf("shadow.sample must be between 0%% and 100%%, not %v", *o.Sample)
 	}
 	if o.RateLimit < 0 {
 		return fmt.Errorf("shadow.rateLimit must not be negative, not %v", o.RateLimit)
