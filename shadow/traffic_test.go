@@ -51,3 +51,39 @@ func TestTrafficGap(t *testing.T) {
 		t.Errorf("waited %s on a busy proxy, want about 30ms", d)
 	}
 }
+
+// TestCopyWaitsForTheGapToSettle: a copy does not go the moment the last
+// client request ends (that client is still reading its answer), but once
+// the proxy has been idle for settle.
+func TestCopyWaitsForTheGapToSettle(t *testing.T) {
+	tr := &Traffic{}
+	tr.Begin()
+	tr.End()
+	start := time.Now()
+	tr.waitGap(time.Hour)
+	if d := time.Since(start); d < settle {
+		t.Errorf("the copy went %s after the last request ended, before the gap had lasted %s", d, settle)
+	}
+
+	// A copy that waited for a request to end settles after it too.
+	tr.Begin()
+	ended := make(chan time.Time, 1)
+	go func() {
+		time.Sleep(5 * time.Millisecond)
+		ended <- time.Now()
+		tr.End()
+	}()
+	tr.waitGap(time.Hour)
+	if d := time.Since(<-ended); d < settle {
+		t.Errorf("the copy went %s after the request it waited for ended", d)
+	}
+
+	// With no time left to wait, it goes at once, settled or not.
+	tr.Begin()
+	tr.End()
+	start = time.Now()
+	tr.waitGap(0)
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("waited %s with no time to wait", d)
+	}
+}
