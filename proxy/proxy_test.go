@@ -144,7 +144,7 @@ func newHarness(t testing.TB, config string, urls map[string]string, mirror Mirr
 	return &harness{px: px, ctrl: ctrl, front: front, dir: dir, config: path}
 }
 
-func (h *harness) set(t *testing.T, target string, mode strangler.Mode, weight int) {
+func (h *harness) set(t testing.TB, target string, mode strangler.Mode, weight int) {
 	t.Helper()
 	// Walk the state machine to the wanted mode.
 	for _, m := range strangler.Modes[1 : mode.Index()+1] {
