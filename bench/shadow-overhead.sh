@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # What does shadowing cost the client? `migrate proxy` in front of the
-# loopback Go backend (bench/backend), one route, four proxies side by side:
+# loopback Go backend (bench/backend), one route, five proxies side by side:
 #
 #   legacy   the route in legacy mode (the baseline)
+#   legacy2  a second proxy in legacy mode: the A/A row, which shows what
+#            the ratios look like on this machine when nothing differs
 #   healthy  shadow mode, candidate answers like legacy (same body, no delay)
 #   slow     shadow mode, candidate answers after 10x legacy's p50
 #   hanging  shadow mode, candidate never answers (the copy times out)
 #
 # Each scenario gets the same wrk settings; rounds alternate between them
-# (the order rotates each round) and medians are reported, with the ratio to
-# the legacy run of the same phase. Two phases:
+# (the order rotates each round) and medians are reported, with two ratios
+# to legacy: the ratio of the medians, and the median over rounds of each
+# round's ratio to the legacy run of the same round (which cancels drift
+# that is slower than a round). Two phases:
 #
 #   closed   plain wrk: CONNS connections, each sends its next request as soon
 #            as the last one is answered. wrk has no rate limit (wrk2 is not
@@ -52,12 +56,12 @@ SHADOW_OPTS=${SHADOW_OPTS:-}
 BASE_PORT=${BASE_PORT:-28100}
 source "$(dirname "$0")/lib.sh"
 bench_init shadow-bench
-SCENARIOS=(legacy healthy slow hanging)
+SCENARIOS=(legacy legacy2 healthy slow hanging)
 
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
 command -v jq >/dev/null || { echo "jq not found: apt-get install jq" >&2; exit 1; }
 
-# Ports: backend, three candidates, four proxies with their admin APIs.
+# Ports: backend, three candidates, five proxies with their admin APIs.
 BACKEND_PORT=$BASE_PORT
 declare -A CAND_PORT=([healthy]=$((BASE_PORT + 1)) [slow]=$((BASE_PORT + 2)) [hanging]=$((BASE_PORT + 3)))
 declare -A PROXY_PORT ADMIN_PORT PROXY_PID
@@ -102,8 +106,8 @@ declare -A CAND_PID
 for s in healthy slow; do wait_up "http://127.0.0.1:${CAND_PORT[$s]}/api/product"; done
 wait_up "http://127.0.0.1:${CAND_PORT[hanging]}/candidate-stats"
 
-# One config and one store per scenario. The legacy scenario has the same
-# candidate block (the healthy one) but its route stays in legacy mode.
+# One config and one store per scenario. The legacy scenarios have the same
+# candidate block (the healthy one) but their route stays in legacy mode.
 for s in "${SCENARIOS[@]}"; do
   cand=${CAND_PORT[$s]:-${CAND_PORT[healthy]}}
   mkdir -p "$WORK/$s"
@@ -126,7 +130,7 @@ done
 for s in "${SCENARIOS[@]}"; do
   wait_up "http://127.0.0.1:${ADMIN_PORT[$s]}/healthz"
   wait_up "http://127.0.0.1:${PROXY_PORT[$s]}/api/product"
-  if [ "$s" != legacy ]; then
+  if [ "$s" != legacy ] && [ "$s" != legacy2 ]; then
     "$WORK/migrate" shadow "GET /api/product" --admin "http://127.0.0.1:${ADMIN_PORT[$s]}" \
       --reason "shadow-overhead benchmark" >/dev/null
   fi
@@ -222,6 +226,7 @@ function median(list,   a, n, i, j, t) {
 {
   k = $1 SUBSEP $2
   rps[k] = rps[k] " " $4; p50[k] = p50[k] " " $5; p99[k] = p99[k] " " $6
+  r50[$1, $2, $3] = $5; r99[$1, $2, $3] = $6
   err[k] += $7 + $8; subm[k] += $9; drop[k] += $10; smp[k] += $11; cerr[k] += $12; skip[k] += $13
   pcpu[k] = pcpu[k] " " $16; ccpu[k] = ccpu[k] " " $17; gc[k] = gc[k] " " $18
   if ($14 > hwm[k]) hwm[k] = $14
@@ -230,27 +235,33 @@ function median(list,   a, n, i, j, t) {
 END {
   printf "Legacy (bench/backend) p50 at 1 connection: %.0f µs; slow candidate delay: %d µs (10×); candidate deadline %s; shadow block: {sample: 100%%, timeout: %s%s}.\n\n", legacyp50, slow, ctimeout, ctimeout, (extra == "" ? "" : ", " extra)
   nphases = split(phases_run, phases, " ")
-  split("legacy healthy slow hanging", sc, " ")
+  nsc = split("legacy legacy2 healthy slow hanging", sc, " ")
   for (pi = 1; pi <= nphases; pi++) {
     ph = phases[pi]
     if (ph == "closed") printf "**closed loop** — `wrk -t2 -c%d -d%ds --latency`, median of %d alternating rounds\n\n", conns, dur, rounds
     else printf "**paced** — `wrk -t2 -c%d -d%ds --latency -s paced.lua` (%d ms think time per connection), median of %d alternating rounds\n\n", pconns, dur, think, rounds
-    printf "| scenario | req/s | p50 | p99 | ratio to legacy (req/s, p50, p99) | client errors | mirror drops / submitted | compared (cand. errors) | skipped by policy (breaker, rate limit) | proxy CPU µs/req | candidate CPU µs/req | GCs/run | RSS after each round (MiB) | peak RSS (VmHWM) |\n"
-    printf "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    printf "| scenario | req/s | p50 | p99 | ratio to legacy (req/s, p50, p99) | paired ratio (p50, p99) | client errors | mirror drops / submitted | compared (cand. errors) | skipped by policy (breaker, rate limit) | proxy CPU µs/req | candidate CPU µs/req | GCs/run | RSS after each round (MiB) | peak RSS (VmHWM) |\n"
+    printf "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     L = ph SUBSEP "legacy"
     lr = median(rps[L]); l50 = median(p50[L]); l99 = median(p99[L])
-    for (si = 1; si <= 4; si++) {
+    for (si = 1; si <= nsc; si++) {
       s = sc[si]; k = ph SUBSEP s
       r = median(rps[k]); a = median(p50[k]); b = median(p99[k])
       ratio = (s == "legacy") ? "1 (baseline)" : sprintf("%.2f, %.2f, %.2f", r / lr, a / l50, b / l99)
-      drops = (s == "legacy") ? "–" : sprintf("%d / %d", drop[k], subm[k])
-      samples = (s == "legacy") ? "–" : sprintf("%d (%d)", smp[k], cerr[k])
-      skipped = (s == "legacy") ? "–" : sprintf("%d", skip[k])
-      cc = (s == "legacy") ? "–" : sprintf("%.1f", median(ccpu[k]))
-      printf "| %s | %.0f | %.0f µs | %.0f µs | %s | %d | %s | %s | %s | %.1f | %s | %s | %s | %.1f MiB |\n", s, r, a, b, ratio, err[k], drops, samples, skipped, median(pcpu[k]), cc, median(gc[k]), substr(rss[k], 2), hwm[k] / 1024
+      q50 = ""; q99 = ""
+      for (rd = 1; rd <= rounds; rd++) if ((ph, s, rd) in r50 && r50[ph, "legacy", rd] > 0) {
+        q50 = q50 " " r50[ph, s, rd] / r50[ph, "legacy", rd]; q99 = q99 " " r99[ph, s, rd] / r99[ph, "legacy", rd]
+      }
+      paired = (s == "legacy") ? "–" : sprintf("%.2f, %.2f", median(q50), median(q99))
+      shadowed = s != "legacy" && s != "legacy2"
+      drops = !shadowed ? "–" : sprintf("%d / %d", drop[k], subm[k])
+      samples = !shadowed ? "–" : sprintf("%d (%d)", smp[k], cerr[k])
+      skipped = !shadowed ? "–" : sprintf("%d", skip[k])
+      cc = !shadowed ? "–" : sprintf("%.1f", median(ccpu[k]))
+      printf "| %s | %.0f | %.0f µs | %.0f µs | %s | %s | %d | %s | %s | %s | %.1f | %s | %s | %s | %.1f MiB |\n", s, r, a, b, ratio, paired, err[k], drops, samples, skipped, median(pcpu[k]), cc, median(gc[k]), substr(rss[k], 2), hwm[k] / 1024
     }
     printf "\nrounds (req/s; p50 µs; p99 µs):\n\n"
-    for (si = 1; si <= 4; si++) { k = ph SUBSEP sc[si]; printf "* %s: %s; %s; %s\n", sc[si], substr(rps[k], 2), substr(p50[k], 2), substr(p99[k], 2) }
+    for (si = 1; si <= nsc; si++) { k = ph SUBSEP sc[si]; printf "* %s: %s; %s; %s\n", sc[si], substr(rps[k], 2), substr(p50[k], 2), substr(p99[k], 2) }
     printf "\n"
   }
   printf "Candidates (requests seen, served, abandoned by the proxy deadline):\n\n"
