@@ -14,10 +14,9 @@ const (
 	// settle is how long the proxy must have been idle before a copy goes.
 	// A copy sent the moment the last response is flushed competes with
 	// that client for the CPU while it reads its answer, which costs a
-	// lightly loaded proxy a fifth of its client latency. (Go's timers
-	// round a shorter sleep up to about a millisecond on an idle process,
-	// so a millisecond is what any shorter value would be.)
-	settle = time.Millisecond
+	// lightly loaded proxy a fifth of its client latency. Much longer, and
+	// copies pile up behind a busy proxy and are dropped.
+	settle = 150 * time.Microsecond
 )
 
 // epoch anchors the monotonic timestamps Traffic keeps in an int64.
@@ -76,7 +75,7 @@ func (t *Traffic) waitGap(max time.Duration) {
 				deadline = time.Now().Add(max)
 			}
 			left := time.Until(deadline)
-			time.Sleep(min(settle-quiet, left))
+			sleepBriefly(min(settle-quiet, left))
 			if left <= settle-quiet {
 				return
 			}
