@@ -26,15 +26,7 @@ func BenchmarkServeLegacy(b *testing.B) {
 	defer backend.Close()
 	h := newHarness(b, twoSided, map[string]string{"legacy": backend.URL, "candidate": backend.URL}, nil)
 	defer h.front.Close()
-	req := httptest.NewRequest(http.MethodGet, "/api/order/42", nil)
-	w := &discardWriter{h: http.Header{}}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		clear(w.h)
-		h.px.ServeHTTP(w, req)
-	}
-	b.StopTimer()
+	serveEach(b, h, nil)
 	if st := h.ctrl.Route("GET /api/order/{id}").State(); st.Mode != strangler.ModeLegacy {
 		b.Fatal(st)
 	}
@@ -44,8 +36,7 @@ func BenchmarkServeLegacy(b *testing.B) {
 // copy included: the client's round trip to legacy, the copy's to the
 // candidate, the comparison and the evidence. Each iteration waits until
 // its copy has been compared, so the time per op includes the copy's wait
-// for the proxy to settle (about a millisecond); the allocations are the
-// figure to watch.
+// for the proxy to settle; the allocations are the figure to watch.
 func BenchmarkServeShadow(b *testing.B) {
 	answer := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -60,6 +51,12 @@ func BenchmarkServeShadow(b *testing.B) {
 	h := newHarness(b, twoSided, map[string]string{"legacy": legacy.URL, "candidate": candidate.URL}, mirror)
 	const route = "GET /api/order/{id}"
 	h.set(b, route, strangler.ModeShadow, 0)
+	serveEach(b, h, func() { <-done })
+}
+
+// serveEach sends GET /api/order/42 through the proxy b.N times, calling
+// after (when set) once each answer is in.
+func serveEach(b *testing.B, h *harness, after func()) {
 	req := httptest.NewRequest(http.MethodGet, "/api/order/42", nil)
 	w := &discardWriter{h: http.Header{}}
 	b.ReportAllocs()
@@ -67,8 +64,11 @@ func BenchmarkServeShadow(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		clear(w.h)
 		h.px.ServeHTTP(w, req)
-		<-done
+		if after != nil {
+			after()
+		}
 	}
+	b.StopTimer()
 }
 
 // comparedSignal is a recorder that keeps nothing and says when a copy has
