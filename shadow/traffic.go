@@ -14,8 +14,9 @@ const (
 	// settle is how long the proxy must have been idle before a copy goes.
 	// A copy sent the moment the last response is flushed competes with
 	// that client for the CPU while it reads its answer, which costs a
-	// lightly loaded proxy a fifth of its client latency. Much longer, and
-	// copies pile up behind a busy proxy and are dropped.
+	// lightly loaded proxy a fifth of its client latency; settling wins
+	// part of that back. A millisecond wins more, but then copies pile up
+	// behind a moderately busy proxy and are dropped (BENCHMARKS.md).
 	settle = 150 * time.Microsecond
 )
 
