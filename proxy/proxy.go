@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -415,10 +414,6 @@ func (p *Proxy) serveCompared(w http.ResponseWriter, r *http.Request, t *table, 
 		p.serve(w, r, t, e, answer, nil)
 		return
 	}
-	// Clone before serving: the handler must not touch r once it returns,
-	// and the mirror runs after that.
-	clone := r.Clone(context.WithoutCancel(r.Context()))
-	clone.Body = bodyReader(body)
 	tee := &bytes.Buffer{}
 	// Header is captured after the response is written: ReverseProxy has
 	// copied the upstream headers into w by then.
@@ -435,7 +430,7 @@ func (p *Proxy) serveCompared(w http.ResponseWriter, r *http.Request, t *table, 
 		e.live.Mirror.Drop(false)
 		return
 	}
-	ex := shadow.Exchange{Route: e.live.Name, Service: e.service, Options: e.shadow, Request: clone, Body: body,
+	ex := shadow.Exchange{Route: e.live.Name, Service: e.service, Options: e.shadow, Request: r, Body: body,
 		Legacy: shadow.Response{Status: status, Header: w.Header().Clone(), Body: tee.Bytes(), Latency: d}}
 	// net/http sends a buffered response only when the handler returns.
 	// Send it now, so the client has its answer before the mirror's worker
@@ -493,12 +488,4 @@ func stickyBucket(key string) int {
 		h *= 16777619
 	}
 	return int(h % 100)
-}
-
-// bodyReader gives a mirrored copy its own reader over the buffered body.
-func bodyReader(b []byte) io.ReadCloser {
-	if len(b) == 0 {
-		return http.NoBody
-	}
-	return io.NopCloser(bytes.NewReader(b))
 }
