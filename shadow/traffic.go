@@ -62,41 +62,34 @@ func (t *Traffic) End() {
 // waitGap returns once no client request has been in flight for settle,
 // or after max.
 func (t *Traffic) waitGap(max time.Duration) {
-	if t == nil {
+	if t == nil || t.settled() {
 		return
 	}
-	var deadline time.Time
-	for {
-		if t.inFlight.Load() <= 0 {
-			quiet := time.Since(epoch) - time.Duration(t.lastEnd.Load())
-			if quiet >= settle {
-				return
-			}
-			if deadline.IsZero() {
-				deadline = time.Now().Add(max)
-			}
-			left := time.Until(deadline)
-			sleepBriefly(min(settle-quiet, left))
-			if left <= settle-quiet {
-				return
-			}
-			continue
-		}
-		if deadline.IsZero() {
-			deadline = time.Now().Add(max)
-		}
-		if !t.waitIdle(time.Until(deadline)) {
+	deadline := time.Now().Add(max)
+	for !t.settled() {
+		left := time.Until(deadline)
+		switch {
+		case left <= 0:
 			return
+		case t.inFlight.Load() > 0:
+			if !t.waitIdle(left) {
+				return
+			}
+		default:
+			sleepBriefly(min(settle-t.quiet(), left))
 		}
 	}
 }
 
+// settled reports whether no client request has been in flight for settle.
+func (t *Traffic) settled() bool { return t.inFlight.Load() <= 0 && t.quiet() >= settle }
+
+// quiet is the time since a client request last ended.
+func (t *Traffic) quiet() time.Duration { return time.Since(epoch) - time.Duration(t.lastEnd.Load()) }
+
 // waitIdle waits until no client request is in flight and reports whether
 // that happened within d.
 func (t *Traffic) waitIdle(d time.Duration) bool {
-	if d <= 0 {
-		return false
-	}
 	t.waiters.Add(1)
 	defer t.waiters.Add(-1)
 	t.mu.Lock()
