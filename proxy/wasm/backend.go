@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	crand "crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -337,6 +339,57 @@ func (b *Backend) instanceConfig(rio *requestIO) wazero.ModuleConfig {
 		cfg = cfg.WithRandSource(seededRand(b.opts.Seed))
 	}
 	return cfg
+}
+
+// requestIO is what an instance's stdio, sleep and interruption check
+// refer to: the request it is serving now. A reused instance is re-aimed
+// at each request in turn.
+type requestIO struct {
+	ctx    context.Context
+	stdin  bytes.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+type (
+	ioStdin  struct{ *requestIO }
+	ioStdout struct{ *requestIO }
+	ioStderr struct{ *requestIO }
+)
+
+func (r ioStdin) Read(p []byte) (int, error)   { return r.stdin.Read(p) }
+func (r ioStdout) Write(p []byte) (int, error) { return r.stdout.Write(p) }
+func (r ioStderr) Write(p []byte) (int, error) { return r.stderr.Write(p) }
+
+// sleepUntil is a guest's nanosleep: it sleeps on the host, and wakes early
+// when the request ends so the guest returns to code that notices it.
+func sleepUntil(ctx context.Context, ns int64) {
+	t := time.NewTimer(time.Duration(ns))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// interruptIfDone is the sched_yield hook that instrumented modules call
+// every yieldEvery loop iterations: where a guest learns that its request
+// is over.
+func interruptIfDone(ctx context.Context) {
+	if err := ctx.Err(); err != nil {
+		code := sys.ExitCodeDeadlineExceeded
+		if errors.Is(err, context.Canceled) {
+			code = sys.ExitCodeContextCanceled
+		}
+		panic(sys.NewExitError(code)) // wazero ends the guest with this exit
+	}
+}
+
+// seededRand is the deterministic random stream of Options.Seed.
+func seededRand(seed int64) io.Reader {
+	var s [32]byte
+	binary.LittleEndian.PutUint64(s[:], uint64(seed))
+	return rand.NewChaCha8(s)
 }
 
 // config is a WAGI command's configuration for one request: the instance

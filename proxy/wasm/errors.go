@@ -88,9 +88,10 @@ type Stats struct {
 	PeakMemory uint64 `json:"peakMemory"`
 	// PeakLiveMemory is the most linear memory the backend's instances held
 	// at one moment, in bytes: the high-water mark of the sum over the
-	// guests running at once (and, with Options.Reuse, those kept idle). It is what the candidate really cost in
-	// memory (compiled code and buffers pooled between requests aside), at
-	// most PeakMemory × PeakInFlight.
+	// guests running at once (and, with Options.Reuse, those kept idle). It
+	// is what the candidate really cost in memory (compiled code and
+	// buffers pooled between requests aside), at most PeakMemory ×
+	// PeakInFlight.
 	PeakLiveMemory uint64 `json:"peakLiveMemory"`
 	// IdleInstances is the number of reusable instances waiting for a
 	// request now (Options.Reuse); 0 for a fresh instance per request.

@@ -1,21 +1,18 @@
 package wasm
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
-	"github.com/tetratelabs/wazero/sys"
 )
 
 // ServeExport is the function a reusable guest exports: it answers the one
@@ -40,26 +37,6 @@ type instance struct {
 	served int
 	since  time.Time // when it went idle
 }
-
-// requestIO is what an instance's stdio, sleep and interruption check
-// refer to: the request it is serving now. A reused instance is re-aimed
-// at each request in turn.
-type requestIO struct {
-	ctx    context.Context
-	stdin  bytes.Reader
-	stdout io.Writer
-	stderr io.Writer
-}
-
-type (
-	ioStdin  struct{ *requestIO }
-	ioStdout struct{ *requestIO }
-	ioStderr struct{ *requestIO }
-)
-
-func (r ioStdin) Read(p []byte) (int, error)   { return r.stdin.Read(p) }
-func (r ioStdout) Write(p []byte) (int, error) { return r.stdout.Write(p) }
-func (r ioStderr) Write(p []byte) (int, error) { return r.stderr.Write(p) }
 
 // serveReusable answers one request with an instance of a reusable guest:
 // an idle one of the current module version when Options.Reuse allows,
@@ -156,13 +133,12 @@ func (b *Backend) trimIdle() {
 	b.mu.Lock()
 	b.idleTimer = nil
 	m := b.cur
-	var stale []*instance
 	// The oldest are first: the list is used from its end.
 	i := 0
 	for i < len(m.idle) && m.idle[i].since.Before(cutoff) {
 		i++
 	}
-	stale = append(stale, m.idle[:i]...)
+	stale := slices.Clone(m.idle[:i])
 	m.idle = append(m.idle[:0], m.idle[i:]...)
 	if len(m.idle) > 0 && !b.closed {
 		b.idleTimer = time.AfterFunc(idleRelease, b.trimIdle)
@@ -210,37 +186,6 @@ func requestBlock(r *http.Request, body []byte) []byte {
 	}
 	buf = append(buf, '\n')
 	return append(buf, body...)
-}
-
-// sleepUntil is a guest's nanosleep: it sleeps on the host, and wakes early
-// when the request ends so the guest returns to code that notices it.
-func sleepUntil(ctx context.Context, ns int64) {
-	t := time.NewTimer(time.Duration(ns))
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
-
-// interruptIfDone is the sched_yield hook that instrumented modules call
-// every yieldEvery loop iterations: where a guest learns that its request
-// is over.
-func interruptIfDone(ctx context.Context) {
-	if err := ctx.Err(); err != nil {
-		code := sys.ExitCodeDeadlineExceeded
-		if errors.Is(err, context.Canceled) {
-			code = sys.ExitCodeContextCanceled
-		}
-		panic(sys.NewExitError(code)) // wazero ends the guest with this exit
-	}
-}
-
-// seededRand is the deterministic random stream of Options.Seed.
-func seededRand(seed int64) io.Reader {
-	var s [32]byte
-	binary.LittleEndian.PutUint64(s[:], uint64(seed))
-	return rand.NewChaCha8(s)
 }
 
 // reusableKind tells a reusable guest from a WAGI command by its exports,
