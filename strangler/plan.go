@@ -27,11 +27,20 @@ type PlanOptions struct {
 	// platform) or a .wasm module path. Other services get commented-out
 	// examples.
 	Candidates map[string]string
+	// Reusable marks services whose .wasm candidate is a reusable guest
+	// (it exports migrate_serve); their candidate is planned with reuse.
+	Reusable map[string]bool
 	// Gate replaces the default gate block of every service.
 	Gate *GateConfig
 	// Shadow replaces the default shadow block of a service.
 	Shadow map[string]*shadow.Options
 }
+
+// plannedReuse is the reuse Plan gives a reusable guest: enough requests
+// per instance that instantiation all but disappears from the cost of a
+// request (BENCHMARKS.md), few enough that a slow leak in a guest is
+// bounded.
+const plannedReuse = 10000
 
 // PlanResult is a planned config: the YAML text (commented, meant to be
 // edited and committed) and what was skipped and why.
@@ -159,6 +168,10 @@ func Plan(inv *analyze.Inventory, opts PlanOptions) (*PlanResult, error) {
 		switch c := opts.Candidates[name]; {
 		case strings.Contains(c, "://"):
 			w("    # The Wasm replacement, on a remote platform.\n    candidate: {url: %s}\n", quote(c))
+		case c != "" && opts.Reusable[name]:
+			w("    # The Wasm replacement, run in process. It is a reusable guest, so an instance serves\n")
+			w("    # up to %d requests in turn; set reuse: 0 if it keeps anything of one request for the next.\n", plannedReuse)
+			w("    candidate: {wasm: %s, reuse: %d, maxMemory: 64MiB, timeout: 5s}\n", quote(c), plannedReuse)
 		case c != "":
 			w("    # The Wasm replacement, run in process.\n    candidate: {wasm: %s, maxMemory: 64MiB, timeout: 5s}\n", quote(c))
 		default:

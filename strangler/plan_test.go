@@ -102,6 +102,7 @@ func TestPlanErrors(t *testing.T) {
 func TestPlanCandidatesAndGate(t *testing.T) {
 	res, err := Plan(planInventory(), PlanOptions{
 		Candidates: map[string]string{"order-service": "components/order.wasm", "product-service": "http://products.spin.local:3000"},
+		Reusable:   map[string]bool{"order-service": true},
 		Gate:       &GateConfig{MinSamples: 300}})
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +111,7 @@ func TestPlanCandidatesAndGate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := cfg.Services["order-service"].Candidate; c == nil || c.Wasm != "components/order.wasm" {
+	if c := cfg.Services["order-service"].Candidate; c == nil || c.Wasm != "components/order.wasm" || !strings.Contains(string(c.Raw), `"reuse":10000`) {
 		t.Errorf("order-service candidate = %+v", c)
 	}
 	if c := cfg.Services["product-service"].Candidate; c == nil || c.URL != "http://products.spin.local:3000" {

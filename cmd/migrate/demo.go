@@ -144,7 +144,7 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 
 	// 3. Plan, with the Wasm components as candidates.
 	demoStep(s, 3, "Plan the strangler config, with the Wasm ports as candidates")
-	components, err := fixtures.BuildWasm(ctx, filepath.Join(dir, "components"))
+	components, err := fixtures.BuildReusableWasm(ctx, filepath.Join(dir, "components"))
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -12,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/strangler-fig/migrate/analyze"
+	"github.com/strangler-fig/migrate/proxy/wasm"
 	"github.com/strangler-fig/migrate/shadow"
 	"github.com/strangler-fig/migrate/strangler"
 )
@@ -92,16 +94,26 @@ func runPlan(_ context.Context, o *planOptions, g *globalOptions, s *streams) er
 		}
 		ups[name] = url
 	}
-	cands := map[string]string{}
+	cands, reusable := map[string]string{}, map[string]bool{}
 	for _, c := range o.candidates {
 		name, where, ok := strings.Cut(c, "=")
 		if !ok || name == "" || where == "" {
 			return usageErrorf("--candidate %q: write it as SERVICE=PATH.wasm or SERVICE=URL", c)
 		}
 		cands[name] = where
+		if !strings.Contains(where, "://") {
+			// The proxy reads the path relative to the config's directory.
+			// A module not built yet is planned without reuse: a fresh
+			// instance per request, which serves either kind of guest.
+			path := where
+			if !filepath.IsAbs(path) && o.out != "" {
+				path = filepath.Join(filepath.Dir(o.out), path)
+			}
+			reusable[name], _ = wasm.IsReusable(path)
+		}
 	}
 	res, err := strangler.Plan(inv, strangler.PlanOptions{Source: o.inventory, Upstreams: ups, Default: o.def,
-		Candidates: cands, Gate: o.gate, Shadow: o.shadow})
+		Candidates: cands, Reusable: reusable, Gate: o.gate, Shadow: o.shadow})
 	if err != nil {
 		return usageErrorf("%v", err)
 	}

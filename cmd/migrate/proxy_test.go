@@ -154,6 +154,26 @@ func TestPlanCommand(t *testing.T) {
 	if _, stderr, code := runCLI(t, "plan", "--inventory", inv, "--upstream", "nope"); code != exitUsage {
 		t.Fatalf("bad --upstream: exit %d %s", code, stderr)
 	}
+	// A reusable guest (it exports migrate_serve) is planned with reuse; the
+	// path is read relative to the config, as the proxy will read it.
+	if err := os.MkdirAll(filepath.Join(dir, "components"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	reusable := "\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00\x03\x02\x01\x00" +
+		"\x07\x11\x01\x0dmigrate_serve\x00\x00\x0a\x04\x01\x02\x00\x0b"
+	if err := os.WriteFile(filepath.Join(dir, "components", "order.wasm"), []byte(reusable), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for module, want := range map[string]bool{"components/order.wasm": true, "components/missing.wasm": false} {
+		stdout, stderr, code := runCLI(t, "plan", "--inventory", inv, "--candidate", "order-service="+module, "-o", out, "--force")
+		if code != exitOK {
+			t.Fatalf("plan --candidate: exit %d %s", code, stderr)
+		}
+		yaml, _ := os.ReadFile(out)
+		if got := strings.Contains(string(yaml), "reuse: 10000"); got != want {
+			t.Errorf("--candidate %s: planned reuse %v, want %v\n%s%s", module, got, want, stdout, yaml)
+		}
+	}
 	if _, _, code := runCLI(t, "version", "-o", "strangler.yaml"); code != exitUsage {
 		t.Fatal("-o FILE leaked into other commands")
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // yieldEvery is how many loop iterations a guest runs between two calls to
@@ -69,30 +70,13 @@ func instrumentLoops(bin []byte) (out []byte, ok bool) {
 	return out, true
 }
 
-type rawSection struct {
-	id   byte
-	body []byte
-}
-
 func instrument(bin []byte) ([]byte, error) {
-	const headerLen = 8
-	if len(bin) < headerLen || string(bin[:4]) != "\x00asm" {
+	sections, ok := splitSections(bin)
+	if !ok {
 		return nil, errCannotInstrument
 	}
-	var sections []rawSection
-	for i := headerLen; i < len(bin); {
-		id := bin[i]
-		size, n := binary.Uvarint(bin[i+1:])
-		if n <= 0 || size > uint64(len(bin)-(i+1+n)) {
-			return nil, errCannotInstrument
-		}
-		body := bin[i+1+n : i+1+n+int(size)]
-		i += 1 + n + int(size)
-		if id == 0 && isDebugSection(body) {
-			continue // code offsets in DWARF no longer match
-		}
-		sections = append(sections, rawSection{id, body})
-	}
+	// Code offsets in DWARF would no longer match.
+	sections = slices.DeleteFunc(sections, func(s section) bool { return s.id == 0 && isDebugSection(s.body) })
 
 	var types [][]byte
 	var imports importInfo
@@ -150,11 +134,11 @@ func instrument(bin []byte) ([]byte, error) {
 				break
 			}
 		}
-		g := rawSection{sectionGlobal, append([]byte{1}, newGlobal...)}
-		sections = append(sections[:at], append([]rawSection{g}, sections[at:]...)...)
+		g := section{id: sectionGlobal, body: append([]byte{1}, newGlobal...)}
+		sections = slices.Insert(sections, at, g)
 	}
 
-	out := append([]byte(nil), bin[:headerLen]...)
+	out := append([]byte(nil), bin[:8]...) // magic + version
 	for _, s := range sections {
 		out = append(out, s.id)
 		out = binary.AppendUvarint(out, uint64(len(s.body)))

@@ -7,11 +7,83 @@ import (
 	"sort"
 )
 
-// Wasm binary section ids used by coalesceData.
+// Wasm binary section ids used by coalesceData (the others are with
+// instrumentLoops).
 const (
 	sectionData      = 11
 	sectionDataCount = 12
 )
+
+// section is one section of a Wasm binary: its id, where it starts and ends
+// (id and size included) and its body.
+type section struct {
+	id         byte
+	start, end int
+	body       []byte
+}
+
+// splitSections splits a Wasm binary into its sections, or reports false
+// when bin is not one.
+func splitSections(bin []byte) ([]section, bool) {
+	const headerLen = 8 // magic + version
+	if len(bin) < headerLen || !bytes.Equal(bin[:4], []byte("\x00asm")) {
+		return nil, false
+	}
+	var sections []section
+	for i := headerLen; i < len(bin); {
+		id := bin[i]
+		size, n := binary.Uvarint(bin[i+1:])
+		if n <= 0 || size > uint64(len(bin)-(i+1+n)) {
+			return nil, false
+		}
+		bodyStart := i + 1 + n
+		end := bodyStart + int(size)
+		sections = append(sections, section{id, i, end, bin[bodyStart:end]})
+		i = end
+	}
+	return sections, true
+}
+
+// exportedFunctions names the functions a Wasm binary exports, read from
+// its export section without compiling it; nil when bin is not a module
+// this can read.
+func exportedFunctions(bin []byte) []string {
+	const kindFunc = 0x00
+	sections, _ := splitSections(bin)
+	for _, s := range sections {
+		if s.id != sectionExport {
+			continue
+		}
+		b := s.body
+		count, n := binary.Uvarint(b)
+		if n <= 0 || count > uint64(len(b)) {
+			return nil
+		}
+		b = b[n:]
+		var names []string
+		for range count {
+			size, n := binary.Uvarint(b)
+			if n <= 0 || size > uint64(len(b)-n) {
+				return nil
+			}
+			name := string(b[n : n+int(size)])
+			b = b[n+int(size):]
+			if len(b) == 0 {
+				return nil
+			}
+			kind := b[0]
+			if _, n = binary.Uvarint(b[1:]); n <= 0 {
+				return nil
+			}
+			b = b[1+n:]
+			if kind == kindFunc {
+				names = append(names, name)
+			}
+		}
+		return names
+	}
+	return nil
+}
 
 // maxDataGap is the largest run of zero bytes coalesceData writes to join
 // two data segments. Go's linker splits its data at every zero run, so a
@@ -39,33 +111,18 @@ type dataSegment struct {
 // returned unchanged, as is anything it cannot parse (the compiler then
 // reports the real problem).
 func coalesceData(bin []byte) (out []byte, before, after int) {
-	const headerLen = 8 // magic + version
-	if len(bin) < headerLen || !bytes.Equal(bin[:4], []byte("\x00asm")) {
+	sections, ok := splitSections(bin)
+	if !ok {
 		return bin, 0, 0
 	}
-	type section struct {
-		id         byte
-		start, end int // whole section including id and size
-		body       []byte
-	}
-	var sections []section
 	dataIndex := -1
-	for i := headerLen; i < len(bin); {
-		id := bin[i]
-		size, n := binary.Uvarint(bin[i+1:])
-		if n <= 0 || size > uint64(len(bin)-(i+1+n)) {
+	for i, s := range sections {
+		if s.id == sectionDataCount {
 			return bin, 0, 0
 		}
-		start, bodyStart := i, i+1+n
-		end := bodyStart + int(size)
-		if id == sectionDataCount {
-			return bin, 0, 0
+		if s.id == sectionData {
+			dataIndex = i
 		}
-		if id == sectionData {
-			dataIndex = len(sections)
-		}
-		sections = append(sections, section{id, start, end, bin[bodyStart:end]})
-		i = end
 	}
 	if dataIndex < 0 {
 		return bin, 0, 0

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"maps"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
@@ -130,6 +132,33 @@ func FuzzCoalesceData(f *testing.F) {
 		got, gotErr := instantiateMemory(t, rt, out)
 		if (wantErr != nil) != (gotErr != nil) || !bytes.Equal(got, want) {
 			t.Fatalf("coalescing changed the module's meaning: %v / %v", wantErr, gotErr)
+		}
+	})
+}
+
+// FuzzExportedFunctions checks the export reader against wazero's: for any
+// module wazero compiles, both name the same functions.
+func FuzzExportedFunctions(f *testing.F) {
+	serve := []byte("\x00asm\x01\x00\x00\x00" +
+		"\x01\x04\x01\x60\x00\x00" + // type: () -> ()
+		"\x03\x02\x01\x00" + // one function of type 0
+		"\x07\x11\x01\x0dmigrate_serve\x00\x00" + // export it
+		"\x0a\x04\x01\x02\x00\x0b") // an empty body
+	f.Add(serve)
+	f.Add(serve[:len(serve)-3])
+	rt := wazero.NewRuntimeWithConfig(context.Background(), wazero.NewRuntimeConfigInterpreter())
+	f.Cleanup(func() { rt.Close(context.Background()) })
+	f.Fuzz(func(t *testing.T, bin []byte) {
+		got := exportedFunctions(bin)
+		c, err := rt.CompileModule(context.Background(), bin)
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		want := slices.Sorted(maps.Keys(c.ExportedFunctions()))
+		slices.Sort(got)
+		if !slices.Equal(got, want) && len(got)+len(want) > 0 {
+			t.Fatalf("exports %q, wazero says %q", got, want)
 		}
 	})
 }

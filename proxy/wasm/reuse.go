@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -18,6 +19,22 @@ import (
 // ServeExport is the function a reusable guest exports: it answers the one
 // request on stdin and returns, leaving the instance ready for the next.
 const ServeExport = "migrate_serve"
+
+// IsReusable reports whether the module at path is a reusable guest: it
+// exports ServeExport and no _start. It reads only the export section, so
+// it is cheap enough for `migrate plan`; the proxy still validates the
+// whole module when it loads it.
+func IsReusable(path string) (bool, error) {
+	bin, err := os.ReadFile(path)
+	if err != nil {
+		return false, err
+	}
+	exports := exportedFunctions(bin)
+	if exports == nil {
+		return false, fmt.Errorf("%s: not a Wasm module with exports", path)
+	}
+	return slices.Contains(exports, ServeExport) && !slices.Contains(exports, "_start"), nil
+}
 
 // defaultIdleInstances bounds the idle instances of a reusing route whose
 // Options.Pool is 0: enough for the requests one proxy runs at once on two

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -166,6 +168,28 @@ func TestReuseNeedsAReusableGuest(t *testing.T) {
 	}
 	if _, err := New(context.Background(), Options{Path: buildGuest(t), Reuse: -1}, testRuntime(t)); err == nil {
 		t.Error("negative reuse accepted")
+	}
+}
+
+// TestIsReusableReadsTheExports tells the two builds of the README guest
+// apart without compiling them, and refuses what is not a module.
+func TestIsReusableReadsTheExports(t *testing.T) {
+	for path, want := range map[string]bool{
+		buildTestModule(t, "hello"):                                 false,
+		buildTestModule(t, "hello-reusable", "-buildmode=c-shared"): true,
+	} {
+		if got, err := IsReusable(path); err != nil || got != want {
+			t.Errorf("IsReusable(%s) = %v, %v; want %v", filepath.Base(path), got, err, want)
+		}
+	}
+	notWasm := filepath.Join(t.TempDir(), "x.wasm")
+	if err := os.WriteFile(notWasm, []byte("\x00asm\x01\x00\x00\x00\x07\xff"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{notWasm, filepath.Join(t.TempDir(), "missing.wasm")} {
+		if _, err := IsReusable(path); err == nil {
+			t.Errorf("IsReusable(%s) gave no error", path)
+		}
 	}
 }
 
