@@ -158,6 +158,9 @@ func (b *Backend) load(ctx context.Context) (*module, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wasm candidate: %w", err)
 	}
+	if err := checkCounts(bin); err != nil {
+		return nil, fmt.Errorf("wasm module %s: %w", path, err)
+	}
 	bin, _, _ = coalesceData(bin)
 	m := &module{stamp: stampOf(st)}
 	if fast, ok := instrumentLoops(bin); ok {

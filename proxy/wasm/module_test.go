@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
@@ -136,9 +138,11 @@ func FuzzCoalesceData(f *testing.F) {
 	})
 }
 
-// FuzzExportedFunctions checks the export reader against wazero's: for any
-// module wazero compiles, both name the same functions.
-func FuzzExportedFunctions(f *testing.F) {
+// FuzzModuleReaders runs what this package reads of a module before wazero
+// sees it against wazero itself: a module checkCounts passes never makes
+// the decoder exhaust memory, and for any module wazero compiles the
+// export reader names the same functions.
+func FuzzModuleReaders(f *testing.F) {
 	serve := []byte("\x00asm\x01\x00\x00\x00" +
 		"\x01\x04\x01\x60\x00\x00" + // type: () -> ()
 		"\x03\x02\x01\x00" + // one function of type 0
@@ -149,6 +153,9 @@ func FuzzExportedFunctions(f *testing.F) {
 	rt := wazero.NewRuntimeWithConfig(context.Background(), wazero.NewRuntimeConfigInterpreter())
 	f.Cleanup(func() { rt.Close(context.Background()) })
 	f.Fuzz(func(t *testing.T, bin []byte) {
+		if checkCounts(bin) != nil {
+			return
+		}
 		got := exportedFunctions(bin)
 		c, err := rt.CompileModule(context.Background(), bin)
 		if err != nil {
@@ -161,4 +168,41 @@ func FuzzExportedFunctions(f *testing.F) {
 			t.Fatalf("exports %q, wazero says %q", got, want)
 		}
 	})
+}
+
+// TestCheckCountsRejectsHugeVectors feeds modules of a few bytes that
+// declare billions of elements, each of which made wazero's decoder ask for
+// more memory than the machine has, and a real module, which passes.
+func TestCheckCountsRejectsHugeVectors(t *testing.T) {
+	const header = "\x00asm\x01\x00\x00\x00"
+	for name, bin := range map[string]string{
+		"imports":          header + "\x02\x05\xff\xff\xff\xff\x0f",
+		"element segment":  header + "\x09\x0a\x01\x00\x41\x00\x0b\xff\xff\xff\xff\x0f",
+		"function names":   header + "\x00\x0c\x04name\x01\x05\xff\xff\xff\xff\x0f",
+		"locals":           header + "\x0a\x0a\x01\x08\x01\xff\xff\xff\xff\x0f\x7f\x0b",
+		"section overruns": header + "\x02\x7f\x00",
+	} {
+		err := checkCounts([]byte(bin))
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		if !strings.Contains(err.Error(), "not a") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	guest, err := os.ReadFile(buildGuest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkCounts(guest); err != nil {
+		t.Errorf("the test guest: %v", err)
+	}
+	hostile := filepath.Join(t.TempDir(), "hostile.wasm")
+	if err := os.WriteFile(hostile, []byte(header+"\x02\x05\xff\xff\xff\xff\x0f"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(context.Background(), Options{Path: hostile}, testRuntime(t)); err == nil || !strings.Contains(err.Error(), "4294967295 elements") {
+		t.Errorf("New on a module declaring 2³² imports: %v", err)
+	}
 }

@@ -1,0 +1,256 @@
+package wasm
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// maxLocals is the most locals one function may declare: the limit browser
+// engines enforce. wazero fills a slice with every declared local one by
+// one, so a few bytes declaring four billion of them would cost seconds of
+// CPU and gigabytes of memory before any other check ran.
+const maxLocals = 50_000
+
+// checkCounts rejects a module whose vectors claim more elements than the
+// bytes that follow could hold. wazero's decoder allocates each vector at
+// its declared length before reading it, so a 15-byte module declaring four
+// billion imports makes it ask for hundreds of gigabytes, and the Go
+// runtime ends the process: the whole proxy, not just the route (found by
+// FuzzExportedFunctions). Every element takes at least one byte, so a
+// count above the bytes left is malformed whatever the element. It checks
+// each vector wazero allocates by element: those that head a section, the
+// nested ones of element segments and the name section, and the locals of
+// each function. Anything else it does not understand is left to the
+// compiler, which reports the real problem.
+func checkCounts(bin []byte) error {
+	sections, ok := splitSections(bin)
+	if !ok {
+		return errors.New("not a Wasm module: its header or a section size is malformed")
+	}
+	for _, s := range sections {
+		r := &byteReader{b: s.body}
+		switch s.id {
+		case 0:
+			if r.name() == "name" {
+				checkNameSection(r)
+			}
+		case sectionElement:
+			for n := r.count(); n > 0 && r.err == nil; n-- {
+				checkElementSegment(r)
+			}
+		case sectionCode:
+			for n := r.count(); n > 0 && r.err == nil; n-- {
+				checkFunctionBody(r)
+			}
+		case sectionType, sectionImport, sectionFunction, sectionTable, sectionMemory,
+			sectionGlobal, sectionExport, sectionData, sectionTag:
+			r.count()
+		}
+		if r.err != nil {
+			return fmt.Errorf("not a valid Wasm module: section %d at byte %d: %w", s.id, s.start, r.err)
+		}
+	}
+	return nil
+}
+
+// Section ids checkCounts reads besides those instrumentLoops and
+// coalesceData name.
+const (
+	sectionFunction = 3
+	sectionTable    = 4
+	sectionMemory   = 5
+	sectionElement  = 9
+	sectionTag      = 13
+)
+
+// checkElementSegment reads one element segment (all eight forms), checking
+// the length of its vector of function indexes or expressions.
+func checkElementSegment(r *byteReader) {
+	flags := r.u32()
+	if flags > 7 {
+		r.err = fmt.Errorf("element segment flags %d", flags)
+		return
+	}
+	if flags&2 != 0 && flags&1 == 0 {
+		r.u32() // table index
+	}
+	if flags&1 == 0 {
+		r.constExpr()
+	}
+	if flags&3 != 0 {
+		r.byte() // element kind or reference type
+	}
+	n := r.count()
+	for ; n > 0 && r.err == nil; n-- {
+		if flags&4 == 0 {
+			r.u32()
+		} else {
+			r.constExpr()
+		}
+	}
+}
+
+// checkFunctionBody reads one entry of the code section: its size, its
+// local declarations (counted against maxLocals), and skips the code.
+func checkFunctionBody(r *byteReader) {
+	size := r.u32()
+	if r.err == nil && uint64(size) > uint64(len(r.b)) {
+		r.err = fmt.Errorf("function body of %d bytes, %d left", size, len(r.b))
+		return
+	}
+	body := &byteReader{b: r.b[:size]}
+	r.b = r.b[size:]
+	var locals uint64
+	for n := body.count(); n > 0 && body.err == nil; n-- {
+		locals += uint64(body.u32())
+		if t := body.byte(); t == 0x63 || t == 0x64 { // (ref null? heaptype)
+			body.s33()
+		}
+	}
+	if body.err == nil && locals > maxLocals {
+		body.err = fmt.Errorf("a function declares %d locals, more than %d", locals, maxLocals)
+	}
+	r.err = body.err
+}
+
+// checkNameSection reads the function and local name maps of a "name"
+// custom section; its other subsections are skipped.
+func checkNameSection(r *byteReader) {
+	for len(r.b) > 0 && r.err == nil {
+		id := r.byte()
+		size := r.u32()
+		if r.err == nil && uint64(size) > uint64(len(r.b)) {
+			r.err = fmt.Errorf("name subsection of %d bytes, %d left", size, len(r.b))
+			return
+		}
+		sub := &byteReader{b: r.b[:size]}
+		r.b = r.b[size:]
+		switch id {
+		case 1: // function names: a name map
+			checkNameMap(sub)
+		case 2: // local names: an indirect name map
+			for n := sub.count(); n > 0 && sub.err == nil; n-- {
+				sub.u32()
+				checkNameMap(sub)
+			}
+		}
+		r.err = sub.err
+	}
+}
+
+func checkNameMap(r *byteReader) {
+	for n := r.count(); n > 0 && r.err == nil; n-- {
+		r.u32()
+		r.name()
+	}
+}
+
+// byteReader reads the Wasm binary encoding. The first error sticks and
+// turns later reads into no-ops that return zero.
+type byteReader struct {
+	b   []byte
+	err error
+}
+
+var errTruncated = errors.New("truncated")
+
+func (r *byteReader) byte() byte {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b) == 0 {
+		r.err = errTruncated
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *byteReader) u32() uint32 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 || n > 5 || v > 1<<32-1 {
+		r.err = errors.New("malformed unsigned LEB128 number")
+		return 0
+	}
+	r.b = r.b[n:]
+	return uint32(v)
+}
+
+// s33 skips a signed LEB128 number of up to 33 bits (a heap or block type).
+func (r *byteReader) s33() {
+	for i := 0; r.err == nil; i++ {
+		if i == 5 {
+			r.err = errors.New("malformed signed LEB128 number")
+			return
+		}
+		if r.byte()&0x80 == 0 {
+			return
+		}
+	}
+}
+
+// count reads a vector length and rejects one the bytes left cannot hold.
+func (r *byteReader) count() uint32 {
+	n := r.u32()
+	if r.err == nil && uint64(n) > uint64(len(r.b)) {
+		r.err = fmt.Errorf("a vector of %d elements with %d bytes left", n, len(r.b))
+		return 0
+	}
+	return n
+}
+
+func (r *byteReader) skip(n uint64) {
+	if r.err == nil && n > uint64(len(r.b)) {
+		r.err = errTruncated
+	}
+	if r.err == nil {
+		r.b = r.b[n:]
+	}
+}
+
+func (r *byteReader) name() string {
+	n := r.count()
+	if r.err != nil {
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+// constExpr skips a constant expression up to and including its end.
+func (r *byteReader) constExpr() {
+	for r.err == nil {
+		switch op := r.byte(); op {
+		case 0x0b: // end
+			return
+		case 0x41, 0x42, 0x23, 0xd2, 0xd0: // i32/i64.const, global.get, ref.func, ref.null
+			r.s64()
+		case 0x43: // f32.const
+			r.skip(4)
+		case 0x44: // f64.const
+			r.skip(8)
+		case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e: // extended constant arithmetic
+		default:
+			r.err = fmt.Errorf("opcode 0x%02x in a constant expression", op)
+		}
+	}
+}
+
+// s64 skips a LEB128 number of up to 64 bits, signed or not.
+func (r *byteReader) s64() {
+	for i := 0; r.err == nil; i++ {
+		if i == 10 {
+			r.err = errors.New("malformed LEB128 number")
+			return
+		}
+		if r.byte()&0x80 == 0 {
+			return
+		}
+	}
+}
