@@ -48,13 +48,16 @@ func Render(s Sample, w io.Writer, color bool) error {
 	fmt.Fprintf(bw, "%s\n", paint(ansiBold, title))
 	fmt.Fprintf(bw, "%s  %s  %s\n", s.At.UTC().Format("2006-01-02T15:04:05Z"), kind, outcomeText(s.Result, paint))
 	if s.Request.Method != "" {
-		fmt.Fprintf(bw, "request  %s %s\n", s.Request.Method, s.Request.URL)
+		fmt.Fprintf(bw, "request  %s %s\n", printable(s.Request.Method), printable(s.Request.URL))
+	}
+	if len(s.Request.Body) > 0 {
+		fmt.Fprintf(bw, "body     %s\n", requestBodyLine(s.Request))
 	}
 	if s.Legacy.Latency > 0 || s.Candidate.Latency > 0 {
 		fmt.Fprintf(bw, "latency  legacy %v  candidate %v\n", s.Legacy.Latency.Round(10_000), s.Candidate.Latency.Round(10_000))
 	}
 	for _, d := range s.Result.Differences {
-		line := fmt.Sprintf("  %-12s %-28s %s", d.Type, displayPath(d.Path), valuePair(d))
+		line := printable(fmt.Sprintf("  %-12s %-28s %s", d.Type, displayPath(d.Path), valuePair(d)))
 		if d.Shape != "" {
 			line += "  [" + d.Shape + "]"
 		}
@@ -67,7 +70,7 @@ func Render(s Sample, w io.Writer, color bool) error {
 		fmt.Fprintln(bw, "  … more differences not kept")
 	}
 	if s.Result.Outcome == OutcomeCandidateError && s.Result.Error != "invalid-json" {
-		fmt.Fprintf(bw, "%s\n", paint(ansiRed, "candidate failed: "+s.Result.Error))
+		fmt.Fprintf(bw, "%s\n", paint(ansiRed, "candidate failed: "+printable(s.Result.Error)))
 		return bw.Flush()
 	}
 	fmt.Fprintln(bw, paint(ansiBold, "--- legacy"))
@@ -97,10 +100,10 @@ func Render(s Sample, w io.Writer, color bool) error {
 	if len(hl)+len(hc) > 0 {
 		fmt.Fprintln(bw, paint(ansiCyan, "@@ headers @@"))
 		for _, l := range hl {
-			fmt.Fprintln(bw, paint(ansiRed, "-"+l))
+			fmt.Fprintln(bw, paint(ansiRed, "-"+printable(l)))
 		}
 		for _, l := range hc {
-			fmt.Fprintln(bw, paint(ansiGreen, "+"+l))
+			fmt.Fprintln(bw, paint(ansiGreen, "+"+printable(l)))
 		}
 	}
 	left := bodyLines(s.Legacy)
@@ -125,7 +128,43 @@ func outcomeText(r Result, paint func(string, string) string) string {
 	case OutcomeCandidateError:
 		text = paint(ansiRed, "candidate error: "+r.Error)
 	}
-	return fmt.Sprintf("%s (%d differences, %d noise)", text, len(r.Differences), noise)
+	return fmt.Sprintf("%s (%s, %d noise)", text, plural(len(r.Differences), "difference"), noise)
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// maxRequestBodyLine is how much of a request body the header of a
+// rendered sample shows: enough to tell requests apart.
+const maxRequestBodyLine = 240
+
+// requestBodyLine shows a request body on one line: JSON compacted, text
+// with its line breaks escaped, binary as its size and digest.
+func requestBodyLine(r RecordedRequest) string {
+	body := r.Body
+	if !utf8.Valid(body) {
+		return "(binary " + digest(body) + ")"
+	}
+	text := string(body)
+	if v, err := parseJSON(text); err == nil {
+		text = string(appendJSON(nil, &v, false, 0, 0))
+	} else {
+		text = printable(strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(text))
+	}
+	if len(text) > maxRequestBodyLine {
+		cut := maxRequestBodyLine
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text = text[:cut] + "…"
+	} else if r.Truncated {
+		text += "…"
+	}
+	return text
 }
 
 func displayPath(p string) string {
@@ -165,10 +204,36 @@ func bodyLines(r Response) []string {
 		}
 	}
 	if utf8.Valid(body) {
-		return splitLines(string(body))
+		lines := splitLines(string(body))
+		for i, l := range lines {
+			lines[i] = printable(l)
+		}
+		return lines
 	}
 	return []string{"(binary " + digest(body) + ")"}
 }
+
+// printable escapes the control characters in s (tabs aside), so that
+// bytes from a request or a response can never drive the terminal a diff
+// is shown on: an escape sequence in a body is shown, not obeyed.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isControl(r) {
+			fmt.Fprintf(&b, `\x%02x`, r)
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// isControl reports C0 and C1 control characters (a terminal takes U+009B
+// as the start of an escape sequence too), except tab.
+func isControl(r rune) bool { return r != '\t' && (r < 0x20 || r >= 0x7f && r <= 0x9f) }
 
 // writeUnified writes a line diff as unified-diff hunks.
 func writeUnified(w io.Writer, a, b []string, paint func(string, string) string) {

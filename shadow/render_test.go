@@ -67,11 +67,36 @@ func TestRenderText(t *testing.T) {
 	l := textResp(201, "Order Number 3f2504e0-4f89-11d3-9a0c-0305e82c3301 Placed Successfully")
 	c := textResp(500, "Product is not in stock, please try again later")
 	s := Sample{At: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC), Route: "POST /api/order",
-		Request: RecordedRequest{Method: "POST", URL: "/api/order"}, Legacy: l, Candidate: c}
+		Request: RecordedRequest{Method: "POST", URL: "/api/order",
+			Body: []byte("{\n  \"orderLineItemsDtoList\": [{\"skuCode\": \"BRK-PD-HP\", \"price\": 150, \"quantity\": 1}]\n}")},
+		Legacy: l, Candidate: c}
 	s.Result = Compare(l, c, nil, nil)
 	var buf bytes.Buffer
 	Render(s, &buf, false)
 	golden(t, "render-text.txt", buf.Bytes())
+}
+
+// TestRenderEscapesControlCharacters shows a hostile body's escape
+// sequences instead of sending them to the terminal, wherever they are.
+func TestRenderEscapesControlCharacters(t *testing.T) {
+	const clear = "\x1b[2J\u009b31m"
+	l := textResp(200, "ok")
+	c := textResp(200, "ok"+clear)
+	c.Header.Set("X-Trace", "a"+clear)
+	s := Sample{Route: "POST /x", Request: RecordedRequest{Method: "POST", URL: "/x", Body: []byte("id=1" + clear)},
+		Legacy: l, Candidate: c}
+	s.Result = Compare(l, c, nil, nil)
+	var buf bytes.Buffer
+	if err := Render(s, &buf, false); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if strings.ContainsAny(out, "\x1b\u009b") {
+		t.Fatalf("control characters reached the output:\n%q", out)
+	}
+	if n := strings.Count(out, `\x1b[2J\x9b31m`); n < 3 {
+		t.Errorf("escaped sequence shown %d times, want the request body, the difference and the body line:\n%s", n, out)
+	}
 }
 
 func TestRenderCandidateError(t *testing.T) {
