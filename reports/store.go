@@ -157,7 +157,7 @@ func reportLatency(p shadow.Percentiles, h *shadow.Histogram) Latency {
 // addRepresentativeSample renders the newest stored mismatch of a route
 // (samples are redacted before they are stored).
 func addRepresentativeSample(ctx context.Context, st *strangler.Store, route string, ev *Evidence) error {
-	rows, err := st.Samples(ctx, route, 50)
+	rows, err := st.Samples(ctx, route, 50, true)
 	if err != nil {
 		return err
 	}

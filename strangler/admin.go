@@ -86,7 +86,7 @@ type ErrorDocument struct {
 //	GET  /v1/routes        every route with mode, weight and live stats
 //	POST /v1/transitions   {"target": ROUTE|SERVICE, "mode": M, "weight": N, "reason": ..., "actor": ..., "force": bool}
 //	GET  /v1/audit         ?route=R&service=S&limit=N, oldest first
-//	GET  /v1/samples       ?route=R&limit=N, newest first
+//	GET  /v1/samples       ?route=R&limit=N&differences=true, newest first
 //	GET  /metrics          Prometheus
 //	GET  /healthz, /readyz
 //
@@ -156,7 +156,7 @@ func (a *admin) audit(w http.ResponseWriter, r *http.Request) {
 
 func (a *admin) samples(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	rows, err := a.ctrl.Store().Samples(r.Context(), q.Get("route"), queryLimit(q))
+	rows, err := a.ctrl.Store().Samples(r.Context(), q.Get("route"), queryLimit(q), q.Get("differences") == "true")
 	writeDocument(w, SamplesDocument{APIVersion: APIVersion, Samples: nonNil(rows)}, err)
 }
 

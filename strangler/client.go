@@ -69,11 +69,15 @@ func (c *AdminClient) Audit(ctx context.Context, q AuditQuery) (*TransitionsDocu
 	return &doc, c.do(ctx, http.MethodGet, "/v1/audit?"+v.Encode(), nil, &doc)
 }
 
-// Samples reads stored shadow samples of a route ("" = all).
-func (c *AdminClient) Samples(ctx context.Context, route string, limit int) (*SamplesDocument, error) {
+// Samples reads stored shadow samples of a route ("" = all), newest first;
+// with differences only mismatches and candidate errors (Store.Samples).
+func (c *AdminClient) Samples(ctx context.Context, route string, limit int, differences bool) (*SamplesDocument, error) {
 	v := url.Values{}
 	if route != "" {
 		v.Set("route", route)
+	}
+	if differences {
+		v.Set("differences", "true")
 	}
 	if limit > 0 {
 		v.Set("limit", strconv.Itoa(limit))

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strangler-fig/migrate/shadow"
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 )
 
@@ -375,15 +376,22 @@ func (s *Store) AddSamples(ctx context.Context, samples []SampleRow, keep int) e
 }
 
 // Samples reads a route's stored samples ("" = all routes), newest first.
-func (s *Store) Samples(ctx context.Context, route string, limit int) ([]SampleRow, error) {
+// With differences it reads only those worth a look: not A/A baselines,
+// and not matches. Matching samples are stored all along, so without the
+// filter the newest rows of a busy route may hold no difference at all.
+func (s *Store) Samples(ctx context.Context, route string, limit int, differences bool) ([]SampleRow, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	query := `SELECT id, at, route, signature, data FROM samples`
+	query := `SELECT id, at, route, signature, data FROM samples WHERE 1=1`
 	var args []any
 	if route != "" {
-		query += ` WHERE route = ?`
+		query += ` AND route = ?`
 		args = append(args, route)
+	}
+	if differences {
+		query += ` AND signature <> ? AND signature NOT LIKE 'baseline %'`
+		args = append(args, shadow.OutcomeMatch)
 	}
 	query += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, limit)

@@ -159,7 +159,7 @@ func TestSamplesCappedPerSignature(t *testing.T) {
 	if err := store.AddSamples(ctx, rows, 5); err != nil {
 		t.Fatal(err)
 	}
-	got, err := store.Samples(ctx, "GET /a", 100)
+	got, err := store.Samples(ctx, "GET /a", 100, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,6 +172,35 @@ func TestSamplesCappedPerSignature(t *testing.T) {
 	}
 	if string(got[0].Data) != `{"i":29}` {
 		t.Fatalf("newest first: got %s", got[0].Data)
+	}
+}
+
+// TestSamplesOfDifferencesOnly stores differences first and then many
+// matches and A/A baselines, as a busy route does, and still reads the
+// differences.
+func TestSamplesOfDifferencesOnly(t *testing.T) {
+	ctx := context.Background()
+	store, err := OpenStore(filepath.Join(t.TempDir(), "migrate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var rows []SampleRow
+	for i, sig := range []string{"/price value", "candidate-error:timeout", "match", "baseline match", "baseline /id value", "match"} {
+		rows = append(rows, SampleRow{At: time.Now(), Route: "GET /a", Signature: sig, Data: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))})
+	}
+	if err := store.AddSamples(ctx, rows, 5); err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.Samples(ctx, "GET /a", 2, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Signature != "candidate-error:timeout" || got[1].Signature != "/price value" {
+		t.Fatalf("differences only, newest first: %+v", got)
+	}
+	if all, _ := store.Samples(ctx, "GET /a", 2, false); len(all) != 2 || all[0].Signature != "match" {
+		t.Fatalf("every sample, newest first: %+v", all)
 	}
 }
 
@@ -193,7 +222,7 @@ func TestStoreRecordsShadowSamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	got, err := store.Samples(context.Background(), "GET /a", 100)
+	got, err := store.Samples(context.Background(), "GET /a", 100, false)
 	if err != nil {
 		t.Fatal(err)
 	}

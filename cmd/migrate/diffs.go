@@ -64,7 +64,7 @@ Exits 3 when differences remain, so CI can use it as a check.`,
 	}
 	o.bind(cmd)
 	f := cmd.Flags()
-	f.IntVar(&o.limit, "limit", 20, "how many stored samples to read per route, newest first")
+	f.IntVar(&o.limit, "limit", 20, "how many stored differences to show per route, newest first (with --all: samples of any kind)")
 	f.BoolVar(&o.all, "all", false, "include matching and A/A baseline samples")
 	f.BoolVar(&o.replay, "replay", false, "re-send stored mismatching requests to the current candidate and report which now match")
 	f.StringVar(&o.candidate, "candidate", "", "candidate base URL to replay against (default: the config's candidate)")
@@ -129,7 +129,7 @@ func runDiffs(ctx context.Context, o *diffsOptions, route string, g *globalOptio
 		defer replayer.close(ctx)
 	}
 	for _, r := range routes {
-		rows, err := c.Samples(ctx, r.Route, o.limit)
+		rows, err := c.Samples(ctx, r.Route, o.limit, !o.all)
 		if err != nil {
 			return apiError(err)
 		}

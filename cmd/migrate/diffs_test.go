@@ -19,7 +19,8 @@ import (
 )
 
 // startAdminWithSamples runs a real admin API over a real SQLite store that
-// holds one mismatching and one matching sample of GET /api/product.
+// holds one mismatching sample of GET /api/product and, newer, as many
+// matching ones as the store keeps: what a busy route looks like.
 func startAdminWithSamples(t *testing.T) string {
 	t.Helper()
 	ctx := context.Background()
@@ -41,14 +42,18 @@ func startAdminWithSamples(t *testing.T) string {
 	cand := shadow.Response{Status: 200, Header: http.Header{"Content-Type": {"application/json"}},
 		Body: []byte(`[{"id":"1","name":"Brake Pads","price":150.00,"sku":"BRK-PD-HP"}]`)}
 	var rows []strangler.SampleRow
-	for i, c := range []shadow.Response{cand, legacy} {
+	for i := range strangler.SamplesPerSignature + 1 {
+		c := legacy
+		if i == 0 {
+			c = cand
+		}
 		s := shadow.Sample{At: time.Date(2026, 11, 26, 9, 0, i, 0, time.UTC), Route: "GET /api/product", Service: "product-service",
 			Request: shadow.RecordedRequest{Method: "GET", URL: "/api/product"}, Legacy: legacy, Candidate: c}
 		s.Result = shadow.Compare(legacy, c, nil, nil)
 		data, _ := json.Marshal(s)
-		rows = append(rows, strangler.SampleRow{At: s.At, Route: s.Route, Signature: strings.Join(s.Result.Signatures(), ","), Data: data})
+		rows = append(rows, strangler.SampleRow{At: s.At, Route: s.Route, Signature: strangler.SampleSignature(s), Data: data})
 	}
-	if err := store.AddSamples(ctx, rows, 20); err != nil {
+	if err := store.AddSamples(ctx, rows, strangler.SamplesPerSignature); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(strangler.NewAdmin(ctrl, strangler.AdminOptions{}))
@@ -59,7 +64,8 @@ func startAdminWithSamples(t *testing.T) string {
 func TestDiffsRendersStoredSamples(t *testing.T) {
 	admin := startAdminWithSamples(t)
 	var out, errb bytes.Buffer
-	code := run([]string{"diffs", "GET /api/product", "--admin", admin}, &streams{in: strings.NewReader(""), out: &out, err: &errb})
+	// --limit counts differences: the newer matches do not crowd the one out.
+	code := run([]string{"diffs", "GET /api/product", "--admin", admin, "--limit", "1"}, &streams{in: strings.NewReader(""), out: &out, err: &errb})
 	if code != exitGateOrDiff {
 		t.Fatalf("exit %d, want %d (differences found); stderr %s", code, exitGateOrDiff, errb.String())
 	}
@@ -74,7 +80,7 @@ func TestDiffsRendersStoredSamples(t *testing.T) {
 	}
 
 	out.Reset()
-	code = run([]string{"diffs", "--admin", admin, "-o", "json", "--all"}, &streams{in: strings.NewReader(""), out: &out, err: &errb})
+	code = run([]string{"diffs", "--admin", admin, "-o", "json", "--all", "--limit", "100"}, &streams{in: strings.NewReader(""), out: &out, err: &errb})
 	var doc struct {
 		APIVersion string `json:"apiVersion"`
 		Routes     []struct {
@@ -90,7 +96,7 @@ func TestDiffsRendersStoredSamples(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
 		t.Fatalf("%v: %s", err, out.String())
 	}
-	if code != exitGateOrDiff || doc.APIVersion != APIVersion || len(doc.Routes) != 1 || len(doc.Routes[0].Diffs) != 2 ||
+	if code != exitGateOrDiff || doc.APIVersion != APIVersion || len(doc.Routes) != 1 || len(doc.Routes[0].Diffs) != strangler.SamplesPerSignature+1 ||
 		doc.Routes[0].Service != "product-service" || doc.Routes[0].Mode != "shadow" {
 		t.Fatalf("exit %d, document %+v", code, doc)
 	}
