@@ -182,7 +182,7 @@ type Suggestion struct {
 
 // String renders the suggestion as a YAML line a user can paste.
 func (s Suggestion) String() string {
-	line := fmt.Sprintf("%s: [%q]  # differed in %d legacy-vs-legacy samples", s.Key, s.Value, s.Count)
+	line := fmt.Sprintf("%s: [%q]  # differed in %s", s.Key, s.Value, plural(int(s.Count), "legacy-vs-legacy sample"))
 	if s.Shape != "" {
 		line += " (" + s.Shape + ")"
 	}

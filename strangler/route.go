@@ -94,6 +94,9 @@ type RouteStatus struct {
 	Differences []DifferenceCount `json:"differences,omitempty"`
 	// Noise lists differences learned as noise from A/A samples (at most 20).
 	Noise []string `json:"noise,omitempty"`
+	// Suggestions are the ignore rules that would accept the learned noise
+	// into the route's shadow block, most frequent first (at most 20).
+	Suggestions []shadow.Suggestion `json:"suggestions,omitempty"`
 	// WritesSkipped counts writes not mirrored under `writes: deny`.
 	WritesSkipped uint64 `json:"writesSkipped,omitempty"`
 	// Stats are the raw counters behind Latency, Requests and Errors.
@@ -135,7 +138,7 @@ func (r *Route) status(engine ShadowEngine) RouteStatus {
 	}
 	if sum != nil {
 		rs.WritesSkipped = sum.SkippedWrites
-		rs.Differences, rs.Noise = evidenceDetail(engine, r.Name)
+		rs.Differences, rs.Noise, rs.Suggestions = evidenceDetail(engine, r.Name)
 		rs.Samples, rs.Matches = int64(sum.Samples), int64(sum.Matches+sum.Explained)
 		rs.Mismatches, rs.CandidateErrors = int64(sum.Mismatches-sum.Explained), int64(sum.CandidateErrors)
 	}
@@ -152,7 +155,7 @@ type DifferenceCount struct {
 // maxDetail bounds the differences and noise listed per route in status.
 const maxDetail = 20
 
-func evidenceDetail(engine ShadowEngine, route string) ([]DifferenceCount, []string) {
+func evidenceDetail(engine ShadowEngine, route string) ([]DifferenceCount, []string, []shadow.Suggestion) {
 	var diffs []DifferenceCount
 	if ev := engine.Evidence(route); ev != nil {
 		for sig, n := range ev.Signatures {
@@ -169,7 +172,12 @@ func evidenceDetail(engine ShadowEngine, route string) ([]DifferenceCount, []str
 		}
 	}
 	var noise []string
+	var suggestions []shadow.Suggestion
 	if n := engine.Noise(route); n != nil {
+		suggestions = n.Suggestions()
+		if len(suggestions) > maxDetail {
+			suggestions = suggestions[:maxDetail]
+		}
 		for sig := range n.Fields {
 			noise = append(noise, sig)
 		}
@@ -181,5 +189,5 @@ func evidenceDetail(engine ShadowEngine, route string) ([]DifferenceCount, []str
 			noise = noise[:maxDetail]
 		}
 	}
-	return diffs, noise
+	return diffs, noise, suggestions
 }

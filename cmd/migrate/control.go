@@ -151,7 +151,7 @@ func runStatus(ctx context.Context, o *statusOptions, filter string, g *globalOp
 	if doc.Routes == nil {
 		doc.Routes = []strangler.RouteStatus{}
 	}
-	return render(s.out, g.output, doc, func(tw *tabwriter.Writer) {
+	err = render(s.out, g.output, doc, func(tw *tabwriter.Writer) {
 		row(tw, "ROUTE", "SERVICE", "MODE", "WEIGHT", "SAMPLES", "MATCH", "MISMATCH", "CAND-ERR",
 			"LEGACY p50/p99", "CANDIDATE p50/p99")
 		for _, r := range doc.Routes {
@@ -164,6 +164,25 @@ func runStatus(ctx context.Context, o *statusOptions, filter string, g *globalOp
 				latencyCell(r.Latency[strangler.SideCandidate]))
 		}
 	})
+	if err != nil || g.output != "table" || filter == "" {
+		return err
+	}
+	for _, r := range doc.Routes {
+		writeSuggestions(s, r)
+	}
+	return nil
+}
+
+// writeSuggestions shows the ignore rules that would accept a route's
+// learned noise, as lines to paste into its service's shadow block.
+func writeSuggestions(s *streams, r strangler.RouteStatus) {
+	if len(r.Suggestions) == 0 {
+		return
+	}
+	fmt.Fprintf(s.out, "\nNoise learned on %s from legacy-vs-legacy samples. To accept it, add to the\nshadow block of %s in the config:\n", r.Route, r.Service)
+	for _, sg := range r.Suggestions {
+		fmt.Fprintf(s.out, "  %s\n", sg)
+	}
 }
 
 // weightCell is the WEIGHT column: the canary share, or "-" in other modes.

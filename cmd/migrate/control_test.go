@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/strangler-fig/migrate/shadow"
 	"github.com/strangler-fig/migrate/strangler"
 )
 
@@ -120,6 +124,36 @@ func TestStatusJSON(t *testing.T) {
 	table, _, _ := runCLI(t, "status", "--admin", admin)
 	if !strings.Contains(table, "ROUTE") || !strings.Contains(table, "GET /api/product") {
 		t.Errorf("table:\n%s", table)
+	}
+}
+
+// TestStatusShowsRulesThatAcceptLearnedNoise learns an order number as
+// noise from one legacy-vs-legacy comparison and expects status of the
+// route to say which line to add to the config, and the JSON to carry it.
+func TestStatusShowsRulesThatAcceptLearnedNoise(t *testing.T) {
+	ctrl, admin := newAdmin(t, "")
+	engine := shadow.NewMirror(shadow.MirrorConfig{}, nil)
+	t.Cleanup(func() { engine.Close(context.Background()) })
+	ctrl.Shadow = engine
+	order := func(number int) shadow.Response {
+		return shadow.Response{Status: 201, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: []byte(fmt.Sprintf(`{"orderNumber":%d,"status":"PLACED"}`, number))}
+	}
+	noise := shadow.NewNoise()
+	noise.Learn(shadow.Compare(order(1001), order(1002), nil, nil), time.Now())
+	engine.Restore("POST /api/order", "orders", &shadow.Evidence{}, noise)
+
+	want := `ignore: ["/orderNumber"]  # differed in 1 legacy-vs-legacy sample`
+	stdout, stderr, code := runCLI(t, "status", "POST /api/order", "--admin", admin)
+	if code != exitOK || !strings.Contains(stdout, want) || !strings.Contains(stdout, "shadow block of orders") {
+		t.Fatalf("status ROUTE: exit %d, output lacks %q:\n%s%s", code, want, stdout, stderr)
+	}
+	if all, _, _ := runCLI(t, "status", "--admin", admin); strings.Contains(all, want) {
+		t.Errorf("status of every route lists rules; it should stay one table:\n%s", all)
+	}
+	js, _, _ := runCLI(t, "status", "orders", "-o", "json", "--admin", admin)
+	if !strings.Contains(js, `"key": "ignore"`) || !strings.Contains(js, `"value": "/orderNumber"`) {
+		t.Errorf("status -o json lacks the suggestion:\n%s", js)
 	}
 }
 

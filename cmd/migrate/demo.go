@@ -413,7 +413,7 @@ func demoFindings(ctx context.Context, c *strangler.AdminClient, s *streams) err
 			fmt.Fprintf(s.out, "    %s %d writes not mirrored (writes: deny)\n", s.paint(colorYellow, "!"), r.WritesSkipped)
 		}
 	}
-	fmt.Fprintf(s.out, "\n  %s\n", s.paint(colorDim, "See the samples behind each difference: migrate diffs ROUTE"))
+	fmt.Fprintf(s.out, "\n  %s\n", s.paint(colorDim, "The samples behind each difference: migrate diffs ROUTE; the config lines that accept\n  learned noise: migrate status ROUTE"))
 	return nil
 }
 
