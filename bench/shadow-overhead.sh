@@ -13,7 +13,7 @@
 # (the order rotates each round) and medians are reported, with two ratios
 # to legacy: the ratio of the medians, and the median over rounds of each
 # round's ratio to the legacy run of the same round (which cancels drift
-# that is slower than a round). Two phases:
+# that is slower than a round). Three phases:
 #
 #   closed   plain wrk: CONNS connections, each sends its next request as soon
 #            as the last one is answered. wrk has no rate limit (wrk2 is not
@@ -23,6 +23,12 @@
 #            connections: a fixed offered load well under saturation, which
 #            is what the client-latency target is about. (wrk starts the clock
 #            after the delay, so think time is not counted as latency.)
+#   same     the same paced load, split between two routes of one shadowing
+#            proxy at the same time: GET /api/product (shadowed) and
+#            GET /api/inventory (legacy mode, same backend). Both see the
+#            same machine, so the ratio is what shadowing a route costs that
+#            route's clients; the phases above also include what the
+#            copies' CPU costs every client of the host.
 #
 # After every run the proxy's peak RSS (VmHWM) and current RSS, its CPU time
 # per request (and the candidate's), its GC cycles (admin /metrics) and the
@@ -35,7 +41,7 @@
 #   CONNS=16 PACED_CONNS=4 THINK_MS=2 bench/shadow-overhead.sh 5 3
 #   SHADOW_OPTS="rateLimit: 200" bench/shadow-overhead.sh   # extra shadow-block keys
 #   PIN=1 bench/shadow-overhead.sh   # wrk on CPU 0; backend, candidates, proxies on CPU 1
-#   PHASES=paced bench/shadow-overhead.sh   # only one of the two phases
+#   PHASES=paced bench/shadow-overhead.sh   # only some of the phases (closed paced same)
 #   BACKEND_DELAY=1ms bench/shadow-overhead.sh   # legacy waits 1ms per request, as for a database
 set -euo pipefail
 
@@ -121,7 +127,7 @@ services:
     legacy: http://127.0.0.1:$BACKEND_PORT
     candidate: {url: "http://127.0.0.1:$cand", timeout: $CAND_TIMEOUT}
     shadow: {sample: 100%, timeout: $CAND_TIMEOUT${SHADOW_OPTS:+, $SHADOW_OPTS}}
-    routes: ["GET /api/product"]
+    routes: ["GET /api/product", "GET /api/inventory"]
 CONF
   "${SERVER[@]}" "$WORK/migrate" proxy --config "$WORK/$s/strangler.yaml" --log-level error \
     2> "$WORK/$s/proxy.log" & PIDS+=($!)
@@ -148,7 +154,7 @@ mirror_json() { "$WORK/migrate" status --admin "http://127.0.0.1:${ADMIN_PORT[$1
 # candidate errors, and skipped by the route's policy (breaker open, rate
 # limit, writes, sampling).
 mirror_counts() {
-  mirror_json "$1" | jq -r '(.routes[0] // {}) as $r |
+  mirror_json "$1" | jq -r '(first(.routes[] | select(.route == "GET /api/product")) // {}) as $r |
     "\($r.mirror.submitted // 0) \($r.mirror.dropped // 0) \($r.shadow.samples // 0) \($r.shadow.candidateErrors // 0) \($r.mirror.skipped // 0)"'
 }
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/${PROXY_PID[$1]}/status"; }
@@ -198,7 +204,37 @@ run() {
 }
 
 : > "$WORK/results"
-for phase in ${PHASES:-closed paced}; do
+# run_same SCENARIO ROUND: both routes of one proxy at once, each with half
+# the paced connections; appended to $WORK/same as
+# "scenario round p50us p99us (legacy route) p50us p99us (shadowed route) errors".
+run_same() {
+  local s=$1 round=$2 half=$(( PACED_CONNS / 2 > 0 ? PACED_CONNS / 2 : 1 )) url="http://127.0.0.1:${PROXY_PORT[$1]}"
+  "${CLIENT[@]}" wrk -t1 -c"$half" -d"${DUR}"s --latency -s "$WORK/paced.lua" "$url/api/inventory" > "$WORK/$s/same-legacy-$round.txt" &
+  local other=$!
+  "${CLIENT[@]}" wrk -t1 -c"$half" -d"${DUR}"s --latency -s "$WORK/paced.lua" "$url/api/product" > "$WORK/$s/same-shadow-$round.txt"
+  wait "$other"
+  local f line=""
+  for f in "$WORK/$s/same-legacy-$round.txt" "$WORK/$s/same-shadow-$round.txt"; do
+    line+=" $(to_us "$(awk '$1 == "50%" {print $2}' "$f")") $(to_us "$(awk '$1 == "99%" {print $2}' "$f")")"
+  done
+  local errors
+  errors=$(cat "$WORK/$s/same-legacy-$round.txt" "$WORK/$s/same-shadow-$round.txt" |
+    awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}')
+  echo "$s $round$line $errors" >> "$WORK/same"
+  printf '  same   %-8s round %d: legacy route p50/p99 %s us, shadowed route p50/p99 %s us, errors %d\n' \
+    "$s" "$round" "$(cut -d' ' -f3,4 <<<"$s $round$line" | tr ' ' /)" "$(cut -d' ' -f5,6 <<<"$s $round$line" | tr ' ' /)" "$errors" >&2
+  sleep 0.5
+}
+
+: > "$WORK/same"
+for phase in ${PHASES:-closed paced same}; do
+  if [ "$phase" = same ]; then
+    for round in $(seq "$ROUNDS"); do
+      echo "same round $round/$ROUNDS (${DUR}s per scenario)..." >&2
+      for s in healthy slow hanging; do run_same "$s" "$round"; done
+    done
+    continue
+  fi
   for round in $(seq "$ROUNDS"); do
     echo "$phase round $round/$ROUNDS (${DUR}s per scenario)..." >&2
     # Rotate the order so no scenario always runs right after another.
@@ -217,7 +253,7 @@ for s in healthy slow hanging; do
 done
 
 awk -v dur="$DUR" -v rounds="$ROUNDS" -v conns="$CONNS" -v pconns="$PACED_CONNS" -v think="$THINK_MS" \
-    -v legacyp50="$LEGACY_P50_US" -v slow="$SLOW_US" -v ctimeout="$CAND_TIMEOUT" -v extra="$SHADOW_OPTS" -v cand="$CAND_STATS" -v phases_run="${PHASES:-closed paced}" '
+    -v legacyp50="$LEGACY_P50_US" -v slow="$SLOW_US" -v ctimeout="$CAND_TIMEOUT" -v extra="$SHADOW_OPTS" -v cand="$CAND_STATS" -v phases_run="${PHASES:-closed paced same}" '
 function median(list,   a, n, i, j, t) {
   n = split(list, a, " ")
   for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
@@ -238,6 +274,7 @@ END {
   nsc = split("legacy legacy2 healthy slow hanging", sc, " ")
   for (pi = 1; pi <= nphases; pi++) {
     ph = phases[pi]
+    if (ph == "same") continue
     if (ph == "closed") printf "**closed loop** — `wrk -t2 -c%d -d%ds --latency`, median of %d alternating rounds\n\n", conns, dur, rounds
     else printf "**paced** — `wrk -t2 -c%d -d%ds --latency -s paced.lua` (%d ms think time per connection), median of %d alternating rounds\n\n", pconns, dur, think, rounds
     printf "| scenario | req/s | p50 | p99 | ratio to legacy (req/s, p50, p99) | paired ratio (p50, p99) | client errors | mirror drops / submitted | compared (cand. errors) | skipped by policy (breaker, rate limit) | proxy CPU µs/req | candidate CPU µs/req | GCs/run | RSS after each round (MiB) | peak RSS (VmHWM) |\n"
@@ -268,3 +305,27 @@ END {
   n = split(cand, lines, "\n")
   for (i = 1; i <= n; i++) if (lines[i] != "") { split(lines[i], f, " "); printf "* %s: %d seen, %d served, %d abandoned\n", f[1], f[2], f[3], f[4] }
 }' "$WORK/results"
+
+if [ -s "$WORK/same" ]; then
+  awk -v dur="$DUR" -v rounds="$ROUNDS" -v half=$(( PACED_CONNS / 2 > 0 ? PACED_CONNS / 2 : 1 )) -v think="$THINK_MS" '
+function median(list,   a, n, i, j, t) {
+  n = split(list, a, " ")
+  for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+  return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+{
+  l50[$1] = l50[$1] " " $3; l99[$1] = l99[$1] " " $4; s50[$1] = s50[$1] " " $5; s99[$1] = s99[$1] " " $6
+  q50[$1] = q50[$1] " " $5 / $3; q99[$1] = q99[$1] " " $6 / $4; err[$1] += $7
+}
+END {
+  printf "**same run** — one shadowing proxy, two paced `wrk -t1 -c%d -d%ds --latency -s paced.lua` at once (%d ms think time): one on the shadowed route, one on a legacy-mode route of the same backend; median of %d rounds\n\n", half, dur, think, rounds
+  printf "| candidate | legacy route p50 / p99 | shadowed route p50 / p99 | paired ratio (p50, p99) | client errors |\n|---|---|---|---|---|\n"
+  n = split("healthy slow hanging", sc, " ")
+  for (i = 1; i <= n; i++) {
+    s = sc[i]
+    if (!(s in l50)) continue
+    printf "| %s | %.0f / %.0f µs | %.0f / %.0f µs | %.2f, %.2f | %d |\n", s, median(l50[s]), median(l99[s]), median(s50[s]), median(s99[s]), median(q50[s]), median(q99[s]), err[s]
+  }
+  printf "\n"
+}' "$WORK/same"
+fi
