@@ -17,12 +17,13 @@ const maxLocals = 50_000
 // its declared length before reading it, so a 15-byte module declaring four
 // billion imports makes it ask for hundreds of gigabytes, and the Go
 // runtime ends the process: the whole proxy, not just the route (found by
-// FuzzExportedFunctions). Every element takes at least one byte, so a
+// FuzzModuleReaders). Every element takes at least one byte, so a
 // count above the bytes left is malformed whatever the element. It checks
 // each vector wazero allocates by element: those that head a section, the
 // nested ones of element segments and the name section, and the locals of
-// each function. Anything else it does not understand is left to the
-// compiler, which reports the real problem.
+// each function. It reads no deeper than those need; what it reads and
+// cannot parse, wazero would refuse too, so it is refused here with where
+// it went wrong.
 func checkCounts(bin []byte) error {
 	sections, ok := splitSections(bin)
 	if !ok {
@@ -105,7 +106,7 @@ func checkFunctionBody(r *byteReader) {
 	for n := body.count(); n > 0 && body.err == nil; n-- {
 		locals += uint64(body.u32())
 		if t := body.byte(); t == 0x63 || t == 0x64 { // (ref null? heaptype)
-			body.s33()
+			body.skipLEB(5)
 		}
 	}
 	if body.err == nil && locals > maxLocals {
@@ -181,19 +182,6 @@ func (r *byteReader) u32() uint32 {
 	return uint32(v)
 }
 
-// s33 skips a signed LEB128 number of up to 33 bits (a heap or block type).
-func (r *byteReader) s33() {
-	for i := 0; r.err == nil; i++ {
-		if i == 5 {
-			r.err = errors.New("malformed signed LEB128 number")
-			return
-		}
-		if r.byte()&0x80 == 0 {
-			return
-		}
-	}
-}
-
 // count reads a vector length and rejects one the bytes left cannot hold.
 func (r *byteReader) count() uint32 {
 	n := r.u32()
@@ -230,7 +218,7 @@ func (r *byteReader) constExpr() {
 		case 0x0b: // end
 			return
 		case 0x41, 0x42, 0x23, 0xd2, 0xd0: // i32/i64.const, global.get, ref.func, ref.null
-			r.s64()
+			r.skipLEB(10)
 		case 0x43: // f32.const
 			r.skip(4)
 		case 0x44: // f64.const
@@ -242,10 +230,11 @@ func (r *byteReader) constExpr() {
 	}
 }
 
-// s64 skips a LEB128 number of up to 64 bits, signed or not.
-func (r *byteReader) s64() {
+// skipLEB skips a LEB128 number, signed or not, of at most maxBytes bytes
+// (5 for 33 bits, 10 for 64).
+func (r *byteReader) skipLEB(maxBytes int) {
 	for i := 0; r.err == nil; i++ {
-		if i == 10 {
+		if i == maxBytes {
 			r.err = errors.New("malformed LEB128 number")
 			return
 		}

@@ -54,31 +54,17 @@ func exportedFunctions(bin []byte) []string {
 		if s.id != sectionExport {
 			continue
 		}
-		b := s.body
-		count, n := binary.Uvarint(b)
-		if n <= 0 || count > uint64(len(b)) {
-			return nil
-		}
-		b = b[n:]
+		r := &byteReader{b: s.body}
 		var names []string
-		for range count {
-			size, n := binary.Uvarint(b)
-			if n <= 0 || size > uint64(len(b)-n) {
-				return nil
-			}
-			name := string(b[n : n+int(size)])
-			b = b[n+int(size):]
-			if len(b) == 0 {
-				return nil
-			}
-			kind := b[0]
-			if _, n = binary.Uvarint(b[1:]); n <= 0 {
-				return nil
-			}
-			b = b[1+n:]
+		for n := r.count(); n > 0 && r.err == nil; n-- {
+			name, kind := r.name(), r.byte()
+			r.u32() // index
 			if kind == kindFunc {
 				names = append(names, name)
 			}
+		}
+		if r.err != nil {
+			return nil
 		}
 		return names
 	}
