@@ -143,11 +143,7 @@ func storeChild() {
 
 func TestSamplesCappedPerSignature(t *testing.T) {
 	ctx := context.Background()
-	store, err := OpenStore(filepath.Join(t.TempDir(), "migrate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := tempStore(t)
 	var rows []SampleRow
 	for i := 0; i < 30; i++ {
 		sig := "match"
@@ -180,11 +176,7 @@ func TestSamplesCappedPerSignature(t *testing.T) {
 // differences.
 func TestSamplesOfDifferencesOnly(t *testing.T) {
 	ctx := context.Background()
-	store, err := OpenStore(filepath.Join(t.TempDir(), "migrate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := tempStore(t)
 	var rows []SampleRow
 	for i, sig := range []string{"/price value", "candidate-error:timeout", "match", "baseline match", "baseline /id value", "match"} {
 		rows = append(rows, SampleRow{At: time.Now(), Route: "GET /a", Signature: sig, Data: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))})
@@ -243,11 +235,7 @@ func statusOf(c *Controller, route string) RouteStatus {
 // A long shadow run offers the store every sample; once a signature has its
 // examples, only an occasional fresh one is written, so the writer keeps up.
 func TestStoreThinsRepeatedSamples(t *testing.T) {
-	store, err := OpenStore(filepath.Join(t.TempDir(), "migrate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := tempStore(t)
 	wanted := 0
 	for i := 0; i < 20000; i++ {
 		s := shadow.Sample{At: time.Now(), Route: "GET /a", Result: shadow.Result{Outcome: shadow.OutcomeMatch}}
@@ -267,11 +255,7 @@ func TestStoreThinsRepeatedSamples(t *testing.T) {
 
 // Large bodies cannot pile up in the sample queue: it is bounded in bytes.
 func TestStoreSampleQueueIsBoundedInBytes(t *testing.T) {
-	store, err := OpenStore(filepath.Join(t.TempDir(), "migrate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := tempStore(t)
 	big := make([]byte, 1<<20)
 	for i := 0; i < 64; i++ { // 64 distinct signatures of 2 MiB each: 128 MiB offered
 		store.Record(shadow.Sample{At: time.Now(), Route: "GET /a",
@@ -281,4 +265,15 @@ func TestStoreSampleQueueIsBoundedInBytes(t *testing.T) {
 	if q := store.writer.queued.Load(); q > sampleQueueBytes {
 		t.Fatalf("%d bytes queued, more than the %d-byte bound", q, sampleQueueBytes)
 	}
+}
+
+// tempStore opens a store in a fresh directory, closed when the test ends.
+func tempStore(t *testing.T) *Store {
+	t.Helper()
+	store, err := OpenStore(filepath.Join(t.TempDir(), "migrate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
 }

@@ -95,13 +95,7 @@ func checkElementSegment(r *byteReader) {
 // checkFunctionBody reads one entry of the code section: its size, its
 // local declarations (counted against maxLocals), and skips the code.
 func checkFunctionBody(r *byteReader) {
-	size := r.u32()
-	if r.err == nil && uint64(size) > uint64(len(r.b)) {
-		r.err = fmt.Errorf("function body of %d bytes, %d left", size, len(r.b))
-		return
-	}
-	body := &byteReader{b: r.b[:size]}
-	r.b = r.b[size:]
+	body := r.sized("function body")
 	var locals uint64
 	for n := body.count(); n > 0 && body.err == nil; n-- {
 		locals += uint64(body.u32())
@@ -120,13 +114,7 @@ func checkFunctionBody(r *byteReader) {
 func checkNameSection(r *byteReader) {
 	for len(r.b) > 0 && r.err == nil {
 		id := r.byte()
-		size := r.u32()
-		if r.err == nil && uint64(size) > uint64(len(r.b)) {
-			r.err = fmt.Errorf("name subsection of %d bytes, %d left", size, len(r.b))
-			return
-		}
-		sub := &byteReader{b: r.b[:size]}
-		r.b = r.b[size:]
+		sub := r.sized("name subsection")
 		switch id {
 		case 1: // function names: a name map
 			checkNameMap(sub)
@@ -180,6 +168,21 @@ func (r *byteReader) u32() uint32 {
 	}
 	r.b = r.b[n:]
 	return uint32(v)
+}
+
+// sized reads a size and returns a reader over that many bytes, which it
+// skips; what names the content for the error.
+func (r *byteReader) sized(what string) *byteReader {
+	size := r.u32()
+	if r.err == nil && uint64(size) > uint64(len(r.b)) {
+		r.err = fmt.Errorf("%s of %d bytes, %d left", what, size, len(r.b))
+	}
+	if r.err != nil {
+		return &byteReader{err: r.err}
+	}
+	sub := &byteReader{b: r.b[:size]}
+	r.b = r.b[size:]
+	return sub
 }
 
 // count reads a vector length and rejects one the bytes left cannot hold.
