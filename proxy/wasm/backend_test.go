@@ -444,7 +444,8 @@ func TestNewRejectsNonWAGIModules(t *testing.T) {
 		{"no _start", wasmModule{memPages: 1}.bytes(), Options{}, "no _start export"},
 		{"foreign import", wasmModule{imports: [][2]string{{"env", "socket"}}, start: []byte{}, memPages: 1}.bytes(), Options{}, "imports env.socket"},
 		{"memory above cap", wasmModule{start: []byte{}, memPages: 40}.bytes(), Options{MaxMemory: 1 << 20}, "raise maxMemory"},
-		{"not wasm", []byte("#!/bin/sh\n"), Options{}, "compile wasm module"},
+		{"not wasm", []byte("#!/bin/sh\n"), Options{}, "not a Wasm module: it does not start with the \\0asm magic number"},
+		{"truncated", wasmModule{start: []byte{}, memPages: 1}.bytes()[:20], Options{}, "runs past the end of the file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package wasm
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -25,9 +26,12 @@ const maxLocals = 50_000
 // cannot parse, wazero would refuse too, so it is refused here with where
 // it went wrong.
 func checkCounts(bin []byte) error {
+	if !bytes.HasPrefix(bin, []byte("\x00asm")) {
+		return errors.New("not a Wasm module: it does not start with the \\0asm magic number")
+	}
 	sections, ok := splitSections(bin)
 	if !ok {
-		return errors.New("not a Wasm module: its header or a section size is malformed")
+		return errors.New("not a valid Wasm module: a section runs past the end of the file (truncated?)")
 	}
 	for _, s := range sections {
 		r := &byteReader{b: s.body}
