@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/user"
 	"slices"
@@ -26,6 +27,40 @@ func (o *controlOptions) bind(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVarP(&o.config, "config", "c", "", "strangler config whose admin address to use (default ./strangler.yaml if present)")
 	f.StringVar(&o.admin, "admin", "", "admin API URL, e.g. http://127.0.0.1:9090 (overrides --config)")
+	cmd.ValidArgsFunction = o.completeTargets
+}
+
+// completeTargets offers the services and routes a command can name: from
+// the config (--config or ./strangler.yaml) when there is one, else from the
+// running proxy's admin API, asked with a short deadline so a tab never hangs.
+func (o *controlOptions) completeTargets(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var names []string
+	if path := o.configPath(); path != "" && o.admin == "" {
+		if cfg, err := strangler.LoadConfig(path); err == nil {
+			names = append(cfg.ServiceNames(), cfg.RouteNames()...)
+		}
+	} else if c, err := o.client(); err == nil {
+		ctx, cancel := context.WithTimeout(cmd.Context(), time.Second)
+		defer cancel()
+		if doc, err := c.Routes(ctx); err == nil {
+			services := map[string]bool{}
+			for _, r := range doc.Routes {
+				services[r.Service] = true
+				names = append(names, r.Route)
+			}
+			names = append(slices.Sorted(maps.Keys(services)), names...)
+		}
+	}
+	var out []string
+	for _, n := range names {
+		if strings.HasPrefix(n, toComplete) {
+			out = append(out, n)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
 }
 
 // configPath is --config, else ./strangler.yaml when it exists, else "".

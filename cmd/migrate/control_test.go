@@ -157,6 +157,29 @@ func TestStatusShowsRulesThatAcceptLearnedNoise(t *testing.T) {
 	}
 }
 
+// TestTargetsComplete offers service and route names on a tab: from the
+// running proxy with --admin, from the config file otherwise.
+func TestTargetsComplete(t *testing.T) {
+	_, admin := newAdmin(t, "")
+	cfgPath := filepath.Join(t.TempDir(), "strangler.yaml")
+	if err := os.WriteFile(cfgPath, []byte(controlConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, where := range [][]string{{"--admin", admin}, {"--config", cfgPath}} {
+		args := append(append([]string{"__complete", "cutover"}, where...), "")
+		stdout, _, _ := runCLI(t, args...)
+		for _, want := range []string{"orders\n", "products\n", "GET /api/order\n", "POST /api/order\n", ":4\n"} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("%s: completions lack %q:\n%s", where[0], want, stdout)
+			}
+		}
+		args[len(args)-1] = "POST"
+		if stdout, _, _ := runCLI(t, args...); stdout != "POST /api/order\n:4\n" {
+			t.Errorf("%s: completing POST: %q", where[0], stdout)
+		}
+	}
+}
+
 func TestControlUsesTokenAndConfig(t *testing.T) {
 	_, admin := newAdmin(t, "s3cret")
 	dir := t.TempDir()
