@@ -27,40 +27,46 @@ func (o *controlOptions) bind(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVarP(&o.config, "config", "c", "", "strangler config whose admin address to use (default ./strangler.yaml if present)")
 	f.StringVar(&o.admin, "admin", "", "admin API URL, e.g. http://127.0.0.1:9090 (overrides --config)")
-	cmd.ValidArgsFunction = o.completeTargets
+	cmd.ValidArgsFunction = o.completeTargets(true)
 }
 
-// completeTargets offers the services and routes a command can name: from
-// the config (--config or ./strangler.yaml) when there is one, else from the
-// running proxy's admin API, asked with a short deadline so a tab never hangs.
-func (o *controlOptions) completeTargets(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-	if len(args) > 0 {
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
-	var names []string
-	if path := o.configPath(); path != "" && o.admin == "" {
-		if cfg, err := strangler.LoadConfig(path); err == nil {
-			names = append(cfg.ServiceNames(), cfg.RouteNames()...)
+// completeTargets offers the routes a command can name, and the services
+// too when it takes one: from the config (--config or ./strangler.yaml)
+// when there is one, else from the running proxy's admin API, asked with a
+// short deadline so a tab never hangs.
+func (o *controlOptions) completeTargets(services bool) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-	} else if c, err := o.client(); err == nil {
-		ctx, cancel := context.WithTimeout(cmd.Context(), time.Second)
-		defer cancel()
-		if doc, err := c.Routes(ctx); err == nil {
-			services := map[string]bool{}
-			for _, r := range doc.Routes {
-				services[r.Service] = true
-				names = append(names, r.Route)
+		var svc, routes []string
+		if path := o.configPath(); path != "" && o.admin == "" {
+			if cfg, err := strangler.LoadConfig(path); err == nil {
+				svc, routes = cfg.ServiceNames(), cfg.RouteNames()
 			}
-			names = append(slices.Sorted(maps.Keys(services)), names...)
+		} else if c, err := o.client(); err == nil {
+			ctx, cancel := context.WithTimeout(cmd.Context(), time.Second)
+			defer cancel()
+			if doc, err := c.Routes(ctx); err == nil {
+				seen := map[string]bool{}
+				for _, r := range doc.Routes {
+					seen[r.Service] = true
+					routes = append(routes, r.Route)
+				}
+				svc = slices.Sorted(maps.Keys(seen))
+			}
 		}
-	}
-	var out []string
-	for _, n := range names {
-		if strings.HasPrefix(n, toComplete) {
-			out = append(out, n)
+		if !services {
+			svc = nil
 		}
+		var out []string
+		for _, n := range append(svc, routes...) {
+			if strings.HasPrefix(n, toComplete) {
+				out = append(out, n)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
 	}
-	return out, cobra.ShellCompDirectiveNoFileComp
 }
 
 // configPath is --config, else ./strangler.yaml when it exists, else "".

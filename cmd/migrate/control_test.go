@@ -177,6 +177,10 @@ func TestTargetsComplete(t *testing.T) {
 		if stdout, _, _ := runCLI(t, args...); stdout != "POST /api/order\n:4\n" {
 			t.Errorf("%s: completing POST: %q", where[0], stdout)
 		}
+		args[1], args[len(args)-1] = "diffs", ""
+		if stdout, _, _ := runCLI(t, args...); strings.Contains(stdout, "orders\n") || !strings.Contains(stdout, "GET /api/product\n") {
+			t.Errorf("%s: diffs takes a route, not a service: %q", where[0], stdout)
+		}
 	}
 }
 

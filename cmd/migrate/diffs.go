@@ -63,6 +63,7 @@ Exits 3 when differences remain, so CI can use it as a check.`,
 		},
 	}
 	o.bind(cmd)
+	cmd.ValidArgsFunction = o.completeTargets(false) // routes only
 	f := cmd.Flags()
 	f.IntVar(&o.limit, "limit", 20, "how many stored differences to show per route, newest first (with --all: samples of any kind)")
 	f.BoolVar(&o.all, "all", false, "include matching and A/A baseline samples")
