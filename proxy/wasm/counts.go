@@ -22,9 +22,12 @@ const maxLocals = 50_000
 // count above the bytes left is malformed whatever the element. It checks
 // each vector wazero allocates by element: those that head a section, the
 // nested ones of element segments and the name section, and the locals of
-// each function. It reads no deeper than those need; what it reads and
-// cannot parse, wazero would refuse too, so it is refused here with where
-// it went wrong.
+// each function. Byte strings (names, data, code) are allocated at their
+// declared size too, but that is at most 4 GiB of address space the
+// decoder never touches before it finds the bytes missing, which a 64-bit
+// process survives; those are left to the compiler. It reads no deeper
+// than it needs; what it reads and cannot parse, wazero would refuse too,
+// so it is refused here with where it went wrong.
 func checkCounts(bin []byte) error {
 	if !bytes.HasPrefix(bin, []byte("\x00asm")) {
 		return errors.New("not a Wasm module: it does not start with the \\0asm magic number")
