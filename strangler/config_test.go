@@ -1,6 +1,7 @@
 package strangler
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,9 +115,10 @@ func TestLoadConfigNamesFile(t *testing.T) {
 }
 
 func TestUnits(t *testing.T) {
-	for in, want := range map[string]ByteSize{"1MiB": 1 << 20, "512KiB": 512 << 10, "64MB": 64e6, "100": 100, "1.5KiB": 1536} {
-		if got, err := ParseByteSize(in); err != nil || got != want {
-			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", in, got, err, want)
+	for in, want := range map[string]ByteSize{`"1MiB"`: 1 << 20, `"512KiB"`: 512 << 10, `"64MB"`: 64e6, `"100"`: 100, `100`: 100, `"1.5KiB"`: 1536} {
+		var got ByteSize
+		if err := json.Unmarshal([]byte(in), &got); err != nil || got != want {
+			t.Errorf("size %s = %d, %v; want %d", in, got, err, want)
 		}
 	}
 	for in, want := range map[string]Percent{"99.9%": 0.999, "50": 0.5, "0%": 0, "100%": 1} {

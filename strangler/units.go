@@ -6,95 +6,17 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/strangler-fig/migrate/shadow"
 )
 
-// Duration is a time.Duration written as text ("5s", "250ms") in config.
-type Duration time.Duration
-
-// UnmarshalJSON accepts "5s" or a number of seconds.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		var n float64
-		if err2 := json.Unmarshal(b, &n); err2 != nil {
-			return fmt.Errorf("duration %s: write it as text such as \"5s\"", b)
-		}
-		*d = Duration(n * float64(time.Second))
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("duration %q: write it as text such as \"5s\" or \"250ms\"", s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalJSON writes the duration as text.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// ByteSize is a size in bytes written as "1MiB", "512KiB", "64MB" or a number.
-type ByteSize int64
-
-var byteUnits = []struct {
-	suffix string
-	mult   int64
-}{
-	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
-	{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
-	{"B", 1},
-}
-
-// ParseByteSize reads "1MiB"-style sizes.
-func ParseByteSize(s string) (ByteSize, error) {
-	t := strings.TrimSpace(s)
-	for _, u := range byteUnits {
-		if num, ok := strings.CutSuffix(t, u.suffix); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-			if err != nil || f < 0 {
-				break
-			}
-			return ByteSize(f * float64(u.mult)), nil
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("size %q: write it as bytes or with a unit such as 1MiB or 512KiB", s)
-	}
-	return ByteSize(n), nil
-}
-
-// UnmarshalJSON accepts "1MiB" or a number of bytes.
-func (b *ByteSize) UnmarshalJSON(data []byte) error {
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
-		var n int64
-		if err2 := json.Unmarshal(data, &n); err2 != nil {
-			return fmt.Errorf("size %s: write it as bytes or with a unit such as 1MiB", data)
-		}
-		s = strconv.FormatInt(n, 10)
-	}
-	v, err := ParseByteSize(s)
-	if err != nil {
-		return err
-	}
-	*b = v
-	return nil
-}
-
-// MarshalJSON writes the size with the largest exact binary unit.
-func (b ByteSize) MarshalJSON() ([]byte, error) {
-	switch {
-	case b != 0 && b%(1<<30) == 0:
-		return json.Marshal(fmt.Sprintf("%dGiB", b>>30))
-	case b != 0 && b%(1<<20) == 0:
-		return json.Marshal(fmt.Sprintf("%dMiB", b>>20))
-	case b != 0 && b%(1<<10) == 0:
-		return json.Marshal(fmt.Sprintf("%dKiB", b>>10))
-	}
-	return json.Marshal(int64(b))
-}
+// Duration ("5s", a bare number is seconds) and ByteSize ("1MiB", "64KB",
+// a bare number is bytes) are the shadow block's, so one syntax holds
+// across the whole config.
+type (
+	Duration = shadow.Duration
+	ByteSize = shadow.ByteSize
+)
 
 // Percent is a fraction (0..1) written as "99.9%" in config. As in the
 // shadow block, a bare number is read as a percentage: 50 is 50%.
