@@ -186,11 +186,17 @@ func (d Duration) String() string { return time.Duration(d).String() }
 // MarshalJSON writes the duration as text, e.g. "5s".
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
 
-// UnmarshalJSON accepts text understood by time.ParseDuration.
+// UnmarshalJSON accepts text understood by time.ParseDuration, or a bare
+// number of seconds, as the rest of the config does.
 func (d *Duration) UnmarshalJSON(data []byte) error {
 	var s string
 	if err := json.Unmarshal(data, &s); err != nil {
-		return fmt.Errorf("invalid duration %s: use text such as \"5s\" or \"250ms\"", data)
+		var seconds float64
+		if err := json.Unmarshal(data, &seconds); err != nil || seconds < 0 {
+			return fmt.Errorf("invalid duration %s: use text such as \"5s\" or \"250ms\"", data)
+		}
+		*d = Duration(seconds * float64(time.Second))
+		return nil
 	}
 	v, err := time.ParseDuration(strings.TrimSpace(s))
 	if err != nil {

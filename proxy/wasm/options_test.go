@@ -105,7 +105,10 @@ func TestDuration(t *testing.T) {
 	if err := json.Unmarshal([]byte(`"250ms"`), &d); err != nil || d != Duration(250*time.Millisecond) {
 		t.Errorf("got %v, %v", d, err)
 	}
-	for _, bad := range []string{`"5"`, `5`, `"soon"`} {
+	if err := json.Unmarshal([]byte(`5`), &d); err != nil || d != Duration(5*time.Second) {
+		t.Errorf("a bare number is seconds: got %v, %v", d, err)
+	}
+	for _, bad := range []string{`"5"`, `-1`, `"soon"`} {
 		if err := json.Unmarshal([]byte(bad), &d); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
