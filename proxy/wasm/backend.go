@@ -164,7 +164,7 @@ func (b *Backend) load(ctx context.Context) (*module, error) {
 	bin, _, _ = coalesceData(bin)
 	m := &module{stamp: stampOf(st)}
 	if fast, ok := instrumentLoops(bin); ok {
-		compiled, err := b.rt.fast.CompileModule(ctx, fast)
+		compiled, err := compile(ctx, b.rt.fast, fast)
 		if err == nil {
 			m.compiled, m.instrumented = compiled, true
 		} else {
@@ -172,7 +172,7 @@ func (b *Backend) load(ctx context.Context) (*module, error) {
 		}
 	}
 	if m.compiled == nil {
-		compiled, err := b.rt.checked.CompileModule(ctx, bin)
+		compiled, err := compile(ctx, b.rt.checked, bin)
 		if err != nil {
 			return nil, fmt.Errorf("compile wasm module %s: %w", path, err)
 		}
@@ -185,6 +185,19 @@ func (b *Backend) load(ctx context.Context) (*module, error) {
 	}
 	m.reusable = reusable
 	return m, nil
+}
+
+// compile is rt.CompileModule, with a panic turned into an error: wazero's
+// validator panics on some malformed modules (a 38-byte one found by
+// FuzzModuleReaders indexes past a slice) instead of refusing them, and a
+// module must never take the proxy down, at start or on a hot reload.
+func compile(ctx context.Context, rt wazero.Runtime, bin []byte) (c wazero.CompiledModule, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c, err = nil, fmt.Errorf("not a valid Wasm module: the compiler failed on it (%v)", p)
+		}
+	}()
+	return rt.CompileModule(ctx, bin)
 }
 
 // validate rejects modules that are neither WAGI commands nor reusable

@@ -446,6 +446,9 @@ func TestNewRejectsNonWAGIModules(t *testing.T) {
 		{"memory above cap", wasmModule{start: []byte{}, memPages: 40}.bytes(), Options{MaxMemory: 1 << 20}, "raise maxMemory"},
 		{"not wasm", []byte("#!/bin/sh\n"), Options{}, "not a Wasm module: it does not start with the \\0asm magic number"},
 		{"truncated", wasmModule{start: []byte{}, memPages: 1}.bytes()[:20], Options{}, "runs past the end of the file"},
+		// wazero's validator panics on this one (found by FuzzModuleReaders).
+		{"compiler panic", []byte("\x00asm\x01\x00\x00\x00\x01\x04\x01`\x00\x00\x03\x04\x03\x0000\n\x10\x03\x04\x00\x10\x02\v\x04\x0000\v\x04\x0000\v"),
+			Options{}, "the compiler failed on it"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

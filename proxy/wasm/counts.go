@@ -87,7 +87,11 @@ func checkElementSegment(r *byteReader) {
 		r.constExpr()
 	}
 	if flags&3 != 0 {
-		r.byte() // element kind or reference type
+		// An element kind, or a reference type: (ref null? heaptype) is
+		// 0x63 or 0x64 and a heap type.
+		if t := r.byte(); t == 0x63 || t == 0x64 {
+			r.skipLEB(5)
+		}
 	}
 	n := r.count()
 	for ; n > 0 && r.err == nil; n-- {

@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"io/fs"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 )
 
 // instantiateMemory instantiates bin without running _start and returns its
@@ -140,8 +145,8 @@ func FuzzCoalesceData(f *testing.F) {
 
 // FuzzModuleReaders runs what this package reads of a module before wazero
 // sees it against wazero itself: a module checkCounts passes never makes
-// the decoder exhaust memory, and for any module wazero compiles the
-// export reader names the same functions.
+// the decoder exhaust memory nor the compiler panic past compile, and for
+// any module wazero compiles the export reader names the same functions.
 func FuzzModuleReaders(f *testing.F) {
 	serve := []byte("\x00asm\x01\x00\x00\x00" +
 		"\x01\x04\x01\x60\x00\x00" + // type: () -> ()
@@ -150,6 +155,14 @@ func FuzzModuleReaders(f *testing.F) {
 		"\x0a\x04\x01\x02\x00\x0b") // an empty body
 	f.Add(serve)
 	f.Add(serve[:len(serve)-3])
+	// Real modules from TinyGo, Rust, Zig, C++ and the spec tests, the
+	// small ones, for the fuzzer to mutate.
+	_, paths := wazeroModules(f)
+	for _, path := range paths {
+		if bin, err := os.ReadFile(path); err == nil && len(bin) <= 2048 {
+			f.Add(bin)
+		}
+	}
 	rt := wazero.NewRuntimeWithConfig(context.Background(), wazero.NewRuntimeConfigInterpreter())
 	f.Cleanup(func() { rt.Close(context.Background()) })
 	f.Fuzz(func(t *testing.T, bin []byte) {
@@ -157,7 +170,7 @@ func FuzzModuleReaders(f *testing.F) {
 			return
 		}
 		got := exportedFunctions(bin)
-		c, err := rt.CompileModule(context.Background(), bin)
+		c, err := compile(context.Background(), rt, bin)
 		if err != nil {
 			return
 		}
@@ -205,4 +218,53 @@ func TestCheckCountsRejectsHugeVectors(t *testing.T) {
 	if _, err := New(context.Background(), Options{Path: hostile}, testRuntime(t)); err == nil || !strings.Contains(err.Error(), "4294967295 elements") {
 		t.Errorf("New on a module declaring 2³² imports: %v", err)
 	}
+}
+
+// TestCheckCountsRefusesNothingWazeroCompiles runs the module checks over
+// every .wasm file in wazero's own module (spec tests and TinyGo, Rust,
+// Zig and C++ builds: about 8,000 modules) and expects each one they
+// refuse to be refused by wazero too, with every feature it has enabled.
+func TestCheckCountsRefusesNothingWazeroCompiles(t *testing.T) {
+	root, paths := wazeroModules(t)
+	if len(paths) < 100 {
+		t.Skipf("only %d modules under %q", len(paths), root)
+	}
+	rt := wazero.NewRuntimeWithConfig(context.Background(),
+		wazero.NewRuntimeConfigInterpreter().WithCoreFeatures(api.CoreFeaturesV2|experimental.CoreFeaturesThreads|experimental.CoreFeaturesTailCall|experimental.CoreFeaturesExceptionHandling))
+	t.Cleanup(func() { rt.Close(context.Background()) })
+	refused := 0
+	for _, path := range paths {
+		bin, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if checkErr := checkCounts(bin); checkErr != nil {
+			refused++
+			// Only refused modules are compiled: what the checks pass could
+			// be one that exhausts memory.
+			if c, err := compile(context.Background(), rt, bin); err == nil {
+				c.Close(context.Background())
+				t.Errorf("%s: wazero compiles it, checkCounts refuses it: %v", strings.TrimPrefix(path, root), checkErr)
+			}
+		}
+	}
+	t.Logf("%d modules, %d refused by both", len(paths), refused)
+}
+
+// wazeroModules lists the .wasm files in wazero's module directory, if the
+// go command can find it.
+func wazeroModules(tb testing.TB) (root string, paths []string) {
+	tb.Helper()
+	out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "list", "-m", "-f", "{{.Dir}}", "github.com/tetratelabs/wazero").Output()
+	root = strings.TrimSpace(string(out))
+	if err != nil || root == "" {
+		return "", nil
+	}
+	_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && filepath.Ext(path) == ".wasm" {
+			paths = append(paths, path)
+		}
+		return nil
+	})
+	return root, paths
 }
