@@ -22,12 +22,11 @@ const maxLocals = 50_000
 // count above the bytes left is malformed whatever the element. It checks
 // each vector wazero allocates by element: those that head a section, the
 // nested ones of element segments and the name section, and the locals of
-// each function. Byte strings (names, data, code) are allocated at their
-// declared size too, but that is at most 4 GiB of address space the
-// decoder never touches before it finds the bytes missing, which a 64-bit
-// process survives; those are left to the compiler. It reads no deeper
-// than it needs; what it reads and cannot parse, wazero would refuse too,
-// so it is refused here with where it went wrong.
+// each function — and byte strings too (names, value types, data, code):
+// wazero allocates those at their declared size as well, and a few
+// gigabytes asked for at once end the process as surely. It reads no
+// deeper than it needs; what it reads and cannot parse, wazero would refuse
+// too, so it is refused here with where it went wrong.
 func checkCounts(bin []byte) error {
 	if !bytes.HasPrefix(bin, []byte("\x00asm")) {
 		return errors.New("not a Wasm module: it does not start with the \\0asm magic number")
@@ -51,9 +50,33 @@ func checkCounts(bin []byte) error {
 			for n := r.count(); n > 0 && r.err == nil; n-- {
 				checkFunctionBody(r)
 			}
-		case sectionType, sectionImport, sectionFunction, sectionTable, sectionMemory,
-			sectionGlobal, sectionExport, sectionData, sectionTag:
-			r.count()
+		case sectionType:
+			for n := r.count(); n > 0 && r.err == nil; n-- {
+				if len(r.b) > 0 && r.b[0] == 0x4e { // a recursive group of function types
+					r.byte()
+					for m := r.count(); m > 0 && r.err == nil; m-- {
+						checkFunctionType(r)
+					}
+				} else {
+					checkFunctionType(r)
+				}
+			}
+		case sectionImport:
+			for n := r.count(); n > 0 && r.err == nil; n-- {
+				checkImport(r)
+			}
+		case sectionExport:
+			for n := r.count(); n > 0 && r.err == nil; n-- {
+				r.name()
+				r.byte() // kind
+				r.u32()  // index
+			}
+		case sectionData:
+			for n := r.count(); n > 0 && r.err == nil; n-- {
+				checkDataSegment(r)
+			}
+		case sectionFunction, sectionTable, sectionMemory, sectionGlobal, sectionTag:
+			r.count() // their entries hold no vectors
 		}
 		if r.err != nil {
 			return fmt.Errorf("not a valid Wasm module: section %d at byte %d: %w", s.id, s.start, r.err)
@@ -72,6 +95,65 @@ const (
 	sectionTag      = 13
 )
 
+// checkFunctionType reads a function type of the type section, with its
+// parameter and result types. Other forms (GC types) wazero does not
+// support, so it refuses them too.
+func checkFunctionType(r *byteReader) {
+	if form := r.byte(); r.err == nil && form != 0x60 {
+		r.err = fmt.Errorf("type form 0x%02x", form)
+		return
+	}
+	for range 2 { // parameters, then results
+		for n := r.count(); n > 0 && r.err == nil; n-- {
+			r.valueType()
+		}
+	}
+}
+
+// checkImport reads one import: two names and what it imports.
+func checkImport(r *byteReader) {
+	r.name() // module
+	r.name() // field
+	switch kind := r.byte(); kind {
+	case 0x00: // function: a type index
+		r.u32()
+	case 0x01: // table: a reference type and limits
+		r.valueType()
+		r.limits()
+	case 0x02: // memory: limits
+		r.limits()
+	case 0x03: // global: a value type and mutability
+		r.valueType()
+		r.byte()
+	case 0x04: // tag: an attribute and a type index
+		r.byte()
+		r.u32()
+	default:
+		if r.err == nil {
+			r.err = fmt.Errorf("import kind 0x%02x", kind)
+		}
+	}
+}
+
+// checkDataSegment reads one data segment: active ones have an offset
+// expression (and, in form 2, a memory index) before their bytes.
+func checkDataSegment(r *byteReader) {
+	switch form := r.u32(); form {
+	case 0:
+		r.constExpr()
+	case 1:
+	case 2:
+		r.u32()
+		r.constExpr()
+	default:
+		if r.err == nil {
+			r.err = fmt.Errorf("data segment form %d", form)
+		}
+		return
+	}
+	r.skip(uint64(r.count()))
+}
+
 // checkElementSegment reads one element segment (all eight forms), checking
 // the length of its vector of function indexes or expressions.
 func checkElementSegment(r *byteReader) {
@@ -87,11 +169,7 @@ func checkElementSegment(r *byteReader) {
 		r.constExpr()
 	}
 	if flags&3 != 0 {
-		// An element kind, or a reference type: (ref null? heaptype) is
-		// 0x63 or 0x64 and a heap type.
-		if t := r.byte(); t == 0x63 || t == 0x64 {
-			r.skipLEB(5)
-		}
+		r.valueType() // an element kind (0x00) or a reference type
 	}
 	n := r.count()
 	for ; n > 0 && r.err == nil; n-- {
@@ -110,9 +188,7 @@ func checkFunctionBody(r *byteReader) {
 	var locals uint64
 	for n := body.count(); n > 0 && body.err == nil; n-- {
 		locals += uint64(body.u32())
-		if t := body.byte(); t == 0x63 || t == 0x64 { // (ref null? heaptype)
-			body.skipLEB(5)
-		}
+		body.valueType()
 	}
 	if body.err == nil && locals > maxLocals {
 		body.err = fmt.Errorf("a function declares %d locals, more than %d", locals, maxLocals)
@@ -127,6 +203,8 @@ func checkNameSection(r *byteReader) {
 		id := r.byte()
 		sub := r.sized("name subsection")
 		switch id {
+		case 0: // the module's name
+			sub.name()
 		case 1: // function names: a name map
 			checkNameMap(sub)
 		case 2: // local names: an indirect name map
@@ -204,6 +282,23 @@ func (r *byteReader) count() uint32 {
 		return 0
 	}
 	return n
+}
+
+// valueType skips a value or reference type: one byte, or 0x63/0x64
+// (ref null? heaptype) and a heap type.
+func (r *byteReader) valueType() {
+	if t := r.byte(); t == 0x63 || t == 0x64 {
+		r.skipLEB(5)
+	}
+}
+
+// limits skips a table's or a memory's limits: flags, a minimum and,
+// when flag 1 is set, a maximum (64-bit for memory64).
+func (r *byteReader) limits() {
+	if flags := r.byte(); flags&1 != 0 {
+		r.skipLEB(10)
+	}
+	r.skipLEB(10)
 }
 
 func (r *byteReader) skip(n uint64) {

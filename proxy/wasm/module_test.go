@@ -194,6 +194,9 @@ func TestCheckCountsRejectsHugeVectors(t *testing.T) {
 		"function names":   header + "\x00\x0c\x04name\x01\x05\xff\xff\xff\xff\x0f",
 		"locals":           header + "\x0a\x0a\x01\x08\x01\xff\xff\xff\xff\x0f\x7f\x0b",
 		"section overruns": header + "\x02\x7f\x00",
+		"parameter types":  header + "\x01\x08\x01\x60\xff\xff\xff\xff\x0f\x00",
+		"import name":      header + "\x02\x06\x01\xff\xff\xff\xff\x0f",
+		"data bytes":       header + "\x0b\x07\x01\x01\xff\xff\xff\xff\x0f",
 	} {
 		err := checkCounts([]byte(bin))
 		if err == nil {
