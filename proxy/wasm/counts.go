@@ -13,20 +13,19 @@ import (
 // CPU and gigabytes of memory before any other check ran.
 const maxLocals = 50_000
 
-// checkCounts rejects a module whose vectors claim more elements than the
-// bytes that follow could hold. wazero's decoder allocates each vector at
-// its declared length before reading it, so a 15-byte module declaring four
-// billion imports makes it ask for hundreds of gigabytes, and the Go
-// runtime ends the process: the whole proxy, not just the route (found by
-// FuzzModuleReaders). Every element takes at least one byte, so a
-// count above the bytes left is malformed whatever the element. It checks
-// each vector wazero allocates by element: those that head a section, the
-// nested ones of element segments and the name section, and the locals of
-// each function — and byte strings too (names, value types, data, code):
-// wazero allocates those at their declared size as well, and a few
-// gigabytes asked for at once end the process as surely. It reads no
-// deeper than it needs; what it reads and cannot parse, wazero would refuse
-// too, so it is refused here with where it went wrong.
+// checkCounts refuses a module any of whose vectors claims more elements
+// than the bytes left could hold. wazero's decoder allocates every vector —
+// of imports, of types, of a name's bytes — at its declared length before
+// reading it, so a 15-byte module declaring four billion imports makes it
+// ask for hundreds of gigabytes, and the Go runtime ends the process: the
+// whole proxy, not one route (found by FuzzModuleReaders). Every element
+// takes at least one byte, so a count above the bytes left is malformed
+// whatever the element. It reads every vector the decoder sizes from the
+// input: section heads, type entries, import and export names, element
+// segments, data bytes, function locals (at most maxLocals) and bodies,
+// and the name section. It reads no deeper than that; what it reads and
+// cannot parse, wazero would refuse too, so it is refused here, saying
+// where.
 func checkCounts(bin []byte) error {
 	if !bytes.HasPrefix(bin, []byte("\x00asm")) {
 		return errors.New("not a Wasm module: it does not start with the \\0asm magic number")
