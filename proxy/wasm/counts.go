@@ -41,39 +41,18 @@ func checkCounts(bin []byte) error {
 			if r.name() == "name" {
 				checkNameSection(r)
 			}
-		case sectionElement:
-			for n := r.count(); n > 0 && r.err == nil; n-- {
-				checkElementSegment(r)
-			}
-		case sectionCode:
-			for n := r.count(); n > 0 && r.err == nil; n-- {
-				checkFunctionBody(r)
-			}
 		case sectionType:
-			for n := r.count(); n > 0 && r.err == nil; n-- {
-				if len(r.b) > 0 && r.b[0] == 0x4e { // a recursive group of function types
-					r.byte()
-					for m := r.count(); m > 0 && r.err == nil; m-- {
-						checkFunctionType(r)
-					}
-				} else {
-					checkFunctionType(r)
-				}
-			}
+			r.each(checkTypeEntry)
 		case sectionImport:
-			for n := r.count(); n > 0 && r.err == nil; n-- {
-				checkImport(r)
-			}
+			r.each(checkImport)
 		case sectionExport:
-			for n := r.count(); n > 0 && r.err == nil; n-- {
-				r.name()
-				r.byte() // kind
-				r.u32()  // index
-			}
+			r.each(checkExport)
+		case sectionElement:
+			r.each(checkElementSegment)
+		case sectionCode:
+			r.each(checkFunctionBody)
 		case sectionData:
-			for n := r.count(); n > 0 && r.err == nil; n-- {
-				checkDataSegment(r)
-			}
+			r.each(checkDataSegment)
 		case sectionFunction, sectionTable, sectionMemory, sectionGlobal, sectionTag:
 			r.count() // their entries hold no vectors
 		}
@@ -94,19 +73,34 @@ const (
 	sectionTag      = 13
 )
 
-// checkFunctionType reads a function type of the type section, with its
-// parameter and result types. Other forms (GC types) wazero does not
-// support, so it refuses them too.
+// checkTypeEntry reads an entry of the type section: a function type, or
+// a recursive group of them.
+func checkTypeEntry(r *byteReader) {
+	if len(r.b) > 0 && r.b[0] == 0x4e {
+		r.byte()
+		r.each(checkFunctionType)
+		return
+	}
+	checkFunctionType(r)
+}
+
+// checkFunctionType reads a function type with its parameter and result
+// types. Other forms (GC types) wazero does not support, so it refuses
+// them too.
 func checkFunctionType(r *byteReader) {
 	if form := r.byte(); r.err == nil && form != 0x60 {
 		r.err = fmt.Errorf("type form 0x%02x", form)
 		return
 	}
-	for range 2 { // parameters, then results
-		for n := r.count(); n > 0 && r.err == nil; n-- {
-			r.valueType()
-		}
-	}
+	r.each((*byteReader).valueType) // parameters
+	r.each((*byteReader).valueType) // results
+}
+
+// checkExport reads one export: a name, a kind and an index.
+func checkExport(r *byteReader) {
+	r.name()
+	r.byte()
+	r.u32()
 }
 
 // checkImport reads one import: two names and what it imports.
@@ -170,13 +164,10 @@ func checkElementSegment(r *byteReader) {
 	if flags&3 != 0 {
 		r.valueType() // an element kind (0x00) or a reference type
 	}
-	n := r.count()
-	for ; n > 0 && r.err == nil; n-- {
-		if flags&4 == 0 {
-			r.u32()
-		} else {
-			r.constExpr()
-		}
+	if flags&4 == 0 {
+		r.each(func(r *byteReader) { r.u32() }) // function indexes
+	} else {
+		r.each((*byteReader).constExpr)
 	}
 }
 
@@ -185,10 +176,10 @@ func checkElementSegment(r *byteReader) {
 func checkFunctionBody(r *byteReader) {
 	body := r.sized("function body")
 	var locals uint64
-	for n := body.count(); n > 0 && body.err == nil; n-- {
-		locals += uint64(body.u32())
-		body.valueType()
-	}
+	body.each(func(r *byteReader) {
+		locals += uint64(r.u32())
+		r.valueType()
+	})
 	if body.err == nil && locals > maxLocals {
 		body.err = fmt.Errorf("a function declares %d locals, more than %d", locals, maxLocals)
 	}
@@ -207,20 +198,20 @@ func checkNameSection(r *byteReader) {
 		case 1: // function names: a name map
 			checkNameMap(sub)
 		case 2: // local names: an indirect name map
-			for n := sub.count(); n > 0 && sub.err == nil; n-- {
-				sub.u32()
-				checkNameMap(sub)
-			}
+			sub.each(func(r *byteReader) {
+				r.u32()
+				checkNameMap(r)
+			})
 		}
 		r.err = sub.err
 	}
 }
 
 func checkNameMap(r *byteReader) {
-	for n := r.count(); n > 0 && r.err == nil; n-- {
+	r.each(func(r *byteReader) {
 		r.u32()
 		r.name()
-	}
+	})
 }
 
 // byteReader reads the Wasm binary encoding. The first error sticks and
@@ -271,6 +262,13 @@ func (r *byteReader) sized(what string) *byteReader {
 	sub := &byteReader{b: r.b[:size]}
 	r.b = r.b[size:]
 	return sub
+}
+
+// each reads a vector, calling read for each of its elements.
+func (r *byteReader) each(read func(*byteReader)) {
+	for n := r.count(); n > 0 && r.err == nil; n-- {
+		read(r)
+	}
 }
 
 // count reads a vector length and rejects one the bytes left cannot hold.

@@ -56,13 +56,13 @@ func exportedFunctions(bin []byte) []string {
 		}
 		r := &byteReader{b: s.body}
 		var names []string
-		for n := r.count(); n > 0 && r.err == nil; n-- {
+		r.each(func(r *byteReader) {
 			name, kind := r.name(), r.byte()
 			r.u32() // index
 			if kind == kindFunc {
 				names = append(names, name)
 			}
-		}
+		})
 		if r.err != nil {
 			return nil
 		}
