@@ -143,10 +143,12 @@ func FuzzCoalesceData(f *testing.F) {
 	})
 }
 
-// FuzzModuleReaders runs what this package reads of a module before wazero
+// FuzzModuleReaders runs what this package does to a module before wazero
 // sees it against wazero itself: a module checkCounts passes never makes
-// the decoder exhaust memory nor the compiler panic past compile, and for
-// any module wazero compiles the export reader names the same functions.
+// the decoder exhaust memory nor the compiler panic past compile; reading
+// exports, coalescing data and instrumenting loops never panic; and for
+// any module wazero compiles, the export reader names the same functions
+// and both rewrites still compile.
 func FuzzModuleReaders(f *testing.F) {
 	serve := []byte("\x00asm\x01\x00\x00\x00" +
 		"\x01\x04\x01\x60\x00\x00" + // type: () -> ()
@@ -155,6 +157,9 @@ func FuzzModuleReaders(f *testing.F) {
 		"\x0a\x04\x01\x02\x00\x0b") // an empty body
 	f.Add(serve)
 	f.Add(serve[:len(serve)-3])
+	// Modules instrumentLoops rewrites: they import sched_yield and loop.
+	f.Add(wasmModule{yield: true, memPages: 1, start: []byte{0x03, 0x40, 0x0c, 0x00, 0x0b}}.bytes())
+	f.Add(wasmModule{yield: true, memPages: 1, start: []byte{0x41, 0x01, 0x04, 0x40, 0x03, 0x40, 0x0b, 0x0b}}.bytes())
 	// Real modules from TinyGo, Rust, Zig, C++ and the spec tests, the
 	// small ones, for the fuzzer to mutate.
 	_, paths := wazeroModules(f)
@@ -169,7 +174,11 @@ func FuzzModuleReaders(f *testing.F) {
 		if checkCounts(bin) != nil {
 			return
 		}
+		// What load does to a module before compiling it must not panic,
+		// whatever the module.
 		got := exportedFunctions(bin)
+		coalesced, _, _ := coalesceData(bin)
+		instrumented, instrumentedOK := instrumentLoops(coalesced)
 		c, err := compile(context.Background(), rt, bin)
 		if err != nil {
 			return
@@ -179,6 +188,19 @@ func FuzzModuleReaders(f *testing.F) {
 		slices.Sort(got)
 		if !slices.Equal(got, want) && len(got)+len(want) > 0 {
 			t.Fatalf("exports %q, wazero says %q", got, want)
+		}
+		// And a module that compiles still compiles after each rewrite.
+		if c, err := compile(context.Background(), rt, coalesced); err != nil {
+			t.Fatalf("coalesced module no longer compiles: %v", err)
+		} else {
+			c.Close(context.Background())
+		}
+		if instrumentedOK {
+			if c, err := compile(context.Background(), rt, instrumented); err != nil {
+				t.Fatalf("instrumented module no longer compiles: %v", err)
+			} else {
+				c.Close(context.Background())
+			}
 		}
 	})
 }
