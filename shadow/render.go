@@ -153,8 +153,9 @@ func requestBodyLine(r RecordedRequest) string {
 	if v, err := parseJSON(text); err == nil {
 		text = string(appendJSON(nil, &v, false, 0, 0))
 	} else {
-		text = printable(strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(text))
+		text = strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(text)
 	}
+	text = printable(text)
 	if len(text) > maxRequestBodyLine {
 		cut := maxRequestBodyLine
 		for cut > 0 && !utf8.RuneStart(text[cut]) {
@@ -187,8 +188,17 @@ func valuePair(d Difference) string {
 }
 
 // bodyLines renders a body for diffing: decoded, JSON pretty-printed with
-// sorted keys, text as is, binary as a digest line.
+// sorted keys, text as is, binary as a digest line; control characters
+// escaped either way (JSON may hold C1 ones raw).
 func bodyLines(r Response) []string {
+	lines := rawBodyLines(r)
+	for i, l := range lines {
+		lines[i] = printable(l)
+	}
+	return lines
+}
+
+func rawBodyLines(r Response) []string {
 	body := r.Body
 	if enc := r.Header.Get("Content-Encoding"); enc != "" {
 		if dec, err := decodeBody(body, enc, int64(len(body))*64+DefaultMaxBody); err == nil {
@@ -204,11 +214,7 @@ func bodyLines(r Response) []string {
 		}
 	}
 	if utf8.Valid(body) {
-		lines := splitLines(string(body))
-		for i, l := range lines {
-			lines[i] = printable(l)
-		}
-		return lines
+		return splitLines(string(body))
 	}
 	return []string{"(binary " + digest(body) + ")"}
 }

@@ -97,6 +97,19 @@ func TestRenderEscapesControlCharacters(t *testing.T) {
 	if n := strings.Count(out, `\x1b[2J\x9b31m`); n < 3 {
 		t.Errorf("escaped sequence shown %d times, want the request body, the difference and the body line:\n%s", n, out)
 	}
+
+	// JSON keeps C1 characters raw in its strings; they are escaped too.
+	lj, cj := jsonResp(200, `{"a":"ok"}`), jsonResp(200, `{"a":"ok\u009b31m"}`)
+	s = Sample{Route: "POST /x", Request: RecordedRequest{Method: "POST", URL: "/x", Body: []byte(`{"q":"\u009b2J"}`)},
+		Legacy: lj, Candidate: cj}
+	s.Result = Compare(lj, cj, nil, nil)
+	buf.Reset()
+	if err := Render(s, &buf, false); err != nil {
+		t.Fatal(err)
+	}
+	if out := buf.String(); strings.Contains(out, "\u009b") || strings.Count(out, `\x9b`) < 3 {
+		t.Fatalf("a C1 character in JSON reached the output, or was not shown escaped:\n%q", out)
+	}
 }
 
 func TestRenderCandidateError(t *testing.T) {
