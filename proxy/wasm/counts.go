@@ -63,16 +63,6 @@ func checkCounts(bin []byte) error {
 	return nil
 }
 
-// Section ids checkCounts reads besides those instrumentLoops and
-// coalesceData name.
-const (
-	sectionFunction = 3
-	sectionTable    = 4
-	sectionMemory   = 5
-	sectionElement  = 9
-	sectionTag      = 13
-)
-
 // checkTypeEntry reads an entry of the type section: a function type, or
 // a recursive group of them.
 func checkTypeEntry(r *byteReader) {
@@ -96,12 +86,8 @@ func checkFunctionType(r *byteReader) {
 	r.each((*byteReader).valueType) // results
 }
 
-// checkExport reads one export: a name, a kind and an index.
-func checkExport(r *byteReader) {
-	r.name()
-	r.byte()
-	r.u32()
-}
+// checkExport reads one export.
+func checkExport(r *byteReader) { r.export() }
 
 // checkImport reads one import: two names and what it imports.
 func checkImport(r *byteReader) {
@@ -186,8 +172,8 @@ func checkFunctionBody(r *byteReader) {
 	r.err = body.err
 }
 
-// checkNameSection reads the function and local name maps of a "name"
-// custom section; its other subsections are skipped.
+// checkNameSection reads the module name and the function and local name
+// maps of a "name" custom section; its other subsections are skipped.
 func checkNameSection(r *byteReader) {
 	for len(r.b) > 0 && r.err == nil {
 		id := r.byte()
@@ -279,6 +265,14 @@ func (r *byteReader) count() uint32 {
 		return 0
 	}
 	return n
+}
+
+// export reads one entry of the export section: its name and kind (0 for
+// a function), then skips its index.
+func (r *byteReader) export() (name string, kind byte) {
+	name, kind = r.name(), r.byte()
+	r.u32()
+	return name, kind
 }
 
 // valueType skips a value or reference type: one byte, or 0x63/0x64

@@ -14,15 +14,6 @@ import (
 // waiting for more than a few microseconds.
 const yieldEvery = 1024
 
-// Section ids used by instrumentLoops.
-const (
-	sectionType   = 1
-	sectionImport = 2
-	sectionGlobal = 6
-	sectionExport = 7
-	sectionCode   = 10
-)
-
 // errCannotInstrument marks code instrumentLoops does not understand; the
 // module then runs with wazero's own interruption check instead.
 var errCannotInstrument = errors.New("cannot instrument")
@@ -129,7 +120,7 @@ func instrument(bin []byte) ([]byte, error) {
 		// count, code and data.
 		at := len(sections)
 		for i, s := range sections {
-			if s.id == sectionExport || s.id == 8 || s.id == 9 || s.id == sectionDataCount || s.id == sectionCode || s.id == sectionData {
+			if s.id == sectionExport || s.id == sectionStart || s.id == sectionElement || s.id == sectionDataCount || s.id == sectionCode || s.id == sectionData {
 				at = i
 				break
 			}

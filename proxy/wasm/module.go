@@ -7,11 +7,21 @@ import (
 	"sort"
 )
 
-// Wasm binary section ids used by coalesceData (the others are with
-// instrumentLoops).
+// The ids of a Wasm binary's sections (0 is a custom section).
 const (
+	sectionType      = 1
+	sectionImport    = 2
+	sectionFunction  = 3
+	sectionTable     = 4
+	sectionMemory    = 5
+	sectionGlobal    = 6
+	sectionExport    = 7
+	sectionStart     = 8
+	sectionElement   = 9
+	sectionCode      = 10
 	sectionData      = 11
 	sectionDataCount = 12
+	sectionTag       = 13
 )
 
 // section is one section of a Wasm binary: its id, where it starts and ends
@@ -57,9 +67,7 @@ func exportedFunctions(bin []byte) []string {
 		r := &byteReader{b: s.body}
 		var names []string
 		r.each(func(r *byteReader) {
-			name, kind := r.name(), r.byte()
-			r.u32() // index
-			if kind == kindFunc {
+			if name, kind := r.export(); kind == kindFunc {
 				names = append(names, name)
 			}
 		})
