@@ -151,9 +151,13 @@ func (s *Store) stopWriter() {
 	<-w.done
 }
 
+// baselineSignature prefixes the signature of an A/A baseline sample.
+const baselineSignature = "baseline "
+
 // SampleSignature groups samples for retention: "match", the candidate
 // error kind, or the sorted unexplained difference signatures; A/A
-// baseline samples are kept apart.
+// baseline samples are kept apart (baselineSignature). Store.Samples picks
+// differences by these signatures.
 func SampleSignature(s shadow.Sample) string {
 	var sig string
 	switch {
@@ -167,7 +171,7 @@ func SampleSignature(s shadow.Sample) string {
 		}
 	}
 	if s.Baseline {
-		sig = "baseline " + sig
+		sig = baselineSignature + sig
 	}
 	return sig
 }

@@ -390,8 +390,9 @@ func (s *Store) Samples(ctx context.Context, route string, limit int, difference
 		args = append(args, route)
 	}
 	if differences {
-		query += ` AND signature <> ? AND signature NOT LIKE 'baseline %'`
-		args = append(args, shadow.OutcomeMatch)
+		// The signatures SampleSignature gives matches and baselines.
+		query += ` AND signature <> ? AND signature NOT LIKE ?`
+		args = append(args, shadow.OutcomeMatch, baselineSignature+"%")
 	}
 	query += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, limit)
