@@ -183,10 +183,7 @@ run() {
   echo "$out" > "$WORK/$s/wrk-$phase-$round.txt"
   local rps p50 p99 non2xx sock
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-  p50=$(to_us "$(awk '$1 == "50%" {print $2}' <<<"$out")")
-  p99=$(to_us "$(awk '$1 == "99%" {print $2}' <<<"$out")")
-  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out"); non2xx=${non2xx:-0}
-  sock=$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}' <<<"$out"); sock=${sock:-0}
+  read -r p50 p99 non2xx sock <<<"$(wrk_stats "$out")"
   local cpu1 ccpu1=0 gc1 reqs
   cpu1=$(cpu_ticks "${PROXY_PID[$s]}"); gc1=$(gc_count "$s")
   [ -n "$cpid" ] && ccpu1=$(cpu_ticks "$cpid")
@@ -204,25 +201,31 @@ run() {
 }
 
 : > "$WORK/results"
+# wrk_stats OUTPUT → "p50us p99us non2xx socketerrors" of one wrk --latency run.
+wrk_stats() {
+  local non2xx sock
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$1")
+  sock=$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}' <<<"$1")
+  echo "$(to_us "$(awk '$1 == "50%" {print $2}' <<<"$1")") $(to_us "$(awk '$1 == "99%" {print $2}' <<<"$1")") ${non2xx:-0} ${sock:-0}"
+}
+
 # run_same SCENARIO ROUND: both routes of one proxy at once, each with half
 # the paced connections; appended to $WORK/same as
 # "scenario round p50us p99us (legacy route) p50us p99us (shadowed route) errors".
 run_same() {
   local s=$1 round=$2 half=$(( PACED_CONNS / 2 > 0 ? PACED_CONNS / 2 : 1 )) url="http://127.0.0.1:${PROXY_PORT[$1]}"
-  "${CLIENT[@]}" wrk -t1 -c"$half" -d"${DUR}"s --latency -s "$WORK/paced.lua" "$url/api/inventory" > "$WORK/$s/same-legacy-$round.txt" &
+  local lf="$WORK/$s/same-legacy-$round.txt" sf="$WORK/$s/same-shadow-$round.txt"
+  "${CLIENT[@]}" wrk -t1 -c"$half" -d"${DUR}"s --latency -s "$WORK/paced.lua" "$url/api/inventory" > "$lf" &
   local other=$!
-  "${CLIENT[@]}" wrk -t1 -c"$half" -d"${DUR}"s --latency -s "$WORK/paced.lua" "$url/api/product" > "$WORK/$s/same-shadow-$round.txt"
+  "${CLIENT[@]}" wrk -t1 -c"$half" -d"${DUR}"s --latency -s "$WORK/paced.lua" "$url/api/product" > "$sf"
   wait "$other"
-  local f line=""
-  for f in "$WORK/$s/same-legacy-$round.txt" "$WORK/$s/same-shadow-$round.txt"; do
-    line+=" $(to_us "$(awk '$1 == "50%" {print $2}' "$f")") $(to_us "$(awk '$1 == "99%" {print $2}' "$f")")"
-  done
-  local errors
-  errors=$(cat "$WORK/$s/same-legacy-$round.txt" "$WORK/$s/same-shadow-$round.txt" |
-    awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}')
-  echo "$s $round$line $errors" >> "$WORK/same"
-  printf '  same   %-8s round %d: legacy route p50/p99 %s us, shadowed route p50/p99 %s us, errors %d\n' \
-    "$s" "$round" "$(cut -d' ' -f3,4 <<<"$s $round$line" | tr ' ' /)" "$(cut -d' ' -f5,6 <<<"$s $round$line" | tr ' ' /)" "$errors" >&2
+  local l50 l99 le1 le2 s50 s99 se1 se2
+  read -r l50 l99 le1 le2 <<<"$(wrk_stats "$(cat "$lf")")"
+  read -r s50 s99 se1 se2 <<<"$(wrk_stats "$(cat "$sf")")"
+  local errors=$((le1 + le2 + se1 + se2))
+  echo "$s $round $l50 $l99 $s50 $s99 $errors" >> "$WORK/same"
+  printf '  same   %-8s round %d: legacy route p50/p99 %s/%s us, shadowed route p50/p99 %s/%s us, errors %d\n' \
+    "$s" "$round" "$l50" "$l99" "$s50" "$s99" "$errors" >&2
   sleep 0.5
 }
 
@@ -252,13 +255,16 @@ for s in healthy slow hanging; do
   CAND_STATS+="$s $(curl -fs "http://127.0.0.1:${CAND_PORT[$s]}/candidate-stats" | jq -r '"\(.seen) \(.served) \(.abandoned)"')"$'\n'
 done
 
-awk -v dur="$DUR" -v rounds="$ROUNDS" -v conns="$CONNS" -v pconns="$PACED_CONNS" -v think="$THINK_MS" \
-    -v legacyp50="$LEGACY_P50_US" -v slow="$SLOW_US" -v ctimeout="$CAND_TIMEOUT" -v extra="$SHADOW_OPTS" -v cand="$CAND_STATS" -v phases_run="${PHASES:-closed paced same}" '
-function median(list,   a, n, i, j, t) {
+# The median of a space-separated list, for the summaries below.
+AWK_MEDIAN='function median(list,   a, n, i, j, t) {
   n = split(list, a, " ")
   for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
   return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
+}'
+
+awk -v dur="$DUR" -v rounds="$ROUNDS" -v conns="$CONNS" -v pconns="$PACED_CONNS" -v think="$THINK_MS" \
+    -v legacyp50="$LEGACY_P50_US" -v slow="$SLOW_US" -v ctimeout="$CAND_TIMEOUT" -v extra="$SHADOW_OPTS" -v cand="$CAND_STATS" -v phases_run="${PHASES:-closed paced same}" '
+'"$AWK_MEDIAN"'
 {
   k = $1 SUBSEP $2
   rps[k] = rps[k] " " $4; p50[k] = p50[k] " " $5; p99[k] = p99[k] " " $6
@@ -308,11 +314,7 @@ END {
 
 if [ -s "$WORK/same" ]; then
   awk -v dur="$DUR" -v rounds="$ROUNDS" -v half=$(( PACED_CONNS / 2 > 0 ? PACED_CONNS / 2 : 1 )) -v think="$THINK_MS" '
-function median(list,   a, n, i, j, t) {
-  n = split(list, a, " ")
-  for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
-  return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
+'"$AWK_MEDIAN"'
 {
   l50[$1] = l50[$1] " " $3; l99[$1] = l99[$1] " " $4; s50[$1] = s50[$1] " " $5; s99[$1] = s99[$1] " " $6
   q50[$1] = q50[$1] " " $5 / $3; q99[$1] = q99[$1] " " $6 / $4; err[$1] += $7
