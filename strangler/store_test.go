@@ -144,17 +144,14 @@ func storeChild() {
 func TestSamplesCappedPerSignature(t *testing.T) {
 	ctx := context.Background()
 	store := tempStore(t)
-	var rows []SampleRow
-	for i := 0; i < 30; i++ {
-		sig := "match"
+	sigs := make([]string, 30)
+	for i := range sigs {
+		sigs[i] = "match"
 		if i%3 == 0 {
-			sig = "/price value"
+			sigs[i] = "/price value"
 		}
-		rows = append(rows, SampleRow{At: time.Now(), Route: "GET /a", Signature: sig, Data: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))})
 	}
-	if err := store.AddSamples(ctx, rows, 5); err != nil {
-		t.Fatal(err)
-	}
+	addSamples(t, store, sigs)
 	got, err := store.Samples(ctx, "GET /a", 100, false)
 	if err != nil {
 		t.Fatal(err)
@@ -177,13 +174,7 @@ func TestSamplesCappedPerSignature(t *testing.T) {
 func TestSamplesOfDifferencesOnly(t *testing.T) {
 	ctx := context.Background()
 	store := tempStore(t)
-	var rows []SampleRow
-	for i, sig := range []string{"/price value", "candidate-error:timeout", "match", "baseline match", "baseline /id value", "match"} {
-		rows = append(rows, SampleRow{At: time.Now(), Route: "GET /a", Signature: sig, Data: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))})
-	}
-	if err := store.AddSamples(ctx, rows, 5); err != nil {
-		t.Fatal(err)
-	}
+	addSamples(t, store, []string{"/price value", "candidate-error:timeout", "match", "baseline match", "baseline /id value", "match"})
 	got, err := store.Samples(ctx, "GET /a", 2, true)
 	if err != nil {
 		t.Fatal(err)
@@ -276,4 +267,17 @@ func tempStore(t *testing.T) *Store {
 	}
 	t.Cleanup(func() { store.Close() })
 	return store
+}
+
+// addSamples stores one sample of GET /a per signature, oldest first, each
+// with data {"i":N}, keeping 5 per signature.
+func addSamples(t *testing.T, store *Store, sigs []string) {
+	t.Helper()
+	rows := make([]SampleRow, len(sigs))
+	for i, sig := range sigs {
+		rows[i] = SampleRow{At: time.Now(), Route: "GET /a", Signature: sig, Data: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))}
+	}
+	if err := store.AddSamples(context.Background(), rows, 5); err != nil {
+		t.Fatal(err)
+	}
 }
