@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -47,6 +49,9 @@ type AdminOptions struct {
 	Token string
 	// Ready reports readiness for /readyz; nil means ready.
 	Ready func() bool
+	// Hosts are the names, besides loopback names and IP addresses, accepted
+	// in the Host header (config adminHosts).
+	Hosts []string
 }
 
 // RoutesDocument is the body of GET /v1/routes and of `migrate status -o json`.
@@ -111,22 +116,93 @@ func NewAdmin(ctrl *Controller, opts AdminOptions) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	if opts.Token == "" {
-		return mux
+	return hostGuard(tokenGuard(writeGuard(mux), opts.Token), opts.Hosts)
+}
+
+// tokenGuard requires "Authorization: Bearer TOKEN" (scheme in any case,
+// token compared in constant time) on every endpoint but the probes.
+func tokenGuard(next http.Handler, token string) http.Handler {
+	if token == "" {
+		return next
 	}
-	want := []byte("Bearer " + opts.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
-			got := []byte(r.Header.Get("Authorization"))
-			if subtle.ConstantTimeCompare(got, want) != 1 {
+			scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+			ok := subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(token)) == 1
+			if !strings.EqualFold(scheme, "Bearer") || !ok {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="migrate"`)
 				writeJSON(w, http.StatusUnauthorized, ErrorDocument{APIVersion: APIVersion, Code: "unauthorized",
 					Error: "missing or wrong bearer token; send Authorization: Bearer $" + AdminTokenEnv})
 				return
 			}
 		}
-		mux.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
 	})
+}
+
+// hostGuard keeps DNS-rebinding pages away from the admin API, which a
+// browser on the operator's machine reaches even on loopback: a Host that is
+// neither a loopback name, an IP address nor a configured name is refused.
+func hostGuard(next http.Handler, hosts []string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !allowedHost(r.Host, hosts) {
+			writeJSON(w, http.StatusMisdirectedRequest, ErrorDocument{APIVersion: APIVersion, Code: "forbidden-host",
+				Error: fmt.Sprintf("host %q is not a loopback name, an IP address or one of the config's adminHosts", r.Host)})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// writeGuard refuses cross-site writes: a write whose Origin is another
+// site, or whose body is not application/json (the kinds a page may send
+// without a CORS preflight).
+func writeGuard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(origin, r.Host) {
+			writeJSON(w, http.StatusForbidden, ErrorDocument{APIVersion: APIVersion, Code: "forbidden-origin",
+				Error: fmt.Sprintf("origin %q is not the admin API's own; writes from other sites are refused", origin)})
+			return
+		}
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+			writeJSON(w, http.StatusUnsupportedMediaType, ErrorDocument{APIVersion: APIVersion, Code: "bad-request",
+				Error: fmt.Sprintf("content type %q: writes take Content-Type: application/json", r.Header.Get("Content-Type"))})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// allowedHost reports whether a Host header names this machine in a way a
+// DNS-rebinding page cannot: an IP address, localhost, or a configured name.
+func allowedHost(hostport string, hosts []string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if host == "" {
+		return false
+	}
+	if net.ParseIP(host) != nil || strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	for _, h := range hosts {
+		if strings.EqualFold(host, strings.TrimSuffix(h, ".")) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameOrigin reports whether an Origin header is the admin API's own.
+func sameOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && strings.EqualFold(u.Host, host)
 }
 
 type admin struct{ ctrl *Controller }

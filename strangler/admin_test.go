@@ -56,6 +56,10 @@ func TestAdminRequiresToken(t *testing.T) {
 		{"/v1/routes", "Bearer s3cre", http.StatusUnauthorized},
 		{"/v1/routes", "s3cret", http.StatusUnauthorized},
 		{"/v1/routes", "Bearer s3cret", http.StatusOK},
+		{"/v1/routes", "bearer s3cret", http.StatusOK},
+		{"/v1/routes", "BEARER  s3cret", http.StatusOK},
+		{"/v1/routes", "Basic s3cret", http.StatusUnauthorized},
+		{"/v1/routes", "Bearer s3cret2", http.StatusUnauthorized},
 		{"/metrics", "", http.StatusUnauthorized},
 		{"/metrics", "Bearer s3cret", http.StatusOK},
 		{"/healthz", "", http.StatusOK},
@@ -111,6 +115,67 @@ func TestAdminAPIWithClient(t *testing.T) {
 	audit, err = cl.Audit(ctx, AuditQuery{Route: "POST /api/order", Limit: 1})
 	if err != nil || len(audit.Transitions) != 1 || audit.Transitions[0].Route != "POST /api/order" {
 		t.Fatalf("audit by route: %+v %v", audit, err)
+	}
+}
+
+// TestAdminRefusesBrowsers replays what a web page can make a browser send:
+// a cross-site form or text/plain POST, and a DNS-rebound name in Host.
+func TestAdminRefusesBrowsers(t *testing.T) {
+	c := newTestController(t, filepath.Join(t.TempDir(), "migrate.db"))
+	srv := httptest.NewServer(NewAdmin(c, AdminOptions{Hosts: []string{"migrate.internal"}}))
+	t.Cleanup(srv.Close)
+	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
+	move, back := `{"target":"orders","mode":"shadow"}`, `{"target":"orders","mode":"legacy"}`
+	tests := []struct {
+		name, method, path, host, origin, contentType string
+		want                                          int
+	}{
+		{"cli write", "POST", "/v1/transitions", "", "", "application/json", http.StatusOK},
+		{"own origin", "POST", "/v1/transitions", "", srv.URL, "application/json; charset=utf-8", http.StatusOK},
+		{"foreign origin", "POST", "/v1/transitions", "", "https://evil.example", "application/json", http.StatusForbidden},
+		{"null origin", "POST", "/v1/transitions", "", "null", "application/json", http.StatusForbidden},
+		{"text/plain", "POST", "/v1/transitions", "", "", "text/plain", http.StatusUnsupportedMediaType},
+		{"form", "POST", "/v1/transitions", "", "", "application/x-www-form-urlencoded", http.StatusUnsupportedMediaType},
+		{"no content type", "POST", "/v1/transitions", "", "", "", http.StatusUnsupportedMediaType},
+		{"rebound host read", "GET", "/v1/samples", "evil.example:" + port, "", "", http.StatusMisdirectedRequest},
+		{"rebound host write", "POST", "/v1/transitions", "evil.example:" + port, "http://evil.example:" + port, "application/json", http.StatusMisdirectedRequest},
+		{"localhost", "GET", "/v1/routes", "localhost:" + port, "", "", http.StatusOK},
+		{"ipv6 loopback", "GET", "/v1/routes", "[::1]:" + port, "", "", http.StatusOK},
+		{"ip address", "GET", "/v1/routes", "10.1.2.3:" + port, "", "", http.StatusOK},
+		{"configured name", "GET", "/v1/routes", "Migrate.Internal:" + port, "", "", http.StatusOK},
+	}
+	for _, tt := range tests {
+		var body io.Reader
+		if tt.method == "POST" {
+			body = strings.NewReader(move)
+			if tt.name == "own origin" {
+				body = strings.NewReader(back)
+			}
+		}
+		req, _ := http.NewRequest(tt.method, srv.URL+tt.path, body)
+		if tt.host != "" {
+			req.Host = tt.host
+		}
+		if tt.origin != "" {
+			req.Header.Set("Origin", tt.origin)
+		}
+		if tt.contentType != "" {
+			req.Header.Set("Content-Type", tt.contentType)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s: %d %s, want %d", tt.name, resp.StatusCode, data, tt.want)
+		}
+	}
+	// Only the two allowed writes moved the service.
+	audit, err := (&AdminClient{BaseURL: srv.URL}).Audit(context.Background(), AuditQuery{Service: "orders"})
+	if err != nil || len(audit.Transitions) != 2*2 {
+		t.Fatalf("audit after refused writes: %d transitions, %v", len(audit.Transitions), err)
 	}
 }
 

@@ -466,6 +466,7 @@ func TestAdminGateEndpoints(t *testing.T) {
 	call := func(method, path, body string, token bool) (int, []byte) {
 		t.Helper()
 		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json") // as Flagger's webhooks send
 		if token {
 			req.Header.Set("Authorization", "Bearer s3cret")
 		}

@@ -156,7 +156,7 @@ func runProxy(ctx context.Context, o *proxyOptions, s *streams) error {
 		return fmt.Errorf("admin API on %s: %w (change admin in the config)", cfg.Admin, err)
 	}
 	var ready atomic.Bool
-	adminH := strangler.NewAdmin(ctrl, strangler.AdminOptions{Token: token, Ready: ready.Load})
+	adminH := strangler.NewAdmin(ctrl, strangler.AdminOptions{Token: token, Ready: ready.Load, Hosts: cfg.AdminHosts})
 	srv := &http.Server{Handler: px, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 
