@@ -214,6 +214,9 @@ type compiled struct {
 	unordered     []pattern
 	matchBy       []keyedPattern
 	redact        []pattern
+	redactHeaders map[string]bool // canonical names
+	redactQuery   map[string]bool // lower case
+	redactForm    map[string]bool // lower case
 	ignoreHeaders map[string]bool
 	ignoreValues  []*regexp.Regexp
 	ignoreLines   []*regexp.Regexp
@@ -294,6 +297,14 @@ func sameOptions(a, b *Options) bool {
 // Validate reports them when the config is loaded.
 func compile(o *Options) *compiled {
 	c := &compiled{ignoreHeaders: defaultIgnoredHeaders, spring: true, maxBody: o.maxBody()}
+	c.redactHeaders = map[string]bool{}
+	c.redactQuery, c.redactForm = map[string]bool{}, map[string]bool{}
+	for _, h := range redactedHeaders {
+		c.redactHeaders[h] = true
+	}
+	for _, p := range secretParams {
+		c.redactQuery[p], c.redactForm[p] = true, true
+	}
 	if o == nil {
 		return c
 	}
@@ -308,7 +319,19 @@ func compile(o *Options) *compiled {
 	}
 	c.ignore = pats(o.Ignore)
 	c.unordered = pats(o.Unordered)
-	c.redact = pats(o.Redact)
+	var pointers []string
+	for _, r := range o.Redact {
+		if name, ok := strings.CutPrefix(r, redactHeaderPrefix); ok {
+			c.redactHeaders[http.CanonicalHeaderKey(name)] = true
+		} else if name, ok := strings.CutPrefix(r, redactQueryPrefix); ok {
+			c.redactQuery[strings.ToLower(name)] = true
+		} else if name, ok := strings.CutPrefix(r, redactFormPrefix); ok {
+			c.redactForm[strings.ToLower(name)] = true
+		} else {
+			pointers = append(pointers, r)
+		}
+	}
+	c.redact = pats(pointers)
 	keys := make([]string, 0, len(o.MatchBy))
 	for k := range o.MatchBy {
 		keys = append(keys, k)

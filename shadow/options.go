@@ -88,7 +88,12 @@ type Options struct {
 	// Noise.Suggestions produces them from learned line masks.
 	IgnoreLines []string `json:"ignoreLines,omitempty"`
 	// Redact lists JSON pointers whose values are replaced by "[redacted]"
-	// in stored samples (Authorization, Cookie and Set-Cookie always are).
+	// in stored samples and blotted out of every difference, and with the
+	// prefixes "@header/", "@query/" and "@form/" more headers, query
+	// parameters and form fields to redact. Always redacted: headers
+	// Authorization, Proxy-Authorization, Cookie, Set-Cookie, X-Api-Key,
+	// X-Auth-Token; parameters and form fields access_token, token, api_key,
+	// apikey, password, secret, client_secret, session, signature, sig.
 	Redact []string `json:"redact,omitempty"`
 	// SpringErrors, when explicitly false, stops treating Spring Boot's
 	// default error body specially. By default `timestamp` and `trace` of an
@@ -151,8 +156,18 @@ func (o *Options) Validate() error {
 			return err
 		}
 	}
-	for _, list := range [][]string{o.Ignore, o.Unordered, o.Redact} {
+	for _, r := range o.Redact {
+		for _, prefix := range []string{redactHeaderPrefix, redactQueryPrefix, redactFormPrefix} {
+			if name, ok := strings.CutPrefix(r, prefix); ok && strings.TrimSpace(name) == "" {
+				return fmt.Errorf("shadow.redact: %q names no %s", r, strings.Trim(prefix, "@/"))
+			}
+		}
+	}
+	for i, list := range [][]string{o.Ignore, o.Unordered, o.Redact} {
 		for _, p := range list {
+			if i == 2 && (strings.HasPrefix(p, redactHeaderPrefix) || strings.HasPrefix(p, redactQueryPrefix) || strings.HasPrefix(p, redactFormPrefix)) {
+				continue
+			}
 			if _, err := parsePattern(p); err != nil {
 				return err
 			}

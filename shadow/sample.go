@@ -51,73 +51,129 @@ type RecorderFunc func(Sample)
 // Record calls f(s).
 func (f RecorderFunc) Record(s Sample) { f(s) }
 
-// redactedHeaders never reach storage.
-var redactedHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie"}
+// redactedHeaders, secretParams and the form fields of the same names never
+// reach storage; Options.Redact adds to them with "@header/NAME",
+// "@query/NAME" and "@form/NAME".
+var redactedHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "X-Api-Key", "X-Auth-Token"}
+
+// secretParams are query parameters and form fields whose values never
+// reach storage.
+var secretParams = []string{"access_token", "token", "api_key", "apikey", "password", "secret",
+	"client_secret", "session", "signature", "sig"}
 
 const redacted = "[redacted]"
 
-// Redact returns the sample as it may be stored: credentials headers
-// replaced, the configured JSON fields (Options.Redact) replaced in every
-// body and in the differences that quote them, bodies decoded and cut at
-// maxBody (Options.MaxBody, default 1MiB).
+// Prefixes of Options.Redact entries that name a header, query parameter or
+// form field instead of a JSON pointer.
+const (
+	redactHeaderPrefix = "@header/"
+	redactQueryPrefix  = "@query/"
+	redactFormPrefix   = "@form/"
+)
+
+// minSecret is the shortest redacted value that is also blotted out of
+// difference renderings: shorter values carry no secret worth the cost of
+// replacing every "1" or "ok" in every difference.
+const minSecret = 3
+
+// Redact returns the sample as it may be stored: credentials headers, query
+// parameters and form fields replaced, the configured JSON fields
+// (Options.Redact) replaced in every body, every value found there blotted
+// out of every difference (JSON, text line, template), bodies decoded and
+// cut at maxBody (Options.MaxBody, default 1MiB).
 func Redact(s Sample, opts *Options) Sample {
 	c := compileOptions(opts)
 	limit := c.maxBody
-	s.Request.Header = redactHeader(s.Request.Header)
-	s.Request.URL = redactQuery(s.Request.URL)
-	s.Request.Body, s.Request.Truncated, _ = redactBody(s.Request.Body, s.Request.Header.Get("Content-Type"), "", c, limit)
-	s.Legacy = redactResponse(s.Legacy, c, limit)
-	s.Candidate = redactResponse(s.Candidate, c, limit)
+	var secrets []string
+	s.Request.Header = redactHeader(s.Request.Header, c, &secrets)
+	s.Request.URL = redactQuery(s.Request.URL, c, &secrets)
+	s.Request.Body, s.Request.Truncated, _ = redactBody(s.Request.Body, s.Request.Header.Get("Content-Type"), "", c, limit, &secrets)
+	s.Legacy = redactResponse(s.Legacy, c, limit, &secrets)
+	s.Candidate = redactResponse(s.Candidate, c, limit, &secrets)
 	if len(s.Result.Differences) > 0 {
 		diffs := make([]Difference, len(s.Result.Differences))
 		copy(diffs, s.Result.Differences)
 		for i := range diffs {
-			if sensitiveHeaderPath(diffs[i].Path) || strings.HasPrefix(diffs[i].Path, "/") && len(c.redact) > 0 && underRedacted(mustPattern(diffs[i].Path), c.redact) {
-				if diffs[i].Legacy != "" {
-					diffs[i].Legacy = redacted
+			d := &diffs[i]
+			if c.sensitiveHeaderPath(d.Path) || strings.HasPrefix(d.Path, "/") && len(c.redact) > 0 && underRedacted(mustPattern(d.Path), c.redact) {
+				if d.Legacy != "" {
+					d.Legacy = redacted
 				}
-				if diffs[i].Candidate != "" {
-					diffs[i].Candidate = redacted
+				if d.Candidate != "" {
+					d.Candidate = redacted
 				}
 			}
+			d.Legacy = blot(d.Legacy, secrets)
+			d.Candidate = blot(d.Candidate, secrets)
+			d.Template = blot(d.Template, secrets)
 		}
 		s.Result.Differences = diffs
 	}
+	s.Result.Error = blot(s.Result.Error, secrets)
 	return s
 }
 
-// secretParams are query parameters whose values never reach storage.
-var secretParams = map[string]bool{"access_token": true, "token": true, "api_key": true, "apikey": true,
-	"password": true, "secret": true, "client_secret": true, "signature": true, "sig": true}
+// blot replaces every occurrence of a secret in a rendering.
+func blot(text string, secrets []string) string {
+	if text == "" {
+		return text
+	}
+	for _, sec := range secrets {
+		if strings.Contains(text, sec) {
+			text = strings.ReplaceAll(text, sec, redacted)
+		}
+	}
+	return text
+}
+
+// keep adds a redacted value, and its JSON-escaped spelling, to the values
+// blotted out of differences.
+func keep(secrets *[]string, v string) {
+	if len(v) < minSecret {
+		return
+	}
+	*secrets = append(*secrets, v)
+	q := string(appendJSON(nil, &value{kind: kString, s: v}, false, 0, 0))
+	if q = q[1 : len(q)-1]; q != v {
+		*secrets = append(*secrets, q)
+	}
+}
 
 // redactQuery replaces the values of credential-like query parameters.
-func redactQuery(raw string) string {
+func redactQuery(raw string, c *compiled, secrets *[]string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.RawQuery == "" {
 		return raw
 	}
-	q := u.Query()
-	changed := false
-	for k := range q {
-		if secretParams[strings.ToLower(k)] {
-			q[k] = []string{redacted}
-			changed = true
-		}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil && len(q) == 0 {
+		return raw
 	}
-	if !changed {
+	if !redactValues(q, c.redactQuery, secrets) {
 		return raw
 	}
 	u.RawQuery = q.Encode()
 	return u.String()
 }
 
-func sensitiveHeaderPath(path string) bool {
-	for _, h := range redactedHeaders {
-		if strings.EqualFold(path, "@header/"+h) {
-			return true
+// redactValues replaces the values of the named keys (lower case).
+func redactValues(q url.Values, names map[string]bool, secrets *[]string) bool {
+	changed := false
+	for k, vs := range q {
+		if names[strings.ToLower(k)] {
+			for _, v := range vs {
+				keep(secrets, v)
+			}
+			q[k] = []string{redacted}
+			changed = true
 		}
 	}
-	return false
+	return changed
+}
+
+func (c *compiled) sensitiveHeaderPath(path string) bool {
+	name, ok := strings.CutPrefix(path, redactHeaderPrefix)
+	return ok && c.redactHeaders[http.CanonicalHeaderKey(name)]
 }
 
 func mustPattern(ptr string) pattern {
@@ -134,22 +190,29 @@ func underRedacted(p pattern, rules []pattern) bool {
 	return false
 }
 
-func redactHeader(h http.Header) http.Header {
+func redactHeader(h http.Header, c *compiled, secrets *[]string) http.Header {
 	if h == nil {
 		return nil
 	}
 	out := h.Clone()
-	for _, k := range redactedHeaders {
-		if _, ok := out[k]; ok {
+	for k, vs := range out {
+		if c.redactHeaders[http.CanonicalHeaderKey(k)] {
+			for _, v := range vs {
+				keep(secrets, v)
+				// "Bearer TOKEN", "a=1; b=2": the parts may be quoted alone.
+				for _, part := range strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == ';' || r == ',' || r == '=' }) {
+					keep(secrets, part)
+				}
+			}
 			out[k] = []string{redacted}
 		}
 	}
 	return out
 }
 
-func redactResponse(r Response, c *compiled, limit int64) Response {
-	r.Header = redactHeader(r.Header)
-	body, _, decoded := redactBody(r.Body, r.Header.Get("Content-Type"), r.Header.Get("Content-Encoding"), c, limit)
+func redactResponse(r Response, c *compiled, limit int64, secrets *[]string) Response {
+	r.Header = redactHeader(r.Header, c, secrets)
+	body, _, decoded := redactBody(r.Body, r.Header.Get("Content-Type"), r.Header.Get("Content-Encoding"), c, limit, secrets)
 	if decoded {
 		// Stored bodies are decoded so they can be read and diffed later.
 		r.Header.Del("Content-Encoding")
@@ -158,8 +221,9 @@ func redactResponse(r Response, c *compiled, limit int64) Response {
 	return r
 }
 
-// redactBody decodes, redacts configured JSON fields and truncates a body.
-func redactBody(body []byte, contentType, encoding string, c *compiled, limit int64) (out []byte, truncated, decoded bool) {
+// redactBody decodes, redacts configured JSON fields or form fields and
+// truncates a body.
+func redactBody(body []byte, contentType, encoding string, c *compiled, limit int64, secrets *[]string) (out []byte, truncated, decoded bool) {
 	if len(body) == 0 {
 		return body, false, false
 	}
@@ -168,10 +232,15 @@ func redactBody(body []byte, contentType, encoding string, c *compiled, limit in
 			body, decoded = dec, true
 		}
 	}
-	if len(c.redact) > 0 && (isJSONMedia(mediaType(contentType)) || looksJSON(body)) {
+	switch mt := mediaType(contentType); {
+	case len(c.redact) > 0 && (isJSONMedia(mt) || looksJSON(body)):
 		if v, err := parseJSON(string(body)); err == nil {
-			redactValue(&v, nil, c.redact)
+			redactValue(&v, nil, c.redact, secrets)
 			body = appendJSON(nil, &v, false, 0, 0)
+		}
+	case mt == "application/x-www-form-urlencoded":
+		if q, err := url.ParseQuery(string(body)); err == nil && redactValues(q, c.redactForm, secrets) {
+			body = []byte(q.Encode())
 		}
 	}
 	if int64(len(body)) > limit {
@@ -180,9 +249,10 @@ func redactBody(body []byte, contentType, encoding string, c *compiled, limit in
 	return append([]byte(nil), body...), false, decoded
 }
 
-func redactValue(v *value, segs []string, rules []pattern) {
+func redactValue(v *value, segs []string, rules []pattern, secrets *[]string) {
 	for _, r := range rules {
 		if r.matches(segs) {
+			keepLeaves(v, secrets)
 			*v = value{kind: kString, s: redacted}
 			return
 		}
@@ -190,11 +260,25 @@ func redactValue(v *value, segs []string, rules []pattern) {
 	switch v.kind {
 	case kObject:
 		for i, k := range v.keys {
-			redactValue(&v.vals[i], append(segs, k), rules)
+			redactValue(&v.vals[i], append(segs, k), rules, secrets)
 		}
 	case kArray:
 		for i := range v.vals {
-			redactValue(&v.vals[i], append(segs, indexName(i)), rules)
+			redactValue(&v.vals[i], append(segs, indexName(i)), rules, secrets)
+		}
+	}
+}
+
+// keepLeaves adds a redacted value's strings and numbers, and its whole
+// rendering, to the values blotted out of differences.
+func keepLeaves(v *value, secrets *[]string) {
+	switch v.kind {
+	case kString, kNumber:
+		keep(secrets, v.s)
+	case kObject, kArray:
+		keep(secrets, string(appendJSON(nil, v, false, 0, 0)))
+		for i := range v.vals {
+			keepLeaves(&v.vals[i], secrets)
 		}
 	}
 }
