@@ -211,8 +211,8 @@ func (b *Backend) validate(c wazero.CompiledModule) (reusable bool, err error) {
 		return false, fmt.Errorf("reuse: %d needs a reusable guest, and this module is a WAGI command (it exports _start): build it as a WASI reactor exporting %s (Go: -buildmode=c-shared), or remove reuse", b.opts.Reuse, ServeExport)
 	}
 	for _, f := range c.ImportedFunctions() {
-		if mod, name, _ := f.Import(); mod != wasiModule {
-			return false, fmt.Errorf("imports %s.%s: only %s is provided (no network, no other host modules)", mod, name, wasiModule)
+		if mod, name, _ := f.Import(); mod != wasiModule && mod != outboundModule {
+			return false, fmt.Errorf("imports %s.%s: only %s and %s (outbound HTTP) are provided", mod, name, wasiModule, outboundModule)
 		}
 	}
 	if len(c.ImportedMemories()) > 0 {
@@ -258,6 +258,7 @@ func (b *Backend) RoundTrip(r *http.Request) (*http.Response, error) {
 	defer cancel()
 	ctx, cancelCause := context.WithCancelCause(ctx)
 	defer cancelCause(nil)
+	ctx = b.withOutbound(ctx, r)
 
 	if b.slots != nil {
 		select {
