@@ -39,8 +39,8 @@ const (
 
 // Defaults of the per-request outbound limits.
 const (
-	DefaultMaxOutboundCalls         = 16
-	DefaultMaxOutboundBody ByteSize = 1 << 20
+	DefaultMaxOutboundCalls          = 16
+	DefaultMaxOutboundBody  ByteSize = 1 << 20
 )
 
 // outboundKey carries a request's *outboundSession to the host functions.
@@ -81,24 +81,23 @@ func (o Options) allowed(u *url.URL) bool {
 
 // instantiateOutbound adds the host module to rt.
 func instantiateOutbound(ctx context.Context, rt wazero.Runtime) error {
-	i32 := api.ValueTypeI32
-	fn := func(f api.GoModuleFunc, params int) (api.GoModuleFunc, []api.ValueType, []api.ValueType) {
-		p := make([]api.ValueType, params)
-		for k := range p {
-			p[k] = i32
-		}
-		return f, p, []api.ValueType{i32}
-	}
 	h := rt.NewHostModuleBuilder(outboundModule)
-	for name, def := range map[string]func() (api.GoModuleFunc, []api.ValueType, []api.ValueType){
-		"req":             func() (api.GoModuleFunc, []api.ValueType, []api.ValueType) { return fn(hostReq, 10) },
-		"close":           func() (api.GoModuleFunc, []api.ValueType, []api.ValueType) { return fn(hostClose, 1) },
-		"header_get":      func() (api.GoModuleFunc, []api.ValueType, []api.ValueType) { return fn(hostHeaderGet, 6) },
-		"headers_get_all": func() (api.GoModuleFunc, []api.ValueType, []api.ValueType) { return fn(hostHeadersGetAll, 4) },
-		"body_read":       func() (api.GoModuleFunc, []api.ValueType, []api.ValueType) { return fn(hostBodyRead, 4) },
+	for _, f := range []struct {
+		name   string
+		fn     api.GoModuleFunc
+		params int
+	}{
+		{"req", hostReq, 10},
+		{"close", hostClose, 1},
+		{"header_get", hostHeaderGet, 6},
+		{"headers_get_all", hostHeadersGetAll, 4},
+		{"body_read", hostBodyRead, 4},
 	} {
-		f, p, r := def()
-		h = h.NewFunctionBuilder().WithGoModuleFunction(f, p, r).Export(name)
+		params := make([]api.ValueType, f.params)
+		for k := range params {
+			params[k] = api.ValueTypeI32
+		}
+		h = h.NewFunctionBuilder().WithGoModuleFunction(f.fn, params, []api.ValueType{api.ValueTypeI32}).Export(f.name)
 	}
 	_, err := h.Instantiate(ctx)
 	return err
@@ -275,4 +274,3 @@ func hostBodyRead(ctx context.Context, m api.Module, stack []uint64) {
 	n, _ := r.body.Read(chunk)
 	stack[0] = writeOut(m, chunk[:n], stack[1], stack[2], stack[3])
 }
-
