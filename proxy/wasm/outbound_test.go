@@ -3,6 +3,7 @@ package wasm
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -102,3 +103,40 @@ func TestOutboundListValidated(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// BenchmarkOutboundCall measures what one outbound call adds to a guest
+// request: guest/no-call and guest/one-call differ by the call through the
+// host module; direct is the same call made by Go's http.Client.
+func BenchmarkOutboundCall(b *testing.B) {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"inStock":true}`)
+	}))
+	defer target.Close()
+	be := newTestBackend(b, Options{Path: buildProbe(b), Outbound: []string{target.URL}})
+	for _, bc := range []struct {
+		name  string
+		calls int
+	}{{"guest/no-call", 0}, {"guest/one-call", 1}} {
+		b.Run(bc.name, func(b *testing.B) {
+			q := url.Values{"method": {"GET"}, "url": {target.URL + "/api/inventory"}, "calls": {fmt.Sprint(bc.calls)}}
+			for b.Loop() {
+				req := httptest.NewRequest("GET", "/?"+q.Encode(), nil)
+				resp, err := be.RoundTrip(req)
+				if err != nil || resp.StatusCode != 200 {
+					b.Fatal(resp, err)
+				}
+			}
+		})
+	}
+	b.Run("direct", func(b *testing.B) {
+		for b.Loop() {
+			resp, err := outboundTransport.RoundTrip(httptest.NewRequest("GET", target.URL+"/api/inventory", nil).WithContext(b.Context()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		}
+	})
+}
