@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -57,6 +58,16 @@ type MirrorConfig struct {
 	// QueueSize bounds the copies waiting per route (default 64); when full,
 	// copies are dropped and counted, never waited for.
 	QueueSize int
+	// Budget caps the candidate calls in flight across every route at once
+	// (default GOMAXPROCS/2, at least 1): an in-process candidate runs on
+	// the proxy's own cores, and one that loops must not take them all
+	// from the client path.
+	Budget int
+	// MaxLag is how old a queued copy may get while it waits for a worker
+	// and a slot of the budget (default 1s). An older one is dropped and
+	// counted: a copy sent late would compare against a legacy answer of
+	// another moment and pile work on a proxy already behind.
+	MaxLag time.Duration
 	// Logger receives breaker transitions and drops (default slog.Default()).
 	Logger *slog.Logger
 	// BreakerThreshold opens a route's breaker after that many consecutive
@@ -81,6 +92,12 @@ func (c *MirrorConfig) defaults() {
 	}
 	if c.QueueSize <= 0 {
 		c.QueueSize = 64
+	}
+	if c.Budget <= 0 {
+		c.Budget = max(1, runtime.GOMAXPROCS(0)/2)
+	}
+	if c.MaxLag <= 0 {
+		c.MaxLag = time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -110,6 +127,7 @@ type Mirror struct {
 	routes map[string]*route
 	closed bool
 	wg     sync.WaitGroup
+	slots  chan struct{} // the budget: one token per candidate call in flight
 }
 
 // route is one route's queue, workers, limits and aggregates.
@@ -133,7 +151,7 @@ type job struct {
 // NewMirror starts a mirror; rec (may be nil) receives redacted samples.
 func NewMirror(cfg MirrorConfig, rec Recorder) *Mirror {
 	cfg.defaults()
-	return &Mirror{cfg: cfg, rec: rec, routes: map[string]*route{}}
+	return &Mirror{cfg: cfg, rec: rec, routes: map[string]*route{}, slots: make(chan struct{}, cfg.Budget)}
 }
 
 // Traffic is the count of client requests the proxy in front of this
@@ -318,15 +336,67 @@ func (m *Mirror) worker(r *route) {
 	}
 }
 
+// acquire takes a slot of the budget for job j, waiting no later than the
+// job's MaxLag. It says false, having counted the copy as dropped, when no
+// slot came in time; with true the caller must call m.releaseSlot.
+func (m *Mirror) acquire(r *route, j job) bool {
+	select {
+	case m.slots <- struct{}{}:
+		return true
+	default:
+	}
+	wait := m.cfg.MaxLag - m.cfg.Now().Sub(j.at)
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case m.slots <- struct{}{}:
+			return true
+		case <-t.C:
+		}
+	}
+	r.mu.Lock()
+	r.ev.AddSkipped(OutcomeDropped)
+	r.mu.Unlock()
+	m.cfg.Logger.Debug("shadow copy dropped: no slot of the candidate budget in time", "route", r.name)
+	return false
+}
+
+func (m *Mirror) releaseSlot() { <-m.slots }
+
+// stale drops a queued job that can no longer run as the proxy meant it:
+// its route's breaker opened while it waited (a failing candidate gets no
+// more work than the breaker's probes), or it is older than MaxLag.
+func (m *Mirror) stale(r *route, j job) bool {
+	outcome := ""
+	r.mu.Lock()
+	switch {
+	case r.breaker.state == breakerOpen:
+		outcome = OutcomeBreakerOpen
+	case m.cfg.Now().Sub(j.at) > m.cfg.MaxLag:
+		outcome = OutcomeDropped
+	}
+	if outcome != "" {
+		r.ev.AddSkipped(outcome)
+	}
+	r.mu.Unlock()
+	return outcome != ""
+}
+
 // process runs one job: optional A/A baseline, the call to the other side,
-// the comparison, and recording.
+// the comparison, and recording. Each call to a backend holds a slot of
+// the budget.
 func (m *Mirror) process(r *route, j job) {
+	if m.stale(r, j) || !m.acquire(r, j) {
+		return
+	}
+	defer m.releaseSlot()
 	opts := j.ex.Options
 	method := j.req.Method
 	if j.ex.Baseline != nil && !j.ex.Reverse && (!isWrite(method) || opts != nil && opts.BaselineWrites) &&
 		r.noise.WantBaseline(m.cfg.Now(), m.cfg.StableAfter) {
 		m.traffic.waitGap(maxYield)
-		again := call(j.ex.Baseline, j.req, j.ex.Body, opts, "baseline", false)
+		again := m.call(j.ex.Baseline, j.req, j.ex.Body, opts, "baseline", false)
 		if again.Error == "" {
 			res := Compare(j.ex.Legacy, again, opts, nil)
 			r.noise.Learn(res, m.cfg.Now())
@@ -340,7 +410,7 @@ func (m *Mirror) process(r *route, j job) {
 	}
 
 	m.traffic.waitGap(maxYield)
-	resp := call(j.ex.Candidate, j.req, j.ex.Body, opts, "1", !j.ex.Reverse && isWrite(method) && opts.writes() == WritesMarked)
+	resp := m.call(j.ex.Candidate, j.req, j.ex.Body, opts, "1", !j.ex.Reverse && isWrite(method) && opts.writes() == WritesMarked)
 	legacy, candidate := j.ex.Legacy, resp
 	if j.ex.Reverse {
 		legacy, candidate = resp, j.ex.Legacy
@@ -386,8 +456,8 @@ func recorded(req *http.Request, body []byte) RecordedRequest {
 
 // call sends one copy with its own deadline and reads the answer under the
 // body cap. It never returns a Go error: failures become Response.Error.
-func call(b Backend, base *http.Request, body []byte, opts *Options, marker string, markWrite bool) Response {
-	ctx, cancel := context.WithTimeout(context.Background(), opts.timeout())
+func (m *Mirror) call(b Backend, base *http.Request, body []byte, opts *Options, marker string, markWrite bool) Response {
+	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), trafficKey{}, &m.traffic), opts.timeout())
 	defer cancel()
 	req := base.Clone(ctx)
 	req.Header.Set(HeaderShadow, marker)

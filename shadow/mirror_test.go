@@ -720,3 +720,76 @@ func TestSubmitSaysWhatBecameOfTheCopy(t *testing.T) {
 		t.Errorf("five copies at rateLimit 1/s: %v", outcomes)
 	}
 }
+
+// busyBackend stands in for a candidate that spins: each call holds its
+// goroutine for hold, and the most calls seen in flight at once is kept.
+type busyBackend struct {
+	hold          time.Duration
+	calls         atomic.Int64
+	inFlight, max atomic.Int64
+	fail          bool
+}
+
+func (b *busyBackend) RoundTrip(r *http.Request) (*http.Response, error) {
+	b.calls.Add(1)
+	n := b.inFlight.Add(1)
+	defer b.inFlight.Add(-1)
+	for {
+		m := b.max.Load()
+		if n <= m || b.max.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	time.Sleep(b.hold)
+	if b.fail {
+		return nil, &kindedError{kind: "deadline"}
+	}
+	return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
+}
+
+func TestMirrorBudgetCapsCallsAcrossRoutes(t *testing.T) {
+	be := &busyBackend{hold: 150 * time.Millisecond}
+	m := NewMirror(MirrorConfig{Workers: 4, Budget: 1, MaxLag: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil)
+	submitted := 0
+	for i := 0; i < 8; i++ {
+		for _, route := range []string{"GET /a", "GET /b"} {
+			if m.Submit(Exchange{Route: route, Request: httptest.NewRequest("GET", "/x", nil),
+				Legacy: Response{Status: 200}, Candidate: be}) == OutcomeQueued {
+				submitted++
+			}
+		}
+	}
+	closeMirror(t, m)
+	if got := be.max.Load(); got != 1 {
+		t.Fatalf("%d candidate calls ran at once across the routes, budget 1", got)
+	}
+	var samples, drops uint64
+	for _, route := range []string{"GET /a", "GET /b"} {
+		ev := m.Evidence(route)
+		samples += ev.Samples
+		drops += ev.Drops
+	}
+	// 150 ms per call and 100 ms of allowed lag: the first call runs, the
+	// rest of the burst cannot get a slot in time and is dropped, not run late.
+	if samples != uint64(be.calls.Load()) || samples+drops != uint64(submitted) || samples > 2 || drops == 0 {
+		t.Fatalf("submitted %d: %d samples, %d drops, %d calls", submitted, samples, drops, be.calls.Load())
+	}
+}
+
+func TestMirrorOpenBreakerStopsQueuedCopies(t *testing.T) {
+	be := &busyBackend{hold: 50 * time.Millisecond, fail: true}
+	m := NewMirror(MirrorConfig{Workers: 1, BreakerThreshold: 1, MaxLag: time.Minute,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil)
+	for i := 0; i < 6; i++ {
+		if got := m.Submit(Exchange{Route: "GET /x", Request: httptest.NewRequest("GET", "/x", nil),
+			Legacy: Response{Status: 200}, Candidate: be}); got != OutcomeQueued {
+			t.Fatalf("copy %d: %s", i, got)
+		}
+	}
+	closeMirror(t, m)
+	ev := m.Evidence("GET /x")
+	if be.calls.Load() != 1 || ev.Samples != 1 || ev.BreakerOpen != 5 {
+		t.Fatalf("%d calls, %d samples, %d refused by the open breaker; want 1, 1, 5", be.calls.Load(), ev.Samples, ev.BreakerOpen)
+	}
+}

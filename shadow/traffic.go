@@ -1,6 +1,7 @@
 package shadow
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,11 @@ const (
 	// part of that back. A millisecond wins more, but then copies pile up
 	// behind a moderately busy proxy and are dropped (BENCHMARKS.md).
 	settle = 150 * time.Microsecond
+	// computeSlice is how long an in-process candidate computing a copy
+	// runs before it waits for a gap again (Yielder): with maxYield, a
+	// candidate that never stops takes at most about a tenth of a core
+	// from a proxy whose clients keep it busy.
+	computeSlice = time.Millisecond
 )
 
 // epoch anchors the monotonic timestamps Traffic keeps in an int64.
@@ -78,6 +84,30 @@ func (t *Traffic) waitGap(max time.Duration) {
 		default:
 			sleepBriefly(min(settle-t.quiet(), left))
 		}
+	}
+}
+
+// trafficKey carries the Mirror's Traffic in the context of a copy's call.
+type trafficKey struct{}
+
+// Yielder returns, for the context of a shadow copy's call, the function
+// an in-process candidate (one that computes on the proxy's own cores, as
+// proxy/wasm does) calls often while it runs: after each computeSlice of
+// work it waits for a gap in client traffic, as the copy did before it was
+// sent, so a candidate that loops cannot take the cores from the clients.
+// It returns nil for any other context: client requests never wait.
+func Yielder(ctx context.Context) func() {
+	t, _ := ctx.Value(trafficKey{}).(*Traffic)
+	if t == nil {
+		return nil
+	}
+	last := time.Now()
+	return func() {
+		if time.Since(last) < computeSlice {
+			return
+		}
+		t.waitGap(maxYield)
+		last = time.Now()
 	}
 }
 

@@ -1,6 +1,7 @@
 package shadow
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -86,4 +87,28 @@ func TestCopyWaitsForTheGapToSettle(t *testing.T) {
 	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Errorf("waited %s with no time to wait", d)
 	}
+}
+
+// TestYielderGivesWayToClients: an in-process candidate computing a copy
+// waits for a gap in client traffic after each slice of work, while a
+// client request (no copy's context) never waits.
+func TestYielderGivesWayToClients(t *testing.T) {
+	if Yielder(context.Background()) != nil {
+		t.Fatal("a client request's context has a yielder")
+	}
+	var tr Traffic
+	tr.Begin() // a client request in flight for the whole test
+	yield := Yielder(context.WithValue(context.Background(), trafficKey{}, &tr))
+	start := time.Now()
+	yield() // within the first slice: no wait
+	if d := time.Since(start); d > computeSlice {
+		t.Fatalf("the first yield waited %v", d)
+	}
+	time.Sleep(2 * computeSlice)
+	start = time.Now()
+	yield()
+	if d := time.Since(start); d < maxYield/2 {
+		t.Fatalf("after a slice of work the copy waited %v for a busy proxy, want about %v", d, maxYield)
+	}
+	tr.End()
 }

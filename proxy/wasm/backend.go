@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/strangler-fig/migrate/shadow"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
@@ -211,8 +212,8 @@ func (b *Backend) validate(c wazero.CompiledModule) (reusable bool, err error) {
 		return false, fmt.Errorf("reuse: %d needs a reusable guest, and this module is a WAGI command (it exports _start): build it as a WASI reactor exporting %s (Go: -buildmode=c-shared), or remove reuse", b.opts.Reuse, ServeExport)
 	}
 	for _, f := range c.ImportedFunctions() {
-		if mod, name, _ := f.Import(); mod != wasiModule {
-			return false, fmt.Errorf("imports %s.%s: only %s is provided (no network, no other host modules)", mod, name, wasiModule)
+		if mod, name, _ := f.Import(); mod != wasiModule && mod != outboundModule {
+			return false, fmt.Errorf("imports %s.%s: only %s and %s (outbound HTTP) are provided", mod, name, wasiModule, outboundModule)
 		}
 	}
 	if len(c.ImportedMemories()) > 0 {
@@ -258,6 +259,7 @@ func (b *Backend) RoundTrip(r *http.Request) (*http.Response, error) {
 	defer cancel()
 	ctx, cancelCause := context.WithCancelCause(ctx)
 	defer cancelCause(nil)
+	ctx = b.withOutbound(ctx, r)
 
 	if b.slots != nil {
 		select {
@@ -346,7 +348,12 @@ func (b *Backend) instanceConfig(rio *requestIO) wazero.ModuleConfig {
 		WithStdout(ioStdout{rio}).
 		WithStderr(ioStderr{rio}).
 		WithNanosleep(func(ns int64) { sleepUntil(rio.ctx, ns) }).
-		WithOsyield(func() { interruptIfDone(rio.ctx) })
+		WithOsyield(func() {
+			interruptIfDone(rio.ctx)
+			if rio.yield != nil {
+				rio.yield()
+			}
+		})
 	if b.opts.FrozenClock {
 		c := &frozenClock{}
 		cfg = cfg.WithWalltime(c.walltime, 1).WithNanotime(c.nanotime, 1).WithNanosleep(c.nanosleep)
@@ -362,6 +369,7 @@ func (b *Backend) instanceConfig(rio *requestIO) wazero.ModuleConfig {
 // at each request in turn.
 type requestIO struct {
 	ctx    context.Context
+	yield  func() // shadow.Yielder of ctx: a shadow copy gives way to client traffic
 	stdin  bytes.Reader
 	stdout io.Writer
 	stderr io.Writer
@@ -411,7 +419,7 @@ func seededRand(seed int64) io.Reader {
 // config is a WAGI command's configuration for one request: the instance
 // configuration with the body as stdin and the CGI environment.
 func (b *Backend) config(ctx context.Context, r *http.Request, body []byte, stdout, stderr io.Writer) wazero.ModuleConfig {
-	rio := &requestIO{ctx: ctx, stdout: stdout, stderr: stderr}
+	rio := &requestIO{ctx: ctx, yield: shadow.Yielder(ctx), stdout: stdout, stderr: stderr}
 	rio.stdin.Reset(body)
 	cfg := b.instanceConfig(rio)
 	for _, kv := range cgiEnv(r, int64(len(body))) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -68,6 +69,17 @@ type Options struct {
 	// with a deterministic stream derived from it, the same for every
 	// request. Default 0: crypto/rand.
 	Seed int64 `json:"seed,omitempty"`
+	// Outbound lists what the guest may call through the
+	// wasi_experimental_http host module: origins ("http://host:port") or
+	// bare hosts. Anything else is refused with destination_not_allowed
+	// and a warning in the log. Default: nothing.
+	Outbound []string `json:"outbound,omitempty"`
+	// MaxOutboundCalls caps the outbound calls of one request (further
+	// calls fail with too_many_sessions). Default 16.
+	MaxOutboundCalls int `json:"maxOutboundCalls,omitempty"`
+	// MaxOutboundBody caps each outbound request and response body.
+	// Default 1MiB. The request's Timeout bounds every call.
+	MaxOutboundBody ByteSize `json:"maxOutboundBody,omitempty"`
 }
 
 // withDefaults returns o with zero fields set to their defaults, or an
@@ -84,6 +96,17 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxResponse == 0 {
 		o.MaxResponse = DefaultMaxResponse
+	}
+	if o.MaxOutboundCalls == 0 {
+		o.MaxOutboundCalls = DefaultMaxOutboundCalls
+	}
+	if o.MaxOutboundBody == 0 {
+		o.MaxOutboundBody = DefaultMaxOutboundBody
+	}
+	for _, a := range o.Outbound {
+		if u, err := url.Parse(a); strings.Contains(a, "://") && (err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https")) {
+			return o, fmt.Errorf("wasm candidate %s: outbound entry %q is not an http(s)://host:port origin", o.Path, a)
+		}
 	}
 	switch {
 	case o.MaxMemory < wasmPageSize:

@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ seed: 7
 	}
 	want := Options{Path: "components/orders.wasm", MaxMemory: 32 << 20, Timeout: Duration(1500 * time.Millisecond),
 		MaxResponse: 512 << 10, Pool: 4, FrozenClock: true, Seed: 7}
-	if o != want {
+	if !reflect.DeepEqual(o, want) {
 		t.Errorf("got %+v, want %+v", o, want)
 	}
 	// Round trip: text stays text.
@@ -37,7 +38,7 @@ seed: 7
 		t.Errorf("marshalled %s", b)
 	}
 	var back Options
-	if err := json.Unmarshal(b, &back); err != nil || back != o {
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, o) {
 		t.Errorf("round trip %+v, %v", back, err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strangler-fig/migrate/shadow"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -70,14 +71,14 @@ func (b *Backend) serveReusable(ctx context.Context, m *module, r *http.Request,
 			return in.mem, err
 		}
 	}
-	in.io.ctx, in.io.stdout, in.io.stderr = ctx, stdout, stderr
+	in.io.ctx, in.io.yield, in.io.stdout, in.io.stderr = ctx, shadow.Yielder(ctx), stdout, stderr
 	in.io.stdin.Reset(requestBlock(r, body))
 	in.mem.refused = false
 	_, err := in.serve.Call(ctx)
 	in.served++
 	b.stats.observeMemory(in.mem.peakSize)
 	// Drop the request's buffers before the instance waits for the next.
-	in.io.ctx, in.io.stdout, in.io.stderr = context.Background(), io.Discard, io.Discard
+	in.io.ctx, in.io.yield, in.io.stdout, in.io.stderr = context.Background(), nil, io.Discard, io.Discard
 	in.io.stdin.Reset(nil)
 	// A cancelled request context means a deadline or an oversized
 	// response stopped (or was about to stop) the guest: a failure too.
@@ -90,7 +91,7 @@ func (b *Backend) serveReusable(ctx context.Context, m *module, r *http.Request,
 // instantiate starts a new instance of a reusable guest; its _initialize,
 // if exported, runs under the request's deadline.
 func (b *Backend) instantiate(ctx context.Context, m *module, stdout, stderr io.Writer) (*instance, error) {
-	rio := &requestIO{ctx: ctx, stdout: stdout, stderr: stderr}
+	rio := &requestIO{ctx: ctx, yield: shadow.Yielder(ctx), stdout: stdout, stderr: stderr}
 	in := &instance{io: rio, mem: &linearMemory{pool: b.mem, limit: uint64(b.opts.memoryPages()) * wasmPageSize, live: &b.stats}}
 	cfg := b.instanceConfig(rio).WithStartFunctions("_initialize")
 	mod, err := b.runtimeFor(m).InstantiateModule(experimental.WithMemoryAllocator(ctx, in.mem), m.compiled, cfg)

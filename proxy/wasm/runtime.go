@@ -69,6 +69,10 @@ func NewRuntime(ctx context.Context, cacheDir string, logger *slog.Logger) (*Run
 			_ = r.Close(ctx)
 			return nil, fmt.Errorf("instantiate WASI preview1 host module: %w", err)
 		}
+		if err := instantiateOutbound(ctx, *rt); err != nil {
+			_ = r.Close(ctx)
+			return nil, fmt.Errorf("instantiate %s host module: %w", outboundModule, err)
+		}
 	}
 	return r, nil
 }
