@@ -67,7 +67,14 @@ type Operation struct {
 type Problem struct {
 	Location string `json:"location"`
 	Message  string `json:"message"`
+	// Kind is set for problems that leave the contract incomplete, so rules
+	// can tell them from a missing description: ProblemBrokenRef.
+	Kind string `json:"kind,omitempty"`
 }
+
+// ProblemBrokenRef marks a $ref that names a file or a part of one that does
+// not exist: the operations that use it have no known shape.
+const ProblemBrokenRef = "broken-ref"
 
 // Image is what a container image says about the service inside it.
 type Image struct {

@@ -100,6 +100,16 @@ func analyzeOpenAPIData(ctx context.Context, source string, data []byte, locatio
 	api = &API{Source: source, Operations: []Operation{}}
 	loader := newOpenAPILoader(ctx, location)
 
+	// Every $ref is checked before kin-openapi loads the document, so a
+	// broken one is reported where it is and in terms of what is missing.
+	var tree any
+	if js, err := yaml.YAMLToJSON(data); err == nil {
+		_ = json.Unmarshal(js, &tree) // it parsed once already
+	}
+	refs := newRefDocs(location, tree, func(u *url.URL) ([]byte, error) { return loader.ReadFromURIFunc(loader, u) })
+	broken := refs.brokenRefs()
+	api.Problems = append(api.Problems, broken...)
+
 	var doc *openapi3.T
 	switch {
 	case version.swagger != "":
@@ -107,8 +117,15 @@ func analyzeOpenAPIData(ctx context.Context, source string, data []byte, locatio
 			return nil, fmt.Errorf("%s: swagger version %q is not supported; migrate reads Swagger 2.0 and OpenAPI 3.x", source, version.swagger)
 		}
 		api.Format = FormatSwagger20
+		if len(broken) > 0 {
+			break
+		}
+		bundled, err := json.Marshal(refs.bundleSwagger2())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", source, err)
+		}
 		var doc2 openapi2.T
-		if err := openapi2.UnmarshalFromData(data, &doc2); err != nil {
+		if err := openapi2.UnmarshalFromData(bundled, &doc2); err != nil {
 			api.Problems = append(api.Problems, Problem{Location: "document", Message: "not a valid Swagger 2.0 document: " + oneLine(err.Error())})
 			break
 		}
@@ -121,6 +138,9 @@ func analyzeOpenAPIData(ctx context.Context, source string, data []byte, locatio
 		api.Format = FormatOpenAPI30
 		if !strings.HasPrefix(version.openapi, "3.0") {
 			api.Format = FormatOpenAPI31
+		}
+		if len(broken) > 0 {
+			break
 		}
 		if location != nil {
 			doc, err = loader.LoadFromDataWithPath(data, location)
@@ -144,10 +164,7 @@ func analyzeOpenAPIData(ctx context.Context, source string, data []byte, locatio
 		// The document parsed but could not be fully loaded (typically an
 		// unresolvable $ref). Its operations are still worth listing: they
 		// are read from the raw tree.
-		var raw map[string]any
-		if js, err := yaml.YAMLToJSON(data); err == nil {
-			_ = json.Unmarshal(js, &raw) // it parsed once already
-		}
+		raw, _ := tree.(map[string]any)
 		fillFromRaw(api, raw, api.Format == FormatSwagger20)
 	}
 	sortOperations(api.Operations)

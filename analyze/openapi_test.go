@@ -1,11 +1,13 @@
 package analyze
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -53,13 +55,11 @@ func TestAnalyzeOpenAPIPublicDocuments(t *testing.T) {
 			contains: Operation{Method: "GET", Path: "/v1/me", Tags: []string{"User"}},
 		},
 		{
-			// Relative external $refs across three files in two directories.
-			// kin-openapi's converter keeps a Swagger 2 parameter that lives
-			// in another file in its 2.0 shape, which validation reports.
+			// Relative external $refs across three files in two directories,
+			// parameters among them: valid, so no problem.
 			file: "swagger2-petstore-separate/spec/swagger.json", format: FormatSwagger20, title: "Swagger Petstore", ops: 4,
-			first:     Operation{Method: "GET", Path: "/api/pets", OperationID: "findPets"},
-			contains:  Operation{Method: "DELETE", Path: "/api/pets/{id}", OperationID: "deletePet"},
-			problemAt: "paths./pets.get.parameters.tags.schema",
+			first:    Operation{Method: "GET", Path: "/api/pets", OperationID: "findPets"},
+			contains: Operation{Method: "DELETE", Path: "/api/pets/{id}", OperationID: "deletePet"},
 		},
 	}
 	seen := map[string]bool{}
@@ -180,7 +180,7 @@ paths:
       operationId: makeA
       responses: {"201": {description: ok}}
 `,
-			ops: 2, problemAt: "document", message: "Missing",
+			ops: 2, problemAt: "paths./a.get.responses.200", message: `$ref "#/components/responses/Missing": the document has no "components" at its top level`,
 		},
 		{
 			name: "unquoted swagger version reads as a number",
@@ -379,5 +379,91 @@ func BenchmarkKinLoadValidate(b *testing.B) {
 			b.Fatal(err)
 		}
 		_ = doc.Validate(context.Background())
+	}
+}
+
+// TestAnalyzeOpenAPIBrokenRefs breaks the multi-file Swagger 2 petstore in
+// the ways people do (a renamed file, a renamed definition, a typo in a
+// pointer) and checks each problem names the file, the place and what is
+// missing, while the operations are still listed.
+func TestAnalyzeOpenAPIBrokenRefs(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join("testdata", "openapi", "swagger2-petstore-separate")
+	for _, f := range []string{"spec/swagger.json", "spec/Pet.json", "spec/NewPet.json", "spec/parameters.json", "common/Error.json"} {
+		data, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = bytes.ReplaceAll(data, []byte(`"parameters.json#/tagsParam"`), []byte(`"parameters.json#/tagParam"`))
+		data = bytes.ReplaceAll(data, []byte(`"NewPet.json"`), []byte(`"NewPets.json"`))
+		data = bytes.ReplaceAll(data, []byte(`"Pet.json"`), []byte(`"Pet.json#/properties/nope"`))
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	api, err := AnalyzeOpenAPI(context.Background(), filepath.Join(dir, "spec", "swagger.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(api.Operations) != 4 {
+		t.Errorf("%d operations, want the 4 the paths declare", len(api.Operations))
+	}
+	want := map[string]string{
+		"paths./pets.get.parameters[0]":             `$ref "parameters.json#/tagParam": parameters.json has no "tagParam" at its top level`,
+		"paths./pets.post.parameters[0].schema":     `$ref "NewPets.json": cannot read NewPets.json: no such file`,
+		"paths./pets/{id}.get.responses.200.schema": `$ref "Pet.json#/properties/nope": Pet.json has no "nope" under /properties`,
+	}
+	got := map[string]string{}
+	for _, p := range api.Problems {
+		got[p.Location] = p.Message
+		if p.Kind != ProblemBrokenRef {
+			t.Errorf("problem %+v: kind %q, want %q", p, p.Kind, ProblemBrokenRef)
+		}
+	}
+	for loc, msg := range want {
+		if got[loc] != msg {
+			t.Errorf("problem at %s = %q, want %q (all: %+v)", loc, got[loc], msg, api.Problems)
+		}
+	}
+	svc := Service{Name: "petstore", API: api}
+	Assess(&svc)
+	if svc.Readiness.Level == LevelReady || !slices.Contains(findingIDs(&svc), "openapi-broken-ref") {
+		t.Errorf("readiness %s with findings %v; a broken contract is not ready", svc.Readiness.Level, findingIDs(&svc))
+	}
+}
+
+// TestAnalyzeOpenAPISwagger2Bundling checks that a Swagger 2 parameter and
+// response kept in other files are read in their 2.0 shape, and that a
+// schema referring to itself across files does not loop.
+func TestAnalyzeOpenAPISwagger2Bundling(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"api.yaml": `swagger: "2.0"
+info: {title: t, version: "1"}
+paths:
+  /nodes:
+    get:
+      parameters: [{$ref: "params.yaml#/depth"}]
+      responses:
+        "200": {$ref: "responses.yaml#/NodeList"}
+`,
+		"params.yaml":    "depth: {name: depth, in: query, type: integer}\n",
+		"responses.yaml": "NodeList:\n  description: nodes\n  schema: {type: array, items: {$ref: \"node.yaml\"}}\n",
+		"node.yaml":      "type: object\nproperties:\n  children: {type: array, items: {$ref: \"node.yaml\"}}\n  parent: {$ref: \"#\"}\n",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	api, err := AnalyzeOpenAPI(context.Background(), filepath.Join(dir, "api.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(api.Operations) != 1 || len(api.Problems) != 0 {
+		t.Errorf("operations %+v, problems %+v; want one operation and no problem", api.Operations, api.Problems)
 	}
 }

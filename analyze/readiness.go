@@ -114,6 +114,12 @@ var Rules = []Rule{
 		},
 	},
 	{
+		ID: "openapi-broken-ref", Title: "OpenAPI document has $refs that lead nowhere", Category: CategoryPotential, Effort: 3,
+		Spin: Native, WasmCloud: Native,
+		Rationale: "an operation whose request or response schema cannot be resolved has no known contract: routes planned from it cannot be checked, so fix the document (the problems list each broken $ref) before planning",
+		Trigger:   Trigger{API: brokenRefs},
+	},
+	{
 		ID: "reactive-webflux", Title: "Reactive stack (WebFlux / Reactor)", Category: CategoryPotential, Effort: 3,
 		Spin: Adapt, WasmCloud: Adapt,
 		Rationale: "Reactor's event loop and schedulers have no equivalent in a single-threaded component; handlers become plain request/response functions",
@@ -289,6 +295,28 @@ func countNoun(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// brokenRefs is the API trait of a document with $refs that cannot be
+// followed.
+func brokenRefs(s *Service) string {
+	if s.API == nil {
+		return ""
+	}
+	var first *Problem
+	n := 0
+	for i, p := range s.API.Problems {
+		if p.Kind == ProblemBrokenRef {
+			if first == nil {
+				first = &s.API.Problems[i]
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s in %s, first at %s: %s", countNoun(n, "broken $ref"), s.API.Source, first.Location, first.Message)
 }
 
 // noHTTPSurface is the trait of a service whose API document or request

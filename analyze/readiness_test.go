@@ -61,6 +61,12 @@ func TestAssess(t *testing.T) {
 		score     int
 	}{
 		{
+			name: "OpenAPI document with a broken $ref",
+			service: Service{Name: "a", API: &API{Source: "a.yaml", Operations: []Operation{{Method: "GET", Path: "/a"}},
+				Problems: []Problem{{Location: "paths./a.get", Message: `$ref "x.json": cannot read x.json: no such file`, Kind: ProblemBrokenRef}}}},
+			findings: []string{"http-rest", "openapi-broken-ref"}, level: LevelReadyWithConditions, spin: LevelReadyWithConditions, wasmcloud: LevelReadyWithConditions, score: 84,
+		},
+		{
 			name:     "plain REST from OpenAPI only",
 			service:  Service{Name: "a", API: &API{Operations: []Operation{{Method: "GET", Path: "/a"}}}},
 			findings: []string{"http-rest"}, level: LevelReady, spin: LevelReady, wasmcloud: LevelReady, score: 96,
