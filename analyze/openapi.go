@@ -245,13 +245,15 @@ func newOpenAPILoader(ctx context.Context, root *url.URL) *openapi3.Loader {
 	loader := openapi3.NewLoader()
 	loader.Context = ctx
 	loader.IsExternalRefsAllowed = root != nil
-	reads := 0
+	// Counted by document, not by read: the $ref check and the loader each
+	// read a document once.
+	read := map[string]bool{}
 	loader.ReadFromURIFunc = func(_ *openapi3.Loader, u *url.URL) ([]byte, error) {
 		if root == nil {
 			return nil, fmt.Errorf("external reference %s: only documents read from a file or URL may use external $refs", u)
 		}
-		reads++
-		if reads > maxExternalDocuments {
+		read[u.String()] = true
+		if len(read) > maxExternalDocuments {
 			return nil, fmt.Errorf("external reference %s: more than %d external documents", u, maxExternalDocuments)
 		}
 		switch {
