@@ -107,7 +107,14 @@ func NewAdmin(ctrl *Controller, opts AdminOptions) http.Handler {
 	mountGate(mux, ctrl) // gate, canary walks, Flagger and Argo endpoints (integrations.go)
 	mux.Handle("GET /metrics", ctrl.Metrics().Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		// A store outage degrades the proxy but does not make it unhealthy:
+		// it serves from its route table, and restarting it would not help.
+		store := ctrl.StoreHealth()
+		status := "ok"
+		if store.Status != "ok" {
+			status = "degraded"
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"status": status, "store": store})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if opts.Ready != nil && !opts.Ready() {

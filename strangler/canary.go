@@ -826,19 +826,15 @@ func (s *Store) InsertCanaryWalk(ctx context.Context, w *CanaryWalk) error {
 		return fmt.Errorf("record canary walk: %w", err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `INSERT INTO canary_walks(target, state, data, updated) VALUES(?,?,?,?)`,
-		w.Target, w.State, "{}", stamp(w.Updated))
-	if err != nil {
-		return fmt.Errorf("record canary walk: %w", err)
-	}
-	if w.ID, err = res.LastInsertId(); err != nil {
+	if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO canary_walks(target, state, data, updated) VALUES(?,?,?,?) RETURNING id`),
+		w.Target, w.State, "{}", stamp(w.Updated)).Scan(&w.ID); err != nil {
 		return fmt.Errorf("record canary walk: %w", err)
 	}
 	data, err := json.Marshal(w)
 	if err != nil {
 		return fmt.Errorf("record canary walk: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE canary_walks SET data = ? WHERE id = ?`, string(data), w.ID); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE canary_walks SET data = ? WHERE id = ?`), string(data), w.ID); err != nil {
 		return fmt.Errorf("record canary walk: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -854,7 +850,7 @@ func (s *Store) SaveCanaryWalk(ctx context.Context, w *CanaryWalk) error {
 	if err != nil {
 		return fmt.Errorf("save canary walk #%d: %w", w.ID, err)
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE canary_walks SET state = ?, data = ?, updated = ? WHERE id = ?`,
+	if _, err := s.db.ExecContext(ctx, s.q(`UPDATE canary_walks SET state = ?, data = ?, updated = ? WHERE id = ?`),
 		w.State, string(data), stamp(w.Updated), w.ID); err != nil {
 		return fmt.Errorf("save canary walk #%d: %w", w.ID, err)
 	}
@@ -877,7 +873,7 @@ func (s *Store) CanaryWalks(ctx context.Context, target string, active bool) ([]
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	q += " ORDER BY id DESC LIMIT 200"
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.db.QueryContext(ctx, s.q(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read canary walks: %w", err)
 	}

@@ -401,8 +401,12 @@ func (c *Config) ServiceOf(route string) string {
 	return ""
 }
 
-// StorePath is the absolute path of the state file.
+// StorePath is the absolute path of the state file, or the PostgreSQL URL
+// of a store shared by several replicas.
 func (c *Config) StorePath() string {
+	if IsPostgresURL(c.Store) {
+		return c.Store
+	}
 	return c.Resolve(c.Store)
 }
 

@@ -99,6 +99,11 @@ type Controller struct {
 	// usageBase is the candidate usage stored by earlier processes, read
 	// by the first Apply and never changed after it.
 	usageBase map[string]CandidateUsage
+	// changes counts the route state changes this process made, so that
+	// SyncRoutes can tell a stale read of the store from a newer one.
+	changes uint64
+
+	health storeHealth // replicas.go
 }
 
 // NewController builds a controller over an open store. metrics may be nil.
@@ -196,6 +201,7 @@ func (c *Controller) Apply(ctx context.Context, cfg *Config) (map[string]*Route,
 		}
 	}
 	c.cfg, c.routes, c.order, c.services = cfg, next, order, services
+	c.changes++
 	return next, nil
 }
 
@@ -459,8 +465,10 @@ func (c *Controller) Transition(ctx context.Context, req TransitionRequest) ([]T
 		return nil, nil
 	}
 	if err := c.store.CommitTransitions(ctx, ts); err != nil {
+		c.health.observe(c.Logger, c.store, err)
 		return nil, err
 	}
+	c.changes++
 	for i, r := range routes {
 		t := ts[i]
 		r.state.Store(&RouteState{Mode: t.To, Weight: t.ToWeight})
@@ -579,8 +587,9 @@ func (c *Controller) RunFlusher(ctx context.Context, interval time.Duration) {
 			}
 			return
 		case <-t.C:
-			if err := c.Flush(ctx); err != nil && ctx.Err() == nil {
-				c.Logger.Warn("flush counters", "err", err)
+			err := c.Flush(ctx)
+			if ctx.Err() == nil {
+				c.health.observe(c.Logger, c.store, err)
 			}
 		}
 	}

@@ -16,12 +16,12 @@ import (
 func (s *Store) cutoverRecord(ctx context.Context, route string) (time.Time, *SideTotals, error) {
 	var at string
 	var ev sql.NullString
-	err := s.db.QueryRowContext(ctx, `SELECT at, evidence FROM transitions WHERE route = ? AND to_mode = ?
-		ORDER BY id DESC LIMIT 1`, route, string(ModeCutover)).Scan(&at, &ev)
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT at, evidence FROM transitions WHERE route = ? AND to_mode = ?
+		ORDER BY id DESC LIMIT 1`), route, string(ModeCutover)).Scan(&at, &ev)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		var updated string
-		err := s.db.QueryRowContext(ctx, `SELECT updated FROM routes WHERE route = ? AND mode = ?`,
+		err := s.db.QueryRowContext(ctx, s.q(`SELECT updated FROM routes WHERE route = ? AND mode = ?`),
 			route, string(ModeCutover)).Scan(&updated)
 		if errors.Is(err, sql.ErrNoRows) {
 			return time.Time{}, nil, nil

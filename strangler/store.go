@@ -14,15 +14,46 @@ import (
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 )
 
-// Store is migrate's durable state in one SQLite file (WAL): route modes,
-// the transition audit log, per-route counters, shadow evidence and samples.
-// Transitions are committed (synchronous=FULL) before they are
-// acknowledged, so a crash never loses an acknowledged transition; counters
-// are flushed periodically and on shutdown.
+// Store is migrate's durable state: route modes, the transition audit log,
+// per-route counters, shadow evidence and samples. It is one SQLite file
+// (WAL) by default, or a PostgreSQL database shared by several proxy
+// replicas (store_postgres.go). Transitions are committed (synchronous=FULL
+// on SQLite) before they are acknowledged, so a crash never loses an
+// acknowledged transition; counters are flushed periodically and on
+// shutdown.
 type Store struct {
 	db     *sql.DB
 	path   string
 	writer *sampleWriter
+	// postgres is set for a PostgreSQL store: its queries take $n
+	// placeholders, and mode changes are announced to other replicas.
+	postgres *pgStore
+}
+
+// q adapts a query written with ? placeholders to the store's database.
+func (s *Store) q(query string) string {
+	if s.postgres == nil {
+		return query
+	}
+	return numberPlaceholders(query)
+}
+
+// numberPlaceholders turns ? into $1, $2, … outside quoted text.
+func numberPlaceholders(query string) string {
+	var b strings.Builder
+	n, quoted := 0, false
+	for _, r := range query {
+		switch {
+		case r == '\'':
+			quoted = !quoted
+		case r == '?' && !quoted:
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 const schema = `
@@ -71,8 +102,16 @@ CREATE TABLE IF NOT EXISTS samples (
 CREATE INDEX IF NOT EXISTS samples_route ON samples(route, signature, id);
 `
 
-// OpenStore opens (creating if needed) the state file at path.
-func OpenStore(path string) (*Store, error) {
+// OpenStore opens (creating if needed) the state store at location: a
+// postgres:// or postgresql:// URL, or the path of a SQLite file.
+func OpenStore(location string) (*Store, error) {
+	if IsPostgresURL(location) {
+		return openPostgresStore(location)
+	}
+	return openSQLiteStore(location)
+}
+
+func openSQLiteStore(path string) (*Store, error) {
 	q := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(5000)", "foreign_keys(1)"} {
 		q.Add("_pragma", p)
@@ -93,12 +132,15 @@ func OpenStore(path string) (*Store, error) {
 	return s, nil
 }
 
-// Path is the state file.
+// Path is the state file, or the PostgreSQL URL with its password removed.
 func (s *Store) Path() string { return s.path }
 
 // Close stores the samples still queued and closes the database.
 func (s *Store) Close() error {
 	s.stopWriter()
+	if s.postgres != nil {
+		s.postgres.close()
+	}
 	return s.db.Close()
 }
 
@@ -107,9 +149,17 @@ func (s *Store) DB() *sql.DB { return s.db }
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
+// boolInt stores a flag as the INTEGER both databases read back.
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // LoadRoutes reads every route's stored mode and weight.
 func (s *Store) LoadRoutes(ctx context.Context) (map[string]RouteState, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT route, mode, weight FROM routes`)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT route, mode, weight FROM routes`))
 	if err != nil {
 		return nil, fmt.Errorf("load route states: %w", err)
 	}
@@ -128,8 +178,8 @@ func (s *Store) LoadRoutes(ctx context.Context) (map[string]RouteState, error) {
 
 // SeedRoute records a route's initial state unless the store knows it.
 func (s *Store) SeedRoute(ctx context.Context, route, service string, st RouteState, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO routes(route, service, mode, weight, updated)
-		VALUES(?,?,?,?,?) ON CONFLICT(route) DO UPDATE SET service=excluded.service`,
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO routes(route, service, mode, weight, updated)
+		VALUES(?,?,?,?,?) ON CONFLICT(route) DO UPDATE SET service=excluded.service`),
 		route, service, string(st.Mode), st.Weight, stamp(at))
 	if err != nil {
 		return fmt.Errorf("seed route %q: %w", route, err)
@@ -164,28 +214,42 @@ func (s *Store) CommitTransitions(ctx context.Context, ts []Transition) error {
 		return fmt.Errorf("record transition: %w", err)
 	}
 	defer tx.Rollback()
+	if err := s.lockTransitions(ctx, tx); err != nil {
+		return fmt.Errorf("record transition: %w", err)
+	}
 	for i := range ts {
 		t := &ts[i]
+		// Another replica may have moved the route since this one last
+		// read it: decide on what is stored, never twice.
+		var mode string
+		var weight int
+		err := tx.QueryRowContext(ctx, s.q(`SELECT mode, weight FROM routes WHERE route = ?`), t.Route).Scan(&mode, &weight)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("record transition of %q: %w", t.Route, err)
+		}
+		if err == nil && (Mode(mode) != t.From || weight != t.FromWeight) {
+			return &ConflictError{Msg: fmt.Sprintf("route %q was moved to %s meanwhile (by another replica or command); check `migrate status` and retry",
+				t.Route, stateText(RouteState{Mode: Mode(mode), Weight: weight}))}
+		}
 		var ev any
 		if len(t.Evidence) > 0 {
 			ev = string(t.Evidence)
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO transitions(at, route, service, from_mode, to_mode,
-			from_weight, to_weight, actor, reason, forced, evidence) VALUES(?,?,?,?,?,?,?,?,?,?,?)`,
+		if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO transitions(at, route, service, from_mode, to_mode,
+			from_weight, to_weight, actor, reason, forced, evidence) VALUES(?,?,?,?,?,?,?,?,?,?,?) RETURNING id`),
 			stamp(t.At), t.Route, t.Service, string(t.From), string(t.To), t.FromWeight, t.ToWeight,
-			t.Actor, t.Reason, t.Forced, ev)
-		if err != nil {
+			t.Actor, t.Reason, boolInt(t.Forced), ev).Scan(&t.ID); err != nil {
 			return fmt.Errorf("record transition of %q: %w", t.Route, err)
 		}
-		if t.ID, err = res.LastInsertId(); err != nil {
-			return fmt.Errorf("record transition of %q: %w", t.Route, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO routes(route, service, mode, weight, updated)
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO routes(route, service, mode, weight, updated)
 			VALUES(?,?,?,?,?) ON CONFLICT(route) DO UPDATE SET service=excluded.service,
-			mode=excluded.mode, weight=excluded.weight, updated=excluded.updated`,
+			mode=excluded.mode, weight=excluded.weight, updated=excluded.updated`),
 			t.Route, t.Service, string(t.To), t.ToWeight, stamp(t.At)); err != nil {
 			return fmt.Errorf("record transition of %q: %w", t.Route, err)
 		}
+	}
+	if err := s.announceTransitions(ctx, tx); err != nil {
+		return fmt.Errorf("record transition: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("record transition: %w", err)
@@ -221,7 +285,7 @@ func (s *Store) Audit(ctx context.Context, q AuditQuery) ([]Transition, error) {
 	}
 	query += " ORDER BY id DESC LIMIT ?"
 	args = append(args, q.Limit)
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read audit log: %w", err)
 	}
@@ -231,10 +295,12 @@ func (s *Store) Audit(ctx context.Context, q AuditQuery) ([]Transition, error) {
 		var t Transition
 		var at string
 		var ev sql.NullString
+		var forced int
 		if err := rows.Scan(&t.ID, &at, &t.Route, &t.Service, &t.From, &t.To, &t.FromWeight,
-			&t.ToWeight, &t.Actor, &t.Reason, &t.Forced, &ev); err != nil {
+			&t.ToWeight, &t.Actor, &t.Reason, &forced, &ev); err != nil {
 			return nil, fmt.Errorf("read audit log: %w", err)
 		}
+		t.Forced = forced != 0
 		t.At, _ = time.Parse(time.RFC3339Nano, at)
 		if ev.Valid {
 			t.Evidence = json.RawMessage(ev.String)
@@ -267,8 +333,8 @@ func (s *Store) SaveCounters(ctx context.Context, rows []CounterRow, at time.Tim
 	}
 	defer tx.Rollback()
 	for _, r := range rows {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO counters(route, kind, data, updated) VALUES(?,?,?,?)
-			ON CONFLICT(route, kind) DO UPDATE SET data=excluded.data, updated=excluded.updated`,
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO counters(route, kind, data, updated) VALUES(?,?,?,?)
+			ON CONFLICT(route, kind) DO UPDATE SET data=excluded.data, updated=excluded.updated`),
 			r.Route, r.Kind, string(r.Data), stamp(at)); err != nil {
 			return fmt.Errorf("save counters of %q: %w", r.Route, err)
 		}
@@ -281,7 +347,7 @@ func (s *Store) SaveCounters(ctx context.Context, rows []CounterRow, at time.Tim
 
 // LoadCounters reads every counter document, by route and kind.
 func (s *Store) LoadCounters(ctx context.Context) (map[string]map[string]json.RawMessage, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT route, kind, data FROM counters`)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT route, kind, data FROM counters`))
 	if err != nil {
 		return nil, fmt.Errorf("load counters: %w", err)
 	}
@@ -302,8 +368,8 @@ func (s *Store) LoadCounters(ctx context.Context) (map[string]map[string]json.Ra
 
 // SaveEvidence stores a route's shadow evidence document (shadow.Evidence JSON).
 func (s *Store) SaveEvidence(ctx context.Context, route, service string, data json.RawMessage, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO evidence(route, service, data, updated) VALUES(?,?,?,?)
-		ON CONFLICT(route) DO UPDATE SET service=excluded.service, data=excluded.data, updated=excluded.updated`,
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO evidence(route, service, data, updated) VALUES(?,?,?,?)
+		ON CONFLICT(route) DO UPDATE SET service=excluded.service, data=excluded.data, updated=excluded.updated`),
 		route, service, string(data), stamp(at))
 	if err != nil {
 		return fmt.Errorf("save evidence of %q: %w", route, err)
@@ -313,7 +379,7 @@ func (s *Store) SaveEvidence(ctx context.Context, route, service string, data js
 
 // LoadEvidence reads every route's evidence document.
 func (s *Store) LoadEvidence(ctx context.Context) (map[string]json.RawMessage, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT route, data FROM evidence`)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT route, data FROM evidence`))
 	if err != nil {
 		return nil, fmt.Errorf("load evidence: %w", err)
 	}
@@ -356,15 +422,15 @@ func (s *Store) AddSamples(ctx context.Context, samples []SampleRow, keep int) e
 	type key struct{ route, sig string }
 	touched := map[key]bool{}
 	for _, r := range samples {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO samples(at, route, signature, data) VALUES(?,?,?,?)`,
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO samples(at, route, signature, data) VALUES(?,?,?,?)`),
 			stamp(r.At), r.Route, r.Signature, string(r.Data)); err != nil {
 			return fmt.Errorf("add sample of %q: %w", r.Route, err)
 		}
 		touched[key{r.Route, r.Signature}] = true
 	}
 	for k := range touched {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM samples WHERE route = ? AND signature = ? AND id NOT IN
-			(SELECT id FROM samples WHERE route = ? AND signature = ? ORDER BY id DESC LIMIT ?)`,
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM samples WHERE route = ? AND signature = ? AND id NOT IN
+			(SELECT id FROM samples WHERE route = ? AND signature = ? ORDER BY id DESC LIMIT ?)`),
 			k.route, k.sig, k.route, k.sig, keep); err != nil {
 			return fmt.Errorf("trim samples of %q: %w", k.route, err)
 		}
@@ -396,7 +462,7 @@ func (s *Store) Samples(ctx context.Context, route string, limit int, difference
 	}
 	query += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read samples: %w", err)
 	}

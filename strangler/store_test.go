@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strangler-fig/migrate/internal/pgtest"
 	"github.com/strangler-fig/migrate/shadow"
 )
 
@@ -43,9 +44,17 @@ func newTestController(t *testing.T, path string) *Controller {
 	return c
 }
 
-func TestStoreSurvivesReopen(t *testing.T) {
+// eachBackend runs a store test on a SQLite file and on a PostgreSQL
+// database.
+func eachBackend(t *testing.T, test func(t *testing.T, location string)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, filepath.Join(t.TempDir(), "migrate.db")) })
+	t.Run("postgres", func(t *testing.T) { test(t, pgtest.Shared(t).NewDatabase(t)) })
+}
+
+func TestStoreSurvivesReopen(t *testing.T) { eachBackend(t, testStoreSurvivesReopen) }
+
+func testStoreSurvivesReopen(t *testing.T, path string) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "migrate.db")
 	c := newTestController(t, path)
 	if _, err := c.Transition(ctx, TransitionRequest{Target: "orders", To: ModeShadow, Actor: "alice", Reason: "v1 deployed",
 		Evidence: json.RawMessage(`{"note":"manual"}`)}); err != nil {
@@ -90,9 +99,12 @@ func TestTransitionSurvivesKill(t *testing.T) {
 		storeChild()
 		return
 	}
-	dir := t.TempDir()
+	eachBackend(t, testTransitionSurvivesKill)
+}
+
+func testTransitionSurvivesKill(t *testing.T, location string) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestTransitionSurvivesKill$")
-	cmd.Env = append(os.Environ(), "MIGRATE_STORE_CHILD="+filepath.Join(dir, "migrate.db"))
+	cmd.Env = append(os.Environ(), "MIGRATE_STORE_CHILD="+location)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +122,7 @@ func TestTransitionSurvivesKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	c := newTestController(t, filepath.Join(dir, "migrate.db"))
+	c := newTestController(t, location)
 	if got := c.Route("GET /api/order").State(); got.Mode != ModeShadow {
 		t.Fatalf("state after kill -9 = %+v, want shadow", got)
 	}
@@ -141,9 +153,11 @@ func storeChild() {
 	time.Sleep(time.Minute) // killed here
 }
 
-func TestSamplesCappedPerSignature(t *testing.T) {
+func TestSamplesCappedPerSignature(t *testing.T) { eachBackend(t, testSamplesCappedPerSignature) }
+
+func testSamplesCappedPerSignature(t *testing.T, location string) {
 	ctx := context.Background()
-	store := tempStore(t)
+	store := storeAt(t, location)
 	sigs := make([]string, 30)
 	for i := range sigs {
 		sigs[i] = "match"
@@ -171,9 +185,11 @@ func TestSamplesCappedPerSignature(t *testing.T) {
 // TestSamplesOfDifferencesOnly stores differences first and then many
 // matches and A/A baselines, as a busy route does, and still reads the
 // differences.
-func TestSamplesOfDifferencesOnly(t *testing.T) {
+func TestSamplesOfDifferencesOnly(t *testing.T) { eachBackend(t, testSamplesOfDifferencesOnly) }
+
+func testSamplesOfDifferencesOnly(t *testing.T, location string) {
 	ctx := context.Background()
-	store := tempStore(t)
+	store := storeAt(t, location)
 	addSamples(t, store, []string{"/price value", "candidate-error:timeout", "match", "baseline match", "baseline /id value", "match"})
 	got, err := store.Samples(ctx, "GET /a", 2, true)
 	if err != nil {
@@ -187,8 +203,9 @@ func TestSamplesOfDifferencesOnly(t *testing.T) {
 	}
 }
 
-func TestStoreRecordsShadowSamples(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "migrate.db")
+func TestStoreRecordsShadowSamples(t *testing.T) { eachBackend(t, testStoreRecordsShadowSamples) }
+
+func testStoreRecordsShadowSamples(t *testing.T, path string) {
 	store, err := OpenStore(path)
 	if err != nil {
 		t.Fatal(err)
@@ -261,7 +278,12 @@ func TestStoreSampleQueueIsBoundedInBytes(t *testing.T) {
 // tempStore opens a store in a fresh directory, closed when the test ends.
 func tempStore(t *testing.T) *Store {
 	t.Helper()
-	store, err := OpenStore(filepath.Join(t.TempDir(), "migrate.db"))
+	return storeAt(t, filepath.Join(t.TempDir(), "migrate.db"))
+}
+
+func storeAt(t *testing.T, location string) *Store {
+	t.Helper()
+	store, err := OpenStore(location)
 	if err != nil {
 		t.Fatal(err)
 	}

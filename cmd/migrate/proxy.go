@@ -164,6 +164,8 @@ func runProxy(ctx context.Context, o *proxyOptions, s *streams) error {
 	defer stop()
 	flushDone := make(chan struct{})
 	go func() { ctrl.RunFlusher(runCtx, o.flush); close(flushDone) }()
+	// Replicas sharing a PostgreSQL store apply each other's transitions.
+	go ctrl.WatchStore(runCtx, time.Second)
 	adminDone := make(chan error, 1)
 	go func() { adminDone <- strangler.ServeAdmin(runCtx, adminLn, adminH) }()
 	hup := make(chan os.Signal, 1)
@@ -211,5 +213,9 @@ func runProxy(ctx context.Context, o *proxyOptions, s *streams) error {
 // wasmCacheDir is where compiled modules are cached between runs: next to
 // the state store, so a restart does not compile again.
 func wasmCacheDir(cfg *strangler.Config) string {
-	return filepath.Join(filepath.Dir(cfg.StorePath()), ".migrate-cache", "wasm")
+	dir := cfg.Dir
+	if !strangler.IsPostgresURL(cfg.Store) {
+		dir = filepath.Dir(cfg.StorePath())
+	}
+	return filepath.Join(dir, ".migrate-cache", "wasm")
 }
