@@ -141,12 +141,22 @@ func (s *Store) WatchRoutes(ctx context.Context, poll time.Duration, logger *slo
 	if s.postgres == nil {
 		return
 	}
+	lost := false
 	for {
-		err := s.listen(ctx, poll, changed)
+		err := s.listen(ctx, poll, func() {
+			if lost {
+				logger.Info("state store: notifications are back", "store", s.path)
+				lost = false
+			}
+			changed()
+		})
 		if ctx.Err() != nil {
 			return
 		}
-		logger.Warn("state store: lost the notification connection; polling until it is back", "store", s.path, "err", err)
+		if !lost {
+			logger.Warn("state store: lost the notification connection; polling every "+poll.String()+" until it is back", "store", s.path, "err", err)
+			lost = true
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -156,7 +166,9 @@ func (s *Store) WatchRoutes(ctx context.Context, poll time.Duration, logger *slo
 	}
 }
 
-// listen holds one LISTEN connection until it fails or ctx ends.
+// listen holds one LISTEN connection until it fails or ctx ends; it calls
+// changed once listening (for changes made while no one listened), on
+// every notification and every poll.
 func (s *Store) listen(ctx context.Context, poll time.Duration, changed func()) error {
 	cctx, cancel := context.WithTimeout(ctx, poll)
 	conn, err := pgx.Connect(cctx, s.postgres.dsn)
@@ -168,7 +180,6 @@ func (s *Store) listen(ctx context.Context, poll time.Duration, changed func()) 
 	if _, err := conn.Exec(ctx, "LISTEN "+routesChannel); err != nil {
 		return err
 	}
-	// Changes made while no one listened.
 	changed()
 	for {
 		wctx, cancel := context.WithTimeout(ctx, poll)

@@ -1,0 +1,122 @@
+package strangler
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/strangler-fig/migrate/internal/pgtest"
+)
+
+// replica is one proxy process's control plane over a shared store.
+func replica(t *testing.T, location string) *Controller {
+	t.Helper()
+	c := newTestController(t, location)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.WatchStore(ctx, 200*time.Millisecond); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return c
+}
+
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > within {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// A mode change made on one replica is served by the other in under a
+// second.
+func TestReplicasShareTransitions(t *testing.T) {
+	db := pgtest.Shared(t).NewDatabase(t)
+	a, b := replica(t, db), replica(t, db)
+	ctx := context.Background()
+	for _, to := range []Mode{ModeShadow, ModeCanary, ModeLegacy} {
+		if _, err := a.Transition(ctx, TransitionRequest{Target: "GET /api/order", To: to, Actor: "alice", Force: true, Reason: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		took := waitFor(t, time.Second, "replica b sees "+string(to), func() bool { return b.Route("GET /api/order").State().Mode == to })
+		t.Logf("%s reached the other replica in %v", to, took)
+	}
+	// And the other way round.
+	if _, err := b.Transition(ctx, TransitionRequest{Target: "orders", To: ModeShadow, Actor: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Second, "replica a sees bob's change", func() bool { return a.Route("POST /api/order").State().Mode == ModeShadow })
+}
+
+// Two replicas racing on the same transition decide it once: one commits,
+// the other is told the route moved.
+func TestReplicasDecideOnce(t *testing.T) {
+	db := pgtest.Shared(t).NewDatabase(t)
+	a, b := newTestController(t, db), newTestController(t, db) // not watching: both still think legacy
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, c := range []*Controller{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = c.Transition(ctx, TransitionRequest{Target: "GET /api/order", To: ModeShadow, Actor: "auto"})
+		}()
+	}
+	wg.Wait()
+	var conflict *ConflictError
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.As(err, &conflict):
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d replicas committed the transition, want exactly 1 (errors %v)", ok, errs)
+	}
+	audit, err := a.Audit(ctx, AuditQuery{Route: "GET /api/order"})
+	if err != nil || len(audit) != 1 {
+		t.Fatalf("audit has %d records (%v), want 1", len(audit), err)
+	}
+}
+
+// When the database goes away every replica keeps serving its last route
+// table and says so; when it is back they catch up.
+func TestReplicasSurviveDatabaseRestart(t *testing.T) {
+	srv := pgtest.Start(t)
+	db := srv.NewDatabase(t)
+	a, b := replica(t, db), replica(t, db)
+	ctx := context.Background()
+	if _, err := a.Transition(ctx, TransitionRequest{Target: "orders", To: ModeShadow, Actor: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Second, "replica b sees shadow", func() bool { return b.Route("GET /api/order").State().Mode == ModeShadow })
+
+	srv.Kill()
+	waitFor(t, 10*time.Second, "replica b reports the store unreachable", func() bool { return b.StoreHealth().Status == "unreachable" })
+	if got := b.Route("GET /api/order").State().Mode; got != ModeShadow {
+		t.Fatalf("during the outage replica b serves %s, want its last table's shadow", got)
+	}
+	if _, err := a.Transition(ctx, TransitionRequest{Target: "orders", To: ModeLegacy, Actor: "alice"}); err == nil {
+		t.Fatal("a transition was acknowledged while the database was down")
+	}
+	if got := a.Route("GET /api/order").State().Mode; got != ModeShadow {
+		t.Fatalf("a failed transition changed the live route to %s", got)
+	}
+
+	srv.Restart(t)
+	waitFor(t, 10*time.Second, "replica b reports the store back", func() bool { return b.StoreHealth().Status == "ok" })
+	if _, err := a.Transition(ctx, TransitionRequest{Target: "orders", To: ModeLegacy, Actor: "alice", Reason: "rollback after the outage"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Second, "replica b sees the rollback", func() bool { return b.Route("GET /api/order").State().Mode == ModeLegacy })
+}
+
