@@ -119,4 +119,3 @@ func TestReplicasSurviveDatabaseRestart(t *testing.T) {
 	}
 	waitFor(t, 2*time.Second, "replica b sees the rollback", func() bool { return b.Route("GET /api/order").State().Mode == ModeLegacy })
 }
-
