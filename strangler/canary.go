@@ -723,7 +723,7 @@ func (c *Controller) comparedCounts(route string) (compared, matched uint64) {
 	if c.Shadow == nil {
 		return 0, 0
 	}
-	s, ok := c.Shadow.Summary(route)
+	s, ok := c.shadowView().Summary(route)
 	if !ok {
 		return 0, 0
 	}

@@ -104,6 +104,9 @@ type Controller struct {
 	changes uint64
 
 	health storeHealth // replicas.go
+
+	peersMu sync.Mutex
+	peers   map[string]*peerTotals // other replicas' totals, by route (replicas.go)
 }
 
 // NewController builds a controller over an open store. metrics may be nil.
@@ -149,13 +152,13 @@ func (c *Controller) Apply(ctx context.Context, cfg *Config) (map[string]*Route,
 	if err != nil {
 		return nil, err
 	}
-	counters, err := c.store.LoadCounters(ctx)
+	counters, err := c.store.ownCounters(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var evidence map[string]json.RawMessage
 	if c.Shadow != nil {
-		if evidence, err = c.store.LoadEvidence(ctx); err != nil {
+		if evidence, err = c.store.ownEvidence(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -202,6 +205,9 @@ func (c *Controller) Apply(ctx context.Context, cfg *Config) (map[string]*Route,
 	}
 	c.cfg, c.routes, c.order, c.services = cfg, next, order, services
 	c.changes++
+	if err := c.refreshPeers(ctx); err != nil {
+		return nil, err
+	}
 	return next, nil
 }
 
@@ -282,7 +288,7 @@ func (c *Controller) Status() []RouteStatus {
 	routes := c.Routes()
 	out := make([]RouteStatus, len(routes))
 	for i, r := range routes {
-		out[i] = r.status(c.Shadow)
+		out[i] = c.status(r)
 	}
 	return out
 }
@@ -435,7 +441,7 @@ func (c *Controller) Transition(ctx context.Context, req TransitionRequest) ([]T
 			if gate == nil {
 				gate = PermissiveGate
 			}
-			res, err := gate(ctx, GateInput{Route: r, Status: r.status(c.Shadow), Service: r.Service(),
+			res, err := gate(ctx, GateInput{Route: r, Status: c.status(r), Service: r.Service(),
 				From: from, To: to, Config: c.cfg.Services[r.Service()].Gate})
 			if err != nil {
 				return nil, fmt.Errorf("evaluate gate for %q: %w", r.Name, err)
@@ -529,7 +535,7 @@ func (c *Controller) Flush(ctx context.Context) error {
 	var rows []CounterRow
 	now := c.Now()
 	for _, r := range c.Routes() {
-		st := r.status(nil)
+		st := r.status(nil, nil) // this replica's own
 		for _, side := range []Side{SideLegacy, SideCandidate} {
 			data, _ := json.Marshal(st.Stats[side])
 			rows = append(rows, CounterRow{Route: r.Name, Kind: string(side), Data: data})

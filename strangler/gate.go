@@ -365,7 +365,7 @@ func (c *Controller) EvaluateGate(ctx context.Context, in GateInput) (GateResult
 		f.Candidate = in.Route.Candidate.Snapshot()
 	}
 	if c.Shadow != nil {
-		f.Evidence = c.Shadow.Evidence(in.Route.Name)
+		f.Evidence = c.shadowView().Evidence(in.Route.Name)
 		f.Noise = c.Shadow.Noise(in.Route.Name)
 	}
 	if in.To.Mode == ModeRetired {
@@ -429,7 +429,7 @@ func (c *Controller) CheckGate(ctx context.Context, target string, to Mode) (*Ga
 				next = ModeRetired
 			}
 		}
-		status := r.status(c.Shadow)
+		status := c.status(r)
 		var gc *GateConfig
 		if svc := cfg.Services[r.Service()]; svc != nil {
 			gc = svc.Gate
@@ -470,7 +470,7 @@ func worse(a, b string) string {
 func (c *Controller) transitionSnapshot(r *Route, to Mode) json.RawMessage {
 	snap := GateSnapshot{To: to, Legacy: totals(r.Legacy.Snapshot()), Candidate: totals(r.Candidate.Snapshot())}
 	if c.Shadow != nil {
-		if s, ok := c.Shadow.Summary(r.Name); ok {
+		if s, ok := c.shadowView().Summary(r.Name); ok {
 			snap.Shadow = &s
 		}
 	}

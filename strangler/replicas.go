@@ -2,10 +2,13 @@ package strangler
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/strangler-fig/migrate/shadow"
 )
 
 // Several proxy replicas share one PostgreSQL store. Each serves from its
@@ -58,7 +61,11 @@ func (c *Controller) SyncRoutes(ctx context.Context) (int, error) {
 			c.changes++
 		}
 		c.mu.Unlock()
-		return moved, nil
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err = c.refreshPeers(pctx)
+		cancel()
+		c.health.observe(c.Logger, c.store, err)
+		return moved, err
 	}
 }
 
@@ -123,4 +130,118 @@ func (h *storeHealth) get() StoreHealth {
 	}
 	since := h.since
 	return StoreHealth{Status: "unreachable", Since: &since, Error: h.err}
+}
+
+// peerTotals are what the other replicas sharing the store recorded for a
+// route, as of their last flush: gates and status count them with this
+// process's own.
+type peerTotals struct {
+	Legacy, Candidate SideSnapshot
+	Mirror            MirrorStatus
+	Evidence          *shadow.Evidence
+}
+
+// refreshPeers reads the other replicas' counters and evidence.
+func (c *Controller) refreshPeers(ctx context.Context) error {
+	if !c.store.Shared() {
+		return nil
+	}
+	counters, err := c.store.peerCounters(ctx)
+	if err != nil {
+		return err
+	}
+	evidence, err := c.store.peerEvidence(ctx)
+	if err != nil {
+		return err
+	}
+	peers := map[string]*peerTotals{}
+	peer := func(route string) *peerTotals {
+		if peers[route] == nil {
+			peers[route] = &peerTotals{}
+		}
+		return peers[route]
+	}
+	for route, kinds := range counters {
+		for kind, data := range kinds {
+			switch kind {
+			case string(SideLegacy):
+				_ = json.Unmarshal(data, &peer(route).Legacy)
+			case string(SideCandidate):
+				_ = json.Unmarshal(data, &peer(route).Candidate)
+			case "mirror":
+				_ = json.Unmarshal(data, &peer(route).Mirror)
+			}
+		}
+	}
+	for route, data := range evidence {
+		ev := new(shadow.Evidence)
+		if err := json.Unmarshal(data, ev); err != nil {
+			c.Logger.Warn("another replica's shadow evidence is unreadable; counting without it", "route", route, "err", err)
+			continue
+		}
+		peer(route).Evidence = ev
+	}
+	c.peersMu.Lock()
+	c.peers = peers
+	c.peersMu.Unlock()
+	return nil
+}
+
+func (c *Controller) peer(route string) *peerTotals {
+	c.peersMu.Lock()
+	defer c.peersMu.Unlock()
+	return c.peers[route]
+}
+
+// status is a route's status over every replica.
+func (c *Controller) status(r *Route) RouteStatus {
+	return r.status(c.shadowView(), c.peer(r.Name))
+}
+
+// shadowView is the comparison engine with the other replicas' evidence
+// added, for status and gates. Flushing and restoring use c.Shadow, this
+// process's own.
+func (c *Controller) shadowView() ShadowEngine {
+	if c.Shadow == nil {
+		return nil
+	}
+	c.peersMu.Lock()
+	defer c.peersMu.Unlock()
+	if len(c.peers) == 0 {
+		return c.Shadow
+	}
+	return fleetShadow{local: c.Shadow, peers: c.peers}
+}
+
+// fleetShadow adds other replicas' evidence to the local engine's.
+type fleetShadow struct {
+	local ShadowEngine
+	peers map[string]*peerTotals
+}
+
+func (f fleetShadow) Evidence(route string) *shadow.Evidence {
+	ev := f.local.Evidence(route)
+	p := f.peers[route]
+	if p == nil || p.Evidence == nil {
+		return ev
+	}
+	if ev == nil {
+		return p.Evidence.Clone()
+	}
+	ev.Merge(p.Evidence)
+	return ev
+}
+
+func (f fleetShadow) Summary(route string) (shadow.Summary, bool) {
+	ev := f.Evidence(route)
+	if ev == nil {
+		return shadow.Summary{}, false
+	}
+	return ev.Summary(f.local.Noise(route)), true
+}
+
+func (f fleetShadow) Noise(route string) *shadow.Noise { return f.local.Noise(route) }
+
+func (f fleetShadow) Restore(route, service string, ev *shadow.Evidence, noise *shadow.Noise) {
+	f.local.Restore(route, service, ev, noise)
 }

@@ -2,12 +2,14 @@ package strangler
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/strangler-fig/migrate/internal/pgtest"
+	"github.com/strangler-fig/migrate/shadow"
 )
 
 // replica is one proxy process's control plane over a shared store.
@@ -118,4 +120,48 @@ func TestReplicasSurviveDatabaseRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 2*time.Second, "replica b sees the rollback", func() bool { return b.Route("GET /api/order").State().Mode == ModeLegacy })
+}
+
+// Gates and status count the evidence every replica gathered: two replicas
+// with 600 matching samples each clear a 1,000-sample gate that neither
+// clears alone.
+func TestReplicasSumEvidence(t *testing.T) {
+	db := pgtest.Shared(t).NewDatabase(t)
+	half := func() map[string]*shadow.Evidence {
+		return map[string]*shadow.Evidence{"GET /api/order": buildEvidence("GET /api/order",
+			sampleSpec{matches: 600, legacy: 10 * time.Millisecond, candidate: 11 * time.Millisecond, span: 2 * time.Hour})}
+	}
+	a := newGateRig(t, gateConfigYAML, db, half())
+	ctx := context.Background()
+	rep, err := a.ctrl.CheckGate(ctx, "GET /api/order", ModeCutover)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict == VerdictPass {
+		t.Fatalf("one replica's 600 samples passed a 1,000-sample gate: %+v", rep)
+	}
+	b := newGateRig(t, gateConfigYAML, db, half())
+	b.ctrl.Route("GET /api/order").Observe(SideLegacy, time.Millisecond, false)
+	if err := b.ctrl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ctrl.SyncRoutes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := statusOf(a.ctrl, "GET /api/order")
+	if st.Samples != 1200 || st.Requests[SideLegacy] != 1 {
+		t.Fatalf("status on replica a: %d samples, %d legacy requests; want 1200 and 1 (both replicas)", st.Samples, st.Requests[SideLegacy])
+	}
+	if rep, err = a.ctrl.CheckGate(ctx, "GET /api/order", ModeCutover); err != nil || rep.Verdict != VerdictPass {
+		t.Fatalf("the two replicas' 1,200 samples: verdict %+v, %v", rep, err)
+	}
+	// The report, read from the store, sees the fleet's evidence too.
+	all, err := a.store.LoadEvidence(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev shadow.Evidence
+	if err := json.Unmarshal(all["GET /api/order"], &ev); err != nil || ev.Samples != 1200 {
+		t.Fatalf("stored evidence for reports: %d samples (%v), want 1200", ev.Samples, err)
+	}
 }

@@ -111,11 +111,22 @@ type MirrorStatus struct {
 	TooLarge  int64 `json:"tooLarge"`
 }
 
+func (m MirrorStatus) add(o MirrorStatus) MirrorStatus {
+	return MirrorStatus{Submitted: m.Submitted + o.Submitted, Skipped: m.Skipped + o.Skipped,
+		Dropped: m.Dropped + o.Dropped, TooLarge: m.TooLarge + o.TooLarge}
+}
+
 // status snapshots the route for the admin API, gates and reports; the
 // comparison counts come from the shadow engine's evidence, if any.
-func (r *Route) status(engine ShadowEngine) RouteStatus {
+func (r *Route) status(engine ShadowEngine, peer *peerTotals) RouteStatus {
 	st := r.State()
 	leg, cand := r.Legacy.Snapshot(), r.Candidate.Snapshot()
+	mirror := MirrorStatus{Submitted: r.Mirror.Submitted.Load(), Skipped: r.Mirror.Skipped.Load(),
+		Dropped: r.Mirror.Dropped.Load(), TooLarge: r.Mirror.TooLarge.Load()}
+	if peer != nil {
+		leg, cand = leg.add(peer.Legacy), cand.add(peer.Candidate)
+		mirror = mirror.add(peer.Mirror)
+	}
 	var sum *shadow.Summary
 	if engine != nil {
 		if s, ok := engine.Summary(r.Name); ok {
@@ -127,9 +138,8 @@ func (r *Route) status(engine ShadowEngine) RouteStatus {
 		Latency:  map[Side]Latency{SideLegacy: leg.Latency(), SideCandidate: cand.Latency()},
 		Requests: map[Side]int64{SideLegacy: leg.Requests, SideCandidate: cand.Requests},
 		Errors:   map[Side]int64{SideLegacy: leg.Errors, SideCandidate: cand.Errors},
-		Mirror: MirrorStatus{Submitted: r.Mirror.Submitted.Load(), Skipped: r.Mirror.Skipped.Load(),
-			Dropped: r.Mirror.Dropped.Load(), TooLarge: r.Mirror.TooLarge.Load()},
-		Stats: map[Side]SideSnapshot{SideLegacy: leg, SideCandidate: cand},
+		Mirror:   mirror,
+		Stats:    map[Side]SideSnapshot{SideLegacy: leg, SideCandidate: cand},
 	}
 	if sum != nil && cand.Requests == 0 {
 		// Shadowed, not yet serving: the candidate's latency is that of

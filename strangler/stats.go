@@ -177,3 +177,19 @@ func (m *MirrorStats) Drop(tooLarge bool) {
 		m.promDropped.Inc()
 	}
 }
+
+// add sums two snapshots of the same route's counters: two replicas', or
+// this process's and the others'.
+func (s SideSnapshot) add(o SideSnapshot) SideSnapshot {
+	out := SideSnapshot{Requests: s.Requests + o.Requests, Errors: s.Errors + o.Errors, SumNanos: s.SumNanos + o.SumNanos}
+	out.Buckets = make([]int64, max(len(s.Buckets), len(o.Buckets)))
+	for i := range out.Buckets {
+		if i < len(s.Buckets) {
+			out.Buckets[i] += s.Buckets[i]
+		}
+		if i < len(o.Buckets) {
+			out.Buckets[i] += o.Buckets[i]
+		}
+	}
+	return out
+}

@@ -28,6 +28,10 @@ type Store struct {
 	// postgres is set for a PostgreSQL store: its queries take $n
 	// placeholders, and mode changes are announced to other replicas.
 	postgres *pgStore
+	// replica names this process among those sharing the store: its
+	// counters and evidence are its own rows. "" on SQLite, which one
+	// process owns.
+	replica string
 }
 
 // q adapts a query written with ? placeholders to the store's database.
@@ -84,13 +88,15 @@ CREATE TABLE IF NOT EXISTS counters (
 	kind    TEXT NOT NULL,
 	data    TEXT NOT NULL,
 	updated TEXT NOT NULL,
+	replica TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (route, kind)
 );
 CREATE TABLE IF NOT EXISTS evidence (
 	route   TEXT PRIMARY KEY,
 	service TEXT NOT NULL,
 	data    TEXT NOT NULL,
-	updated TEXT NOT NULL
+	updated TEXT NOT NULL,
+	replica TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS samples (
 	id        INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -101,6 +107,28 @@ CREATE TABLE IF NOT EXISTS samples (
 );
 CREATE INDEX IF NOT EXISTS samples_route ON samples(route, signature, id);
 `
+
+// replicaIndexes key counters and evidence by the replica that wrote them.
+// They come after replicaColumns, which gives files written before replicas
+// existed the column.
+const replicaIndexes = `
+CREATE UNIQUE INDEX IF NOT EXISTS counters_replica ON counters(replica, route, kind);
+CREATE UNIQUE INDEX IF NOT EXISTS evidence_replica ON evidence(replica, route);
+`
+
+// addReplicaColumns upgrades a state file from before replicas: one
+// process wrote it, as replica "".
+func addReplicaColumns(db *sql.DB) error {
+	for _, table := range []string{"counters", "evidence"} {
+		if _, err := db.Exec(`SELECT replica FROM ` + table + ` LIMIT 0`); err == nil {
+			continue
+		}
+		if _, err := db.Exec(`ALTER TABLE ` + table + ` ADD COLUMN replica TEXT NOT NULL DEFAULT ''`); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // OpenStore opens (creating if needed) the state store at location: a
 // postgres:// or postgresql:// URL, or the path of a SQLite file.
@@ -123,7 +151,12 @@ func openSQLiteStore(path string) (*Store, error) {
 	// One writer at a time is SQLite's model; a single connection also keeps
 	// the pragmas in force for every statement.
 	db.SetMaxOpenConns(1)
-	if _, err := db.Exec(schema + canarySchema); err != nil {
+	if _, err := db.Exec(schema + canarySchema); err == nil {
+		if err = addReplicaColumns(db); err == nil {
+			_, err = db.Exec(replicaIndexes)
+		}
+	}
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open state store %s: %w (is it a migrate state file, and is the directory writable?)", path, err)
 	}
@@ -333,9 +366,9 @@ func (s *Store) SaveCounters(ctx context.Context, rows []CounterRow, at time.Tim
 	}
 	defer tx.Rollback()
 	for _, r := range rows {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO counters(route, kind, data, updated) VALUES(?,?,?,?)
-			ON CONFLICT(route, kind) DO UPDATE SET data=excluded.data, updated=excluded.updated`),
-			r.Route, r.Kind, string(r.Data), stamp(at)); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO counters(replica, route, kind, data, updated) VALUES(?,?,?,?,?)
+			ON CONFLICT(replica, route, kind) DO UPDATE SET data=excluded.data, updated=excluded.updated`),
+			s.replica, r.Route, r.Kind, string(r.Data), stamp(at)); err != nil {
 			return fmt.Errorf("save counters of %q: %w", r.Route, err)
 		}
 	}
@@ -345,9 +378,28 @@ func (s *Store) SaveCounters(ctx context.Context, rows []CounterRow, at time.Tim
 	return nil
 }
 
-// LoadCounters reads every counter document, by route and kind.
+// LoadCounters reads every counter document, by route and kind, summed
+// over the replicas that share the store (fleet totals, for reports).
 func (s *Store) LoadCounters(ctx context.Context) (map[string]map[string]json.RawMessage, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT route, kind, data FROM counters`))
+	return s.counters(ctx, "")
+}
+
+// ownCounters reads what this replica stored, to resume from.
+func (s *Store) ownCounters(ctx context.Context) (map[string]map[string]json.RawMessage, error) {
+	return s.counters(ctx, "replica = ?", s.replica)
+}
+
+// peerCounters reads what the other replicas stored.
+func (s *Store) peerCounters(ctx context.Context) (map[string]map[string]json.RawMessage, error) {
+	return s.counters(ctx, "replica <> ?", s.replica)
+}
+
+func (s *Store) counters(ctx context.Context, where string, args ...any) (map[string]map[string]json.RawMessage, error) {
+	query := `SELECT route, kind, data FROM counters`
+	if where != "" {
+		query += " WHERE " + where
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(query+" ORDER BY updated"), args...)
 	if err != nil {
 		return nil, fmt.Errorf("load counters: %w", err)
 	}
@@ -361,38 +413,123 @@ func (s *Store) LoadCounters(ctx context.Context) (map[string]map[string]json.Ra
 		if out[route] == nil {
 			out[route] = map[string]json.RawMessage{}
 		}
-		out[route][kind] = json.RawMessage(data)
+		out[route][kind] = sumCounters(kind, out[route][kind], json.RawMessage(data))
 	}
 	return out, rows.Err()
 }
 
+// sumCounters adds a replica's counter document to the sum so far. Counts
+// add; learned noise, which each replica learns whole, is the newest.
+func sumCounters(kind string, sum, doc json.RawMessage) json.RawMessage {
+	if sum == nil {
+		return doc
+	}
+	var out any
+	switch Side(kind) {
+	case SideLegacy, SideCandidate:
+		var a, b SideSnapshot
+		if json.Unmarshal(sum, &a) != nil || json.Unmarshal(doc, &b) != nil {
+			return doc
+		}
+		out = a.add(b)
+	}
+	switch kind {
+	case "mirror":
+		var a, b MirrorStatus
+		if json.Unmarshal(sum, &a) != nil || json.Unmarshal(doc, &b) != nil {
+			return doc
+		}
+		out = a.add(b)
+	case CounterKindUsage:
+		var a, b CandidateUsage
+		if json.Unmarshal(sum, &a) != nil || json.Unmarshal(doc, &b) != nil {
+			return doc
+		}
+		out = a.Add(b)
+	}
+	if out == nil {
+		return doc
+	}
+	data, err := json.Marshal(out)
+	if err != nil {
+		return doc
+	}
+	return data
+}
+
 // SaveEvidence stores a route's shadow evidence document (shadow.Evidence JSON).
 func (s *Store) SaveEvidence(ctx context.Context, route, service string, data json.RawMessage, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO evidence(route, service, data, updated) VALUES(?,?,?,?)
-		ON CONFLICT(route) DO UPDATE SET service=excluded.service, data=excluded.data, updated=excluded.updated`),
-		route, service, string(data), stamp(at))
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO evidence(replica, route, service, data, updated) VALUES(?,?,?,?,?)
+		ON CONFLICT(replica, route) DO UPDATE SET service=excluded.service, data=excluded.data, updated=excluded.updated`),
+		s.replica, route, service, string(data), stamp(at))
 	if err != nil {
 		return fmt.Errorf("save evidence of %q: %w", route, err)
 	}
 	return nil
 }
 
-// LoadEvidence reads every route's evidence document.
+// LoadEvidence reads every route's evidence document, merged over the
+// replicas that share the store (fleet totals, for reports).
 func (s *Store) LoadEvidence(ctx context.Context) (map[string]json.RawMessage, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT route, data FROM evidence`))
+	return s.evidence(ctx, "")
+}
+
+// ownEvidence reads what this replica stored, to resume from.
+func (s *Store) ownEvidence(ctx context.Context) (map[string]json.RawMessage, error) {
+	return s.evidence(ctx, "replica = ?", s.replica)
+}
+
+// peerEvidence reads the other replicas' evidence, merged per route.
+func (s *Store) peerEvidence(ctx context.Context) (map[string]json.RawMessage, error) {
+	return s.evidence(ctx, "replica <> ?", s.replica)
+}
+
+func (s *Store) evidence(ctx context.Context, where string, args ...any) (map[string]json.RawMessage, error) {
+	query := `SELECT route, data FROM evidence`
+	if where != "" {
+		query += " WHERE " + where
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("load evidence: %w", err)
 	}
 	defer rows.Close()
 	out := map[string]json.RawMessage{}
+	merged := map[string]*shadow.Evidence{}
 	for rows.Next() {
 		var route, data string
 		if err := rows.Scan(&route, &data); err != nil {
 			return nil, fmt.Errorf("load evidence: %w", err)
 		}
+		prev, seen := out[route]
 		out[route] = json.RawMessage(data)
+		if !seen {
+			continue
+		}
+		// A second replica's document: merge the two.
+		if merged[route] == nil {
+			merged[route] = new(shadow.Evidence)
+			if err := json.Unmarshal(prev, merged[route]); err != nil {
+				return nil, fmt.Errorf("load evidence of %q: %w", route, err)
+			}
+		}
+		var ev shadow.Evidence
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			return nil, fmt.Errorf("load evidence of %q: %w", route, err)
+		}
+		merged[route].Merge(&ev)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load evidence: %w", err)
+	}
+	for route, ev := range merged {
+		data, err := json.Marshal(ev)
+		if err != nil {
+			return nil, fmt.Errorf("load evidence of %q: %w", route, err)
+		}
+		out[route] = data
+	}
+	return out, nil
 }
 
 // SampleRow is one stored shadow sample (shadow.Sample JSON, redacted).
