@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -107,6 +110,9 @@ func TestReplicasSurviveDatabaseRestart(t *testing.T) {
 	if got := b.Route("GET /api/order").State().Mode; got != ModeShadow {
 		t.Fatalf("during the outage replica b serves %s, want its last table's shadow", got)
 	}
+	if code, body := healthz(b); code != http.StatusOK || !strings.Contains(body, `"status": "degraded"`) || !strings.Contains(body, `"unreachable"`) {
+		t.Fatalf("/healthz during the outage: %d %s", code, body)
+	}
 	if _, err := a.Transition(ctx, TransitionRequest{Target: "orders", To: ModeLegacy, Actor: "alice"}); err == nil {
 		t.Fatal("a transition was acknowledged while the database was down")
 	}
@@ -116,6 +122,9 @@ func TestReplicasSurviveDatabaseRestart(t *testing.T) {
 
 	srv.Restart(t)
 	waitFor(t, 10*time.Second, "replica b reports the store back", func() bool { return b.StoreHealth().Status == "ok" })
+	if _, body := healthz(b); !strings.Contains(body, `"status": "ok"`) {
+		t.Fatalf("/healthz after the outage: %s", body)
+	}
 	if _, err := a.Transition(ctx, TransitionRequest{Target: "orders", To: ModeLegacy, Actor: "alice", Reason: "rollback after the outage"}); err != nil {
 		t.Fatal(err)
 	}
@@ -164,4 +173,12 @@ func TestReplicasSumEvidence(t *testing.T) {
 	if err := json.Unmarshal(all["GET /api/order"], &ev); err != nil || ev.Samples != 1200 {
 		t.Fatalf("stored evidence for reports: %d samples (%v), want 1200", ev.Samples, err)
 	}
+}
+
+func healthz(c *Controller) (int, string) {
+	req := httptest.NewRequest(http.MethodGet, "/healthz", nil)
+	req.Host = "127.0.0.1:9090"
+	rec := httptest.NewRecorder()
+	NewAdmin(c, AdminOptions{}).ServeHTTP(rec, req)
+	return rec.Code, rec.Body.String()
 }

@@ -211,11 +211,15 @@ func runProxy(ctx context.Context, o *proxyOptions, s *streams) error {
 }
 
 // wasmCacheDir is where compiled modules are cached between runs: next to
-// the state store, so a restart does not compile again.
+// a SQLite state file, so a restart does not compile again.
 func wasmCacheDir(cfg *strangler.Config) string {
-	dir := cfg.Dir
-	if !strangler.IsPostgresURL(cfg.Store) {
-		dir = filepath.Dir(cfg.StorePath())
+	if strangler.IsPostgresURL(cfg.Store) {
+		// No state directory: the user's cache ($XDG_CACHE_HOME), which a
+		// container points at a writable volume.
+		if dir, err := os.UserCacheDir(); err == nil {
+			return filepath.Join(dir, "migrate", "wasm")
+		}
+		return filepath.Join(os.TempDir(), "migrate-cache", "wasm")
 	}
-	return filepath.Join(dir, ".migrate-cache", "wasm")
+	return filepath.Join(filepath.Dir(cfg.StorePath()), ".migrate-cache", "wasm")
 }
