@@ -53,12 +53,14 @@ func TestAnalyzeOpenAPITable(t *testing.T) {
 		"SERVICE", "OPERATION ID",
 		"spring-petclinic-rest  GET     /petclinic/api/owners",
 		"petstore               DELETE  /api/pets/{id}",
-		"(swagger-2.0), 4 operations, 1 problem",
-		"paths./pets.get.parameters.tags.schema",
+		"(swagger-2.0), 4 operations\n",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("table lacks %q:\n%s", want, text)
 		}
+	}
+	if strings.Contains(text, "problem") {
+		t.Errorf("valid documents reported with problems:\n%s", text)
 	}
 }
 
