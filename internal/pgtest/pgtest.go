@@ -79,6 +79,9 @@ func fail(t testing.TB, err error) {
 // binDir finds the server binaries: PATH, then Debian's versioned directory.
 func binDir() (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real // a link on PATH; the other binaries are beside its target
+		}
 		return filepath.Dir(p), nil
 	}
 	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
