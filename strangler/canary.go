@@ -337,6 +337,20 @@ func (c *Controller) CanaryWalks(ctx context.Context, target string) ([]CanaryWa
 // interval is over. RunFlusher starts it; tests may run it directly.
 func (c *Controller) RunCanaryWalker(ctx context.Context) {
 	c.canary.init()
+	// Replicas sharing a store take turns: one walks, the others wait to
+	// take over.
+	for ctx.Err() == nil {
+		lead, release := c.store.Lead(ctx, c.Logger)
+		if lead == nil {
+			return
+		}
+		c.walkCanaries(lead)
+		release()
+	}
+}
+
+// walkCanaries resumes the stored walks and advances them until ctx ends.
+func (c *Controller) walkCanaries(ctx context.Context) {
 	c.canary.mu.Lock()
 	if err := c.reconcileWalks(ctx); err != nil && ctx.Err() == nil {
 		c.Logger.Error("resume canary walks", "err", err)

@@ -182,3 +182,37 @@ func healthz(c *Controller) (int, string) {
 	NewAdmin(c, AdminOptions{}).ServeHTTP(rec, req)
 	return rec.Code, rec.Body.String()
 }
+
+// One replica at a time runs the canary walker; when it stops, another
+// takes over.
+func TestReplicasTakeTurnsWalking(t *testing.T) {
+	db := pgtest.Shared(t).NewDatabase(t)
+	a, b := storeAt(t, db), storeAt(t, db)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	leadA, releaseA := a.Lead(ctx, discardLogger())
+	if leadA == nil {
+		t.Fatal("the first replica did not get to lead")
+	}
+	got := make(chan context.Context, 1)
+	go func() {
+		lead, release := b.Lead(ctx, discardLogger())
+		defer release()
+		got <- lead
+		<-ctx.Done()
+	}()
+	select {
+	case <-got:
+		t.Fatal("both replicas lead at once")
+	case <-time.After(500 * time.Millisecond):
+	}
+	releaseA()
+	select {
+	case lead := <-got:
+		if lead == nil || lead.Err() != nil {
+			t.Fatal("the second replica's lead ended at once")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second replica did not take over within 5 s of the first stopping")
+	}
+}

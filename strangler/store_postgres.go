@@ -222,3 +222,57 @@ func (s *Store) listen(ctx context.Context, poll time.Duration, changed func()) 
 		}
 	}
 }
+
+// walkerLock is the advisory lock held by the replica that runs canary
+// walks: a walk moves its routes step by step, and two replicas advancing
+// the same walk would each see the other's step as an operator's move.
+const walkerLock = 0x6d696774
+
+// Lead blocks until this process may do the work one replica must do
+// alone, and returns a context that ends when it no longer may (its lock's
+// connection is lost) or when ctx ends; release gives the work up. A SQLite
+// store has one process: it leads at once. It returns a nil context only
+// when ctx ends first.
+func (s *Store) Lead(ctx context.Context, logger *slog.Logger) (lead context.Context, release func()) {
+	if s.postgres == nil {
+		lead, cancel := context.WithCancel(ctx)
+		return lead, cancel
+	}
+	for {
+		conn, err := pgx.Connect(ctx, s.postgres.dsn)
+		if err == nil {
+			if _, err = conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, walkerLock); err == nil {
+				lead, cancel := context.WithCancel(ctx)
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					defer conn.Close(context.Background()) // and with it the lock
+					tick := time.NewTicker(time.Second)
+					defer tick.Stop()
+					for {
+						select {
+						case <-lead.Done():
+							return
+						case <-tick.C:
+							pctx, pcancel := context.WithTimeout(lead, time.Second)
+							err := conn.Ping(pctx)
+							pcancel()
+							if err != nil && lead.Err() == nil {
+								logger.Warn("state store: lost the canary walker's lock; another replica takes over", "err", err)
+								cancel()
+								return
+							}
+						}
+					}
+				}()
+				return lead, func() { cancel(); <-done }
+			}
+			conn.Close(context.Background())
+		}
+		select {
+		case <-ctx.Done():
+			return nil, func() {}
+		case <-time.After(time.Second):
+		}
+	}
+}
