@@ -231,8 +231,9 @@ func TestCanaryWalkInconclusivePauses(t *testing.T) {
 	if st := l.ctrl.Route("GET /api/order").State(); st != (RouteState{Mode: ModeCanary, Weight: 10}) {
 		t.Fatalf("paused walk moved the route: %+v", st)
 	}
-	// A paused walk is superseded by a new one.
-	w2, err := l.ctrl.StartCanary(context.Background(), CanaryRequest{Target: "orders", Steps: []int{20}, Interval: Duration(time.Hour)})
+	// A paused walk is superseded by a new one (starting at the weight
+	// held: a higher one would need the evidence this step never got).
+	w2, err := l.ctrl.StartCanary(context.Background(), CanaryRequest{Target: "orders", Steps: []int{10, 20}, Interval: Duration(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +308,13 @@ func TestCanaryWalkRestartReconciles(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Crash after the next step's transition committed, before the walk
-	// recorded it.
+	// recorded it. The step passed on the traffic it served.
+	for _, r := range rig.ctrl.Routes() {
+		for i := 0; i < 5; i++ {
+			r.Observe(SideCandidate, 10*time.Millisecond, false)
+			r.Observe(SideLegacy, 10*time.Millisecond, false)
+		}
+	}
 	if _, err := rig.ctrl.Transition(ctx, TransitionRequest{Target: "orders", To: ModeCanary, Weight: 50,
 		ExpectMode: ModeCanary, ExpectWeight: 10, Actor: CanaryActor, Reason: "step 10% passed"}); err != nil {
 		t.Fatal(err)

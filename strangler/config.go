@@ -172,7 +172,7 @@ type GateConfig struct {
 	// writes were only skipped (shadow writes: deny), never compared.
 	RequireWrites bool `json:"requireWrites,omitempty"`
 	// MinCutoverTime is how long a route must have been in cutover, with a
-	// clean record, before it may be retired, e.g. "72h".
+	// clean record, before it may be retired, e.g. "72h". Default 24h.
 	MinCutoverTime Duration `json:"minCutoverTime,omitempty"`
 	// CanaryMinRequests is how many candidate requests a canary step needs
 	// to be conclusive; with fewer the step is extended. Default 20.

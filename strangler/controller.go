@@ -22,6 +22,9 @@ type GateInput struct {
 	From    RouteState
 	To      RouteState
 	Config  *GateConfig // nil when the service has no gate block
+	// Shadow is the service's shadow block (nil: the defaults), which
+	// says whether its writes are ever compared.
+	Shadow *shadow.Options
 }
 
 // Criterion is one line of a gate's verdict table.
@@ -35,6 +38,8 @@ type Criterion struct {
 	// Inconclusive marks a miss that more evidence may settle (too few
 	// samples, too short a span), as opposed to a failure.
 	Inconclusive bool `json:"inconclusive,omitempty"`
+	// Hint, on a criterion not met, says what would meet it.
+	Hint string `json:"hint,omitempty"`
 }
 
 // GateResult is a gate's verdict. Evidence, when set, is stored with the
@@ -192,6 +197,7 @@ func (c *Controller) Apply(ctx context.Context, cfg *Config) (map[string]*Route,
 			}
 			r := newRoute(name, svcName, st)
 			restoreCounters(r, counters[name])
+			markStep(r, now)
 			c.restoreShadow(name, svcName, evidence[name], counters[name]["noise"])
 			c.metrics.bind(r)
 			c.metrics.setMode(name, svcName, st.Mode)
@@ -358,6 +364,7 @@ type GateError struct {
 
 func (e *GateError) Error() string {
 	var failed []string
+	anyFailed := false
 	for route, r := range e.Results {
 		if r.Pass {
 			continue
@@ -368,10 +375,28 @@ func (e *GateError) Error() string {
 				crit = append(crit, fmt.Sprintf("%s: want %s, got %s", c.Name, c.Want, c.Got))
 			}
 		}
-		failed = append(failed, fmt.Sprintf("%q (%s)", route, strings.Join(crit, "; ")))
+		verdict := r.Verdict
+		if verdict == "" {
+			verdict = verdictOf(r.Criteria)
+			if verdict == VerdictPass {
+				verdict = VerdictFail // a gate said no without saying why
+			}
+		}
+		anyFailed = anyFailed || verdict == VerdictFail
+		failed = append(failed, fmt.Sprintf("%q %s (%s)", route, verdict, strings.Join(crit, "; ")))
 	}
 	sort.Strings(failed)
-	return "gate not met for " + strings.Join(failed, ", ") + "; gather more evidence, or use --force with --reason"
+	return "gate not met for " + strings.Join(failed, ", ") + "; " + GateAdvice(anyFailed)
+}
+
+// GateAdvice is what to do about a gate not met: a failed criterion needs
+// a fix (more of the same evidence will not change it); an inconclusive
+// one needs more evidence.
+func GateAdvice(failed bool) string {
+	if failed {
+		return "fix what failed, or override with --force --reason TEXT"
+	}
+	return "collect more evidence and check again, or override with --force --reason TEXT"
 }
 
 // Transition moves a route, or every route of a service, to req.To. The
@@ -441,8 +466,9 @@ func (c *Controller) Transition(ctx context.Context, req TransitionRequest) ([]T
 			if gate == nil {
 				gate = PermissiveGate
 			}
+			svc := c.cfg.Services[r.Service()]
 			res, err := gate(ctx, GateInput{Route: r, Status: c.status(r), Service: r.Service(),
-				From: from, To: to, Config: c.cfg.Services[r.Service()].Gate})
+				From: from, To: to, Config: svc.Gate, Shadow: svc.Shadow})
 			if err != nil {
 				return nil, fmt.Errorf("evaluate gate for %q: %w", r.Name, err)
 			}
@@ -478,6 +504,7 @@ func (c *Controller) Transition(ctx context.Context, req TransitionRequest) ([]T
 	for i, r := range routes {
 		t := ts[i]
 		r.state.Store(&RouteState{Mode: t.To, Weight: t.ToWeight})
+		markStep(r, now)
 		c.metrics.setMode(r.Name, t.Service, t.To)
 		c.Logger.Info("route transition", "route", t.Route, "service", t.Service,
 			"from", t.From, "to", t.To, "fromWeight", t.FromWeight, "toWeight", t.ToWeight,

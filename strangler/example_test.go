@@ -30,13 +30,14 @@ func ExampleMatcher() {
 	// DELETE /api/order/42 → default route
 }
 
-// A route moves forward one step at a time and can always go back to legacy.
+// A route moves forward one step at a time (from shadow it may go straight
+// to cutover) and can always go back to legacy.
 func ExampleCheckTransition() {
 	fmt.Println(strangler.CheckTransition(strangler.ModeShadow, strangler.ModeCanary))
 	fmt.Println(strangler.CheckTransition(strangler.ModeLegacy, strangler.ModeCutover))
 	fmt.Println(strangler.CheckTransition(strangler.ModeRetired, strangler.ModeLegacy))
 	// Output:
 	// <nil>
-	// cannot go from legacy to cutover; from legacy the next step is shadow or rollback to legacy
+	// cannot go from legacy to cutover; from legacy the next step is shadow
 	// <nil>
 }

@@ -45,6 +45,18 @@ type GateFacts struct {
 	// whole record counts).
 	CutoverAt          time.Time
 	CandidateAtCutover *SideTotals
+	// From is the mode the route is in ("" is read as shadow), and
+	// FromWeight and ToWeight the canary weights of a canary move.
+	From                 Mode
+	FromWeight, ToWeight int
+	// Step is what the route served since it entered its current mode
+	// and weight (nil: unknown); promotions out of a canary step are
+	// judged on it.
+	Step *StepWindow
+	// WritesDenied is true for a write route whose service does not
+	// shadow writes (shadow.writes: deny, the default): no amount of
+	// shadowing will ever compare it.
+	WritesDenied bool
 }
 
 // SideTotals are one side's request and error counts.
@@ -89,19 +101,52 @@ func EvaluateGate(g *GateConfig, f GateFacts) GateResult {
 		sum = &s
 		snap.Shadow, snap.First, snap.Last = sum, f.Evidence.First, f.Evidence.Last
 	}
-	var crit []Criterion
-	if g != nil {
-		switch f.To {
-		case ModeCutover:
-			crit = cutoverCriteria(g, f, sum)
-		case ModeRetired:
-			crit = retireCriteria(g, f)
-		}
-	}
+	crit, gated := promotionCriteria(g, f, sum)
 	snap.Criteria = crit
-	snap.Verdict = verdictOf(crit)
+	if gated {
+		snap.Verdict = verdictOf(crit)
+	}
 	ev, _ := json.Marshal(snap)
-	return GateResult{Pass: snap.Verdict == VerdictPass, Verdict: snap.Verdict, Criteria: crit, Evidence: ev}
+	// An ungated move passes with an empty verdict, so the audit log never
+	// records a "pass" no evidence was weighed for.
+	return GateResult{Pass: !gated || snap.Verdict == VerdictPass, Verdict: snap.Verdict, Criteria: crit, Evidence: ev}
+}
+
+// promotionCriteria picks the checks a move needs, and says whether it is
+// gated at all. Without a gate block nothing is checked. With one, every
+// move that lets the candidate answer more clients needs evidence:
+// entering canary or cutover from shadow is judged on the shadow evidence
+// (the cutover criteria), a higher canary weight on what the current step
+// served, cutover from canary on both, and retire on the record since
+// cutover. Shadow needs none (legacy still answers every client), nor does
+// a lower canary weight.
+func promotionCriteria(g *GateConfig, f GateFacts, sum *shadow.Summary) ([]Criterion, bool) {
+	if g == nil {
+		return nil, false
+	}
+	from := f.From
+	if from == "" {
+		from = ModeShadow
+	}
+	switch f.To {
+	case ModeCanary:
+		if from != ModeCanary {
+			return cutoverCriteria(g, f, sum), true
+		}
+		if f.ToWeight <= f.FromWeight {
+			return nil, false
+		}
+		return stepCriteria(g, f.Step), true
+	case ModeCutover:
+		crit := cutoverCriteria(g, f, sum)
+		if from == ModeCanary {
+			crit = append(crit, stepCriteria(g, f.Step)...)
+		}
+		return crit, true
+	case ModeRetired:
+		return retireCriteria(g, f), true
+	}
+	return nil, false
 }
 
 // verdictOf combines criteria: any failure fails; otherwise any
@@ -145,7 +190,11 @@ func cutoverCriteria(g *GateConfig, f GateFacts, sum *shadow.Summary) []Criterio
 		if samples >= uint64(g.MinSamples) {
 			out = append(out, pass("samples", want, got))
 		} else {
-			out = append(out, miss("samples", want, got, signed(int64(samples)-int64(g.MinSamples)), true))
+			c := miss("samples", want, got, signed(int64(samples)-int64(g.MinSamples)), true)
+			if !f.WritesDenied {
+				c.Hint = "keep shadowing: more traffic settles it"
+			}
+			out = append(out, c)
 		}
 	}
 	if g.MinMatch != nil {
@@ -154,11 +203,27 @@ func cutoverCriteria(g *GateConfig, f GateFacts, sum *shadow.Summary) []Criterio
 		case sum == nil || sum.Matches+sum.Mismatches == 0:
 			out = append(out, miss("match ratio", want, "no compared answers", "", true))
 		default:
-			got := fmt.Sprintf("%s (%d of %d after noise)", fmtPercent(sum.MatchRatio), sum.Matches+sum.Explained, sum.Matches+sum.Mismatches)
-			if sum.MatchRatio >= float64(*g.MinMatch) {
+			// The ratio is judged by its confidence interval, not its
+			// point value: it passes only when the whole interval lies at
+			// or above the minimum and fails as soon as it lies below,
+			// however few samples there are; in between, more samples
+			// settle it.
+			answered, matched := sum.Matches+sum.Mismatches, sum.Matches+sum.Explained
+			lo, hi := wilson(matched, answered)
+			min := float64(*g.MinMatch)
+			got := fmt.Sprintf("%s (%d of %d after noise; %s–%s at %s confidence)", fmtPercent(sum.MatchRatio),
+				matched, answered, fmtPercent(lo), fmtPercent(hi), confidenceText)
+			switch {
+			case lo >= min:
 				out = append(out, pass("match ratio", want, got))
-			} else {
-				out = append(out, miss("match ratio", want, got, points(sum.MatchRatio-float64(*g.MinMatch)), thin))
+			case hi < min:
+				c := miss("match ratio", want, got, points(sum.MatchRatio-min), false)
+				c.Hint = "fix the differences (migrate diffs ROUTE), or accept them as noise in the shadow block"
+				out = append(out, c)
+			default:
+				c := miss("match ratio", want, got, points(sum.MatchRatio-min), true)
+				c.Hint = "too few compared answers to tell whether the ratio is above the minimum; keep shadowing"
+				out = append(out, c)
 			}
 		}
 	}
@@ -216,7 +281,20 @@ func cutoverCriteria(g *GateConfig, f GateFacts, sum *shadow.Summary) []Criterio
 			}
 		}
 	}
-	if g.RequireWrites {
+	if f.WritesDenied && samples == 0 {
+		// Waiting cannot settle a write route whose writes are never
+		// mirrored; it fails, saying how to compare them.
+		var skipped uint64
+		if sum != nil {
+			skipped = sum.SkippedWrites
+		}
+		c := miss("write coverage", "writes compared, not only skipped",
+			fmt.Sprintf("writes are not shadowed (shadow.writes: deny); %d skipped, 0 compared", skipped),
+			fmt.Sprintf("−%d writes", skipped), false)
+		c.Hint = "set shadow.writes: allow (or marked, for a candidate that honours " + shadow.HeaderShadowWrite +
+			") in the service's shadow block to compare writes, or promote with --force --reason"
+		out = append(out, c)
+	} else if g.RequireWrites {
 		want := "writes compared, not only skipped"
 		var skipped uint64
 		if sum != nil {
@@ -240,8 +318,8 @@ func cutoverCriteria(g *GateConfig, f GateFacts, sum *shadow.Summary) []Criterio
 
 func retireCriteria(g *GateConfig, f GateFacts) []Criterion {
 	var out []Criterion
-	if g.MinCutoverTime > 0 {
-		min := time.Duration(g.MinCutoverTime)
+	{
+		min := g.minCutoverTime()
 		want := "≥ " + fmtDuration(min) + " in cutover"
 		if f.CutoverAt.IsZero() {
 			out = append(out, miss("time in cutover", want, "cutover time unknown", "", true))
@@ -256,13 +334,17 @@ func retireCriteria(g *GateConfig, f GateFacts) []Criterion {
 		}
 	}
 	ceiling := g.canaryMaxErrorRate()
-	want := "≤ " + fmtPercent(ceiling) + " candidate errors since cutover"
+	minReq := g.canaryMinRequests()
+	want := fmt.Sprintf("≥ %d candidate requests since cutover, ≤ %s of them errors", minReq, fmtPercent(ceiling))
 	req, errs := f.Candidate.Requests, f.Candidate.Errors
 	if at := f.CandidateAtCutover; at != nil && at.Requests <= req && at.Errors <= errs {
 		req, errs = req-at.Requests, errs-at.Errors
 	}
-	if req == 0 {
-		out = append(out, pass("record since cutover", want, "no candidate requests since cutover"))
+	// A cutover that served nothing has not shown that it runs cleanly.
+	if req < minReq {
+		c := miss("record since cutover", want, fmt.Sprintf("%d candidate requests, %d errors", req, errs), signed(req-minReq), true)
+		c.Hint = "let the cut-over route serve traffic, then check again"
+		out = append(out, c)
 		return out
 	}
 	rate := float64(errs) / float64(req)
@@ -307,6 +389,28 @@ func recentUnexplained(ev *shadow.Evidence, sum *shadow.Summary, k int) ([]strin
 		}
 	})
 	return out, seen
+}
+
+// confidence is the one-sided level of the match ratio's bounds: a route
+// passes when the ratio is at least the minimum with this confidence, and
+// fails when it is below it with the same confidence.
+const (
+	confidenceZ    = 1.6449 // standard normal quantile at 0.95
+	confidenceText = "95%"
+)
+
+// wilson is the Wilson score interval of k successes in n trials: unlike
+// the normal approximation it stays inside [0, 1] and is honest for ratios
+// near 100% and for few samples.
+func wilson(k, n uint64) (lo, hi float64) {
+	if n == 0 {
+		return 0, 1
+	}
+	nf, p, z2 := float64(n), float64(k)/float64(n), confidenceZ*confidenceZ
+	den := 1 + z2/nf
+	center := (p + z2/(2*nf)) / den
+	half := confidenceZ / den * math.Sqrt(p*(1-p)/nf+z2/(4*nf*nf))
+	return max(0, center-half), min(1, center+half)
 }
 
 func isWriteRoute(route string) bool {
@@ -356,8 +460,11 @@ func fmtDuration(d time.Duration) string {
 // it gathers the route's shadow evidence, live counters and, for retire,
 // its cutover record, and checks them against the route's gate.
 func (c *Controller) EvaluateGate(ctx context.Context, in GateInput) (GateResult, error) {
-	f := GateFacts{Route: in.Route.Name, To: in.To.Mode, Now: c.Now(),
-		Legacy: in.Status.Stats[SideLegacy], Candidate: in.Status.Stats[SideCandidate]}
+	now := c.Now()
+	f := GateFacts{Route: in.Route.Name, To: in.To.Mode, Now: now,
+		Legacy: in.Status.Stats[SideLegacy], Candidate: in.Status.Stats[SideCandidate],
+		From: in.From.Mode, FromWeight: in.From.Weight, ToWeight: in.To.Weight,
+		Step: stepWindow(in.Route, now), WritesDenied: WritesDenied(in.Route.Name, in.Shadow)}
 	if f.Legacy.Buckets == nil {
 		f.Legacy = in.Route.Legacy.Snapshot()
 	}
@@ -375,6 +482,12 @@ func (c *Controller) EvaluateGate(ctx context.Context, in GateInput) (GateResult
 		}
 	}
 	return EvaluateGate(in.Config.For(in.Route.Name), f), nil
+}
+
+// WritesDenied reports whether route is a write route that opts (the
+// service's shadow block; nil is the default) never mirror: writes: deny.
+func WritesDenied(route string, opts *shadow.Options) bool {
+	return isWriteRoute(route) && (opts == nil || opts.Writes == "" || opts.Writes == shadow.WritesDeny)
 }
 
 // GateReport is a gate evaluation without a transition: the body of
@@ -431,11 +544,12 @@ func (c *Controller) CheckGate(ctx context.Context, target string, to Mode) (*Ga
 		}
 		status := c.status(r)
 		var gc *GateConfig
+		var sh *shadow.Options
 		if svc := cfg.Services[r.Service()]; svc != nil {
-			gc = svc.Gate
+			gc, sh = svc.Gate, svc.Shadow
 		}
 		res, err := gate(ctx, GateInput{Route: r, Status: status, Service: r.Service(), From: st,
-			To: RouteState{Mode: next}, Config: gc})
+			To: RouteState{Mode: next}, Config: gc, Shadow: sh})
 		if err != nil {
 			return nil, fmt.Errorf("evaluate gate for %q: %w", r.Name, err)
 		}

@@ -20,6 +20,10 @@ const (
 	// DefaultCanaryMaxErrorRate is a canary step's error ceiling when the
 	// gate has no maxErrorRate.
 	DefaultCanaryMaxErrorRate = 0.01
+	// DefaultMinCutoverTime is how long a route must have been in cutover
+	// before it may be retired when the gate has no minCutoverTime: a
+	// whole daily cycle of traffic.
+	DefaultMinCutoverTime = 24 * time.Hour
 )
 
 // gateFields is GateConfig as written: percentages stay raw so an
@@ -230,4 +234,11 @@ func (g *GateConfig) canaryMaxErrorRate() float64 {
 		return float64(*g.MaxErrorRate)
 	}
 	return DefaultCanaryMaxErrorRate
+}
+
+func (g *GateConfig) minCutoverTime() time.Duration {
+	if g != nil && g.MinCutoverTime > 0 {
+		return time.Duration(g.MinCutoverTime)
+	}
+	return DefaultMinCutoverTime
 }

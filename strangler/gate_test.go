@@ -27,6 +27,7 @@ services:
     candidate: {url: "http://127.0.0.1:2"}
     mode: shadow
     routes: ["GET /api/order", "POST /api/order"]
+    shadow: {writes: marked}
     gate:
       minSamples: 1000
       minMatch: 99%
@@ -142,8 +143,8 @@ func TestEvaluateGateCutover(t *testing.T) {
 			sampleSpec{matches: 2000, legacy: 10 * time.Millisecond, candidate: 10 * time.Millisecond, span: 10 * time.Minute},
 			VerdictInconclusive, "shadow duration", false, "10m0s", "−50m0s"},
 		{"per-route override lowers minSamples", "POST /api/order",
-			sampleSpec{matches: 20, legacy: 10 * time.Millisecond, candidate: 10 * time.Millisecond, span: 5 * time.Minute},
-			VerdictPass, "samples", true, "20", ""},
+			sampleSpec{matches: 500, legacy: 10 * time.Millisecond, candidate: 10 * time.Millisecond, span: 5 * time.Minute},
+			VerdictPass, "samples", true, "500", ""},
 		{"writes only skipped fail", "POST /api/order",
 			sampleSpec{skippedWrites: 37},
 			VerdictFail, "write coverage", false, "0 writes compared, 37 skipped", "−37 writes"},
@@ -320,7 +321,7 @@ func (r *gateRig) close() {
 func goodEvidence() map[string]*shadow.Evidence {
 	return map[string]*shadow.Evidence{
 		"GET /api/order":  buildEvidence("GET /api/order", sampleSpec{matches: 1500, legacy: 10 * time.Millisecond, candidate: 11 * time.Millisecond, span: 2 * time.Hour}),
-		"POST /api/order": buildEvidence("POST /api/order", sampleSpec{matches: 50, legacy: 10 * time.Millisecond, candidate: 11 * time.Millisecond, span: 2 * time.Hour}),
+		"POST /api/order": buildEvidence("POST /api/order", sampleSpec{matches: 500, legacy: 10 * time.Millisecond, candidate: 11 * time.Millisecond, span: 2 * time.Hour}),
 	}
 }
 
@@ -330,10 +331,8 @@ func TestCutoverGatedThroughController(t *testing.T) {
 	ev["POST /api/order"] = buildEvidence("POST /api/order", sampleSpec{skippedWrites: 12})
 	rig := newGateRig(t, gateConfigYAML, filepath.Join(t.TempDir(), "migrate.db"), ev)
 	c := rig.ctrl
-	if _, err := c.Transition(ctx, TransitionRequest{Target: "orders", To: ModeCanary, Weight: 10, Actor: "ann"}); err != nil {
-		t.Fatal(err)
-	}
-	// The write route was never compared: the whole service is refused.
+	// Straight from shadow, on the shadow evidence. The write route was
+	// never compared: the whole service is refused.
 	_, err := c.Transition(ctx, TransitionRequest{Target: "orders", To: ModeCutover, Actor: "ann"})
 	var gateErr *GateError
 	if !errors.As(err, &gateErr) || gateErr.Results["POST /api/order"].Verdict != VerdictFail || !gateErr.Results["GET /api/order"].Pass {
@@ -505,7 +504,7 @@ func TestAdminGateEndpoints(t *testing.T) {
 			t.Fatalf("argo metric lacks %q: %s", k, body)
 		}
 	}
-	if m["pass"] != true || m["matchRatio"].(float64) != 1 || m["samples"].(float64) != 50 {
+	if m["pass"] != true || m["matchRatio"].(float64) != 1 || m["samples"].(float64) != 500 {
 		t.Fatalf("argo metric = %s", body)
 	}
 

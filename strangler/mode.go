@@ -55,29 +55,69 @@ func modeList() string {
 	return strings.Join(s, ", ")
 }
 
-// CheckTransition says whether a route may go from one mode to another:
-// forward one step at a time (legacy → shadow → canary → cutover → retired),
-// canary → canary to change the weight, and back to legacy from anywhere
-// (rollback). Retire is only possible from cutover.
+// NextModes lists the modes a route in from may go to: one step forward,
+// from shadow also straight to cutover (gated on the shadow evidence, as
+// Argo Rollouts' promote --full skips the remaining canary steps), another
+// canary weight, and back to legacy (rollback) from anywhere but legacy.
+func NextModes(from Mode) []Mode {
+	switch from {
+	case ModeLegacy:
+		return []Mode{ModeShadow}
+	case ModeShadow:
+		return []Mode{ModeCanary, ModeCutover, ModeLegacy}
+	case ModeCanary:
+		return []Mode{ModeCanary, ModeCutover, ModeLegacy}
+	case ModeCutover:
+		return []Mode{ModeRetired, ModeLegacy}
+	case ModeRetired:
+		return []Mode{ModeLegacy}
+	}
+	return nil
+}
+
+// CheckTransition says whether a route may go from one mode to another
+// (NextModes). Every promotion it allows is still subject to the route's
+// gate; rollback to legacy never is.
 func CheckTransition(from, to Mode) error {
 	if !to.Valid() {
 		return fmt.Errorf("%q is not a mode; use one of %s", to, modeList())
 	}
-	if to == ModeLegacy {
-		return nil
-	}
-	if from == ModeCanary && to == ModeCanary {
-		return nil
-	}
-	if from.Index()+1 == to.Index() {
-		return nil
-	}
-	if from == to {
+	if from == to && to != ModeCanary {
 		return fmt.Errorf("already in %s mode", to)
 	}
-	next := "rollback to legacy"
-	if i := from.Index(); i >= 0 && i+1 < len(Modes) {
-		next = string(Modes[i+1]) + " or " + next
+	next := NextModes(from)
+	for _, m := range next {
+		if m == to {
+			return nil
+		}
 	}
-	return fmt.Errorf("cannot go from %s to %s; from %s the next step is %s", from, to, from, next)
+	if !from.Valid() {
+		return fmt.Errorf("cannot go from %q to %s: %q is not a mode", from, to, from)
+	}
+	return fmt.Errorf("cannot go from %s to %s; from %s the next step is %s", from, to, from, stepsHint(from, next))
+}
+
+// stepsHint names the allowed moves in words: "canary or cutover, or
+// rollback to legacy".
+func stepsHint(from Mode, next []Mode) string {
+	var fwd []string
+	back := false
+	for _, m := range next {
+		switch {
+		case m == ModeLegacy:
+			back = true
+		case m == from:
+			fwd = append(fwd, "another canary weight")
+		default:
+			fwd = append(fwd, string(m))
+		}
+	}
+	s := strings.Join(fwd, " or ")
+	if back {
+		if s != "" {
+			s += ", or "
+		}
+		s += "rollback to legacy"
+	}
+	return s
 }

@@ -30,6 +30,8 @@ type Route struct {
 
 	service atomic.Pointer[string]
 	state   atomic.Pointer[RouteState]
+	// step is the counters when the current state began (gate_step.go).
+	step atomic.Pointer[stepBaseline]
 
 	promCandErrors *prometheus.CounterVec // curried with the route; nil until bound
 }
