@@ -205,13 +205,35 @@ func runStatus(ctx context.Context, o *statusOptions, filter string, g *globalOp
 				latencyCell(r.Latency[strangler.SideCandidate]))
 		}
 	})
-	if err != nil || g.output != "table" || filter == "" {
+	if err != nil || g.output != "table" {
 		return err
+	}
+	writeSkippedWrites(s, doc.Routes)
+	if filter == "" {
+		return nil
 	}
 	for _, r := range doc.Routes {
 		writeSuggestions(s, r)
 	}
 	return nil
+}
+
+// writeSkippedWrites says, under the table, which routes had writes that
+// were never shadowed and how to compare them: their gates cannot pass on
+// shadow evidence otherwise.
+func writeSkippedWrites(s *streams, routes []strangler.RouteStatus) {
+	first := true
+	for _, r := range routes {
+		if r.WritesSkipped == 0 {
+			continue
+		}
+		if first {
+			fmt.Fprintln(s.out)
+			first = false
+		}
+		fmt.Fprintf(s.out, "%s: %d writes skipped, not shadowed; set shadow.writes: allow or marked for %s to compare them\n",
+			r.Route, r.WritesSkipped, r.Service)
+	}
 }
 
 // writeSuggestions shows the ignore rules that would accept a route's
@@ -278,17 +300,17 @@ func newTransitionCmds(s *streams, g *globalOptions) []*cobra.Command {
 			"Put a route, or every route of a service, in shadow mode: legacy keeps answering every\nclient; a detached copy of each request goes to the candidate and the responses are compared.",
 			"  migrate shadow order-service\n  migrate shadow \"GET /api/order\" --reason \"candidate v2 deployed\""},
 		{strangler.ModeCanary, "canary SERVICE|ROUTE --weight N | --steps LIST", "Send a sticky share of users to the candidate",
-			"Put routes in canary mode: N% of users (kept on one side by the service's stickyBy key) are\nanswered by the candidate, the rest by legacy. Run again with another --weight to change it.\n\nWith --steps the proxy walks the weights itself: after each --interval it compares the\ncandidate's error rate and p99 with legacy's; a failure rolls back to legacy at once, too\nlittle traffic extends the step, and passing 100% cuts over through the gate. The walk is\nstored, so a restarted proxy resumes it. See it with `migrate status --timeline`.",
+			"Put routes in canary mode: N% of users (kept on one side by the service's stickyBy key) are\nanswered by the candidate, the rest by legacy. Run again with another --weight to change it.\nEntering canary needs shadow evidence that clears the gate, a higher weight needs the current\nstep to have served enough requests within the error ceiling; --force --reason overrides\n(audited). Exit code 3 when the gate is not met.\n\nWith --steps the proxy walks the weights itself: after each --interval it compares the\ncandidate's error rate and p99 with legacy's; a failure rolls back to legacy at once, too\nlittle traffic extends the step, and passing 100% cuts over through the gate. The walk is\nstored, so a restarted proxy resumes it. See it with `migrate status --timeline`.",
 			"  migrate canary order-service --weight 5\n  migrate canary order-service --steps 1,5,25,50,100 --interval 10m\n  migrate canary \"POST /api/order\" --weight 50 --reason \"error rate flat for 24h\""},
 		{strangler.ModeCutover, "cutover SERVICE|ROUTE", "Let the candidate answer all traffic (after its gate passes)",
-			"Cut routes over: the candidate answers every request. The route's gate is checked first;\n--force --reason overrides a failed gate and records why in the audit log. Exit code 3 when\nthe gate is not met.",
-			"  migrate cutover order-service\n  migrate cutover \"GET /api/order\" --force --reason \"approved by CAB-1234\""},
+			"Cut routes over: the candidate answers every request. From shadow the gate is checked on the\nshadow evidence (like Argo Rollouts' promote --full, skipping canary); from canary on the\nshadow evidence and on what the current canary step served. --force --reason overrides a\ngate not met and records why in the audit log. Exit code 3 when the gate is not met.",
+			"  migrate cutover order-service\n  until migrate gate order-service >/dev/null; do sleep 60; done && migrate cutover order-service\n  migrate cutover \"GET /api/order\" --force --reason \"approved by CAB-1234\""},
 		{strangler.ModeLegacy, "rollback SERVICE|ROUTE", "Send a route's traffic straight back to legacy",
 			"Roll routes back to legacy from any mode, at once. Never gated.",
 			"  migrate rollback order-service --reason \"p99 regression\"\n  migrate rollback \"POST /api/order\""},
 		{strangler.ModeRetired, "retire SERVICE|ROUTE", "Stop calling legacy for a cut-over route",
-			"Retire routes that are cut over: legacy is never called for them again (no reverse shadow),\nso the legacy service can be scaled down.",
-			"  migrate retire product-service --reason \"decommissioned\""},
+			"Retire routes that are cut over: legacy is never called for them again (no reverse shadow),\nso the legacy service can be scaled down. The gate wants the route to have run cleanly in\ncutover: at least minCutoverTime there (default 24h) and enough candidate requests since,\nwithin the error ceiling. --force --reason overrides (audited). Exit code 3 when not met.",
+			"  migrate retire product-service\n  migrate retire product-service --force --reason \"legacy host decommissioned\""},
 	}
 	var cmds []*cobra.Command
 	for _, spec := range specs {
@@ -322,8 +344,10 @@ func newTransitionCmds(s *streams, g *globalOptions) []*cobra.Command {
 			f.IntVar(&o.weight, "weight", 0, "percentage of users sent to the candidate (1-100)")
 			f.StringVar(&o.steps, "steps", "", "walk these weights, e.g. 1,5,25,50,100: each step is checked after --interval; a failure rolls back, 100 ends in cutover")
 			f.DurationVar(&o.interval, "interval", time.Minute, "how long each --steps weight is observed before it is checked")
-		case strangler.ModeCutover:
-			f.BoolVar(&o.force, "force", false, "cut over although the gate is not met (needs --reason)")
+		}
+		switch spec.mode {
+		case strangler.ModeCanary, strangler.ModeCutover, strangler.ModeRetired:
+			f.BoolVar(&o.force, "force", false, "promote although the gate is not met (needs --reason; audited)")
 		}
 		cmds = append(cmds, cmd)
 	}

@@ -29,12 +29,13 @@ func newGateCmd(s *streams, g *globalOptions) *cobra.Command {
 evidence and print one line per criterion: what the gate wants, what the evidence
 has, and how far off it is. Nothing changes.
 
-The gate checked is the next one: cutover (samples, match ratio after noise, recent
-unexplained differences, candidate error rate, p99 ratio, shadow duration, write
-coverage), or retired for routes already cut over (time in cutover, record since).
+The gate checked is the next one: cutover (samples, match ratio after noise, judged
+by its 95% confidence bounds, recent unexplained differences, candidate error rate,
+p99 ratio, shadow duration, write coverage; from canary also what the current step
+served), or retired for routes already cut over (time in cutover, record since).
 
-Exit code 0 when the gate passes, 3 when it is not met (failed, or inconclusive:
-too little evidence yet), so CI pipelines can wait on it.`,
+Exit code 0 when the gate passes, 3 when it is not met (failed: fix what failed; or
+inconclusive: too little evidence yet), so CI pipelines can wait on it.`,
 		Example: `  migrate gate order-service
   migrate gate "POST /api/order" -o json | jq '.routes[].criteria[] | select(.pass | not)'
   until migrate gate product-service >/dev/null; do sleep 60; done && migrate cutover product-service`,
@@ -70,18 +71,42 @@ func runGate(ctx context.Context, o *gateOptions, target string, g *globalOption
 	}
 	if g.output == "table" {
 		fmt.Fprintf(s.out, "\ngate for %s: %s\n", target, s.paint(verdictColor(rep.Verdict), rep.Verdict))
+		writeHints(s, rep.Routes)
 	}
 	if !rep.Pass {
-		return notMetErrorf("gate for %s is %s%s", target, rep.Verdict, notMetHint(rep.Verdict))
+		return notMetErrorf("gate for %s is %s: %s", target, rep.Verdict, notMetHint(rep.Verdict))
 	}
 	return nil
 }
 
+// notMetHint is what to do about a verdict: a failed criterion needs a
+// fix, waiting will not change it; an inconclusive one needs evidence.
 func notMetHint(verdict string) string {
 	if verdict == strangler.VerdictInconclusive {
-		return ": not enough evidence yet; keep shadowing and check again"
+		return "not enough evidence yet; collect more evidence and check again"
 	}
-	return ""
+	return "fix what failed; more of the same evidence will not change it"
+}
+
+// writeHints prints, under a gate table, what would meet each criterion
+// that was not met (once per hint and route).
+func writeHints(s *streams, routes []strangler.RouteGate) {
+	seen := map[string]bool{}
+	first := true
+	for _, r := range routes {
+		for _, c := range r.Criteria {
+			key := r.Route + "\x00" + c.Hint
+			if c.Pass || c.Hint == "" || seen[key] {
+				continue
+			}
+			seen[key] = true
+			if first {
+				fmt.Fprintln(s.out)
+				first = false
+			}
+			fmt.Fprintf(s.out, "%s: %s: %s\n", r.Route, c.Name, c.Hint)
+		}
+	}
 }
 
 func verdictColor(v string) string {
@@ -168,12 +193,23 @@ func refusedTransition(err error, target string, g *globalOptions, s *streams) e
 	if g.output == "table" {
 		fmt.Fprintf(s.out, "%s refused, gate verdict %s:\n\n", target, s.paint(verdictColor(verdict), verdict))
 		_ = render(s.out, "table", nil, func(tw *tabwriter.Writer) { gateTable(tw, s, routes) })
+		writeHints(s, routes)
 		fmt.Fprintln(s.out)
 	} else if rerr := render(s.out, g.output, e.Doc, nil); rerr != nil {
 		return rerr
 	}
-	return notMetErrorf("gate not met for %s (%s)%s; or override with --force --reason TEXT", target, verdict, notMetHint(verdict))
+	return &codedError{code: exitGateOrDiff, err: &gateRefusal{verdict: verdict,
+		msg: fmt.Sprintf("gate not met for %s (%s): %s; or override with --force --reason TEXT", target, verdict, notMetHint(verdict))}}
 }
+
+// gateRefusal is a promotion the gate refused, with its verdict (fail or
+// inconclusive), so a caller can tell the two apart without the text.
+type gateRefusal struct {
+	verdict string
+	msg     string
+}
+
+func (e *gateRefusal) Error() string { return e.msg }
 
 // runCanaryWalk starts a progressive canary: the proxy walks the weights.
 func runCanaryWalk(ctx context.Context, o *transitionOptions, target string, g *globalOptions, s *streams) error {
