@@ -147,7 +147,9 @@ func routeStatus(rr RouteReport) string {
 		if c.Passed {
 			continue
 		}
-		if c.Name == "samples" {
+		// A match ratio not yet confidently on either side of its
+		// threshold waits for evidence like a sample shortfall.
+		if c.Name == "samples" || (c.Name == "match" && c.Unknown) {
 			samplesShort = true
 		} else {
 			other = true
@@ -554,12 +556,18 @@ func buildSummary(r *Report, byName map[string]*analyze.Service) Summary {
 			if rr.Evidence == nil {
 				continue
 			}
+			// A write route whose writes are never shadowed cannot collect
+			// samples: the step is to shadow its writes, not to wait.
+			unshadowed := false
 			for _, c := range rr.Checks {
-				if c.Passed {
+				unshadowed = unshadowed || (c.Name == "write coverage" && !c.Passed && !c.Unknown && rr.Evidence.Samples == 0)
+			}
+			for _, c := range rr.Checks {
+				if c.Passed || (unshadowed && c.Name == "samples") {
 					continue
 				}
 				if st, ok := stepFor(rr, c); ok {
-					if c.Name == "samples" {
+					if st.Action == "collect-samples" {
 						collect = append(collect, st)
 					} else {
 						fixes = append(fixes, st)
@@ -630,7 +638,13 @@ func stepFor(rr RouteReport, c GateCheck) (Step, bool) {
 			fmtCount(int64(math.Ceil(c.Threshold-c.Actual))), rr.Route, fmtCount(int64(c.Actual)), fmtCount(int64(c.Threshold)))
 	case "match":
 		if c.Unknown {
-			return st, false
+			if e.Matches+e.Mismatches == 0 {
+				return st, false
+			}
+			st.Action = "collect-samples"
+			st.Text = fmt.Sprintf("Collect more samples on %s: its match ratio is not yet confidently above or below %s (%s).",
+				rr.Route, fmtPct(c.Threshold), c.Detail)
+			return st, true
 		}
 		st.Action = "fix-differences"
 		if e.DifferenceClasses > 0 {
@@ -661,6 +675,13 @@ func stepFor(rr RouteReport, c GateCheck) (Step, bool) {
 		} else {
 			st.Text = fmt.Sprintf("Reduce the Wasm candidate's p99 latency on %s to at most %s× legacy (%s).", rr.Route, fmtRatio(c.Threshold), c.Detail)
 		}
+	case "write coverage":
+		if c.Unknown || e.Samples > 0 {
+			return st, false
+		}
+		st.Action = "shadow-writes"
+		st.Text = fmt.Sprintf("Shadow the writes of %s: they are not mirrored under shadow.writes: deny (%s skipped), so more traffic will not bring evidence. Set shadow.writes: allow (or marked) in the shadow block of %s to compare them.",
+			rr.Route, fmtCount(e.SkippedWrites), rr.Service)
 	default:
 		return st, false
 	}

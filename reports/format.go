@@ -144,11 +144,11 @@ func statusLabel(s string) string {
 // statusTone maps a status to the pill colour: ok, warn, bad, or none.
 func statusTone(s string) string {
 	switch s {
-	case StatusCutover, StatusRetired, StatusReady, "passed":
+	case StatusCutover, StatusRetired, StatusReady, "passed", "pass":
 		return "ok"
-	case StatusCollecting, "ready-with-conditions":
+	case StatusCollecting, "ready-with-conditions", "inconclusive":
 		return "warn"
-	case StatusBlocked, "not-ready", "failed":
+	case StatusBlocked, "not-ready", "failed", "fail":
 		return "bad"
 	}
 	return "none"

@@ -61,6 +61,10 @@ type Transition struct {
 	Reason string `json:"reason,omitempty"`
 	// Forced is true when a gate was overridden (cutover --force).
 	Forced bool `json:"forced,omitempty"`
+	// Verdict is the gate's verdict when the transition was made: pass,
+	// fail or inconclusive (a forced one is never pass). Empty when no
+	// gate was consulted (shadow, rollback, or no gate configured).
+	Verdict string `json:"verdict,omitempty"`
 	// Checks are the gate numbers as they stood when the transition was made
 	// (the evidence snapshot in the audit log). Empty when none were recorded.
 	Checks []GateCheck `json:"checks,omitempty"`

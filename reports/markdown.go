@@ -300,6 +300,9 @@ func (m mdWriter) route(rr RouteReport) {
 		m.header("When", "Who", "Change", "Why", "Gate numbers")
 		for _, t := range rr.Timeline {
 			change := md(t.From) + " → " + md(modeLabel(t.To, t.Weight))
+			if t.Verdict != "" {
+				change += " (gate " + md(t.Verdict) + ")"
+			}
 			if t.Forced {
 				change += " (forced)"
 			}

@@ -43,9 +43,10 @@ func FromStore(ctx context.Context, st *strangler.Store, cfg *strangler.Config) 
 			return nil, err
 		}
 		for _, t := range audit {
+			checks, verdict := gateChecks(t.Evidence)
 			r.Timeline = append(r.Timeline, Transition{At: t.At, Actor: t.Actor, From: string(t.From),
 				To: string(t.To), Weight: t.ToWeight, Reason: t.Reason, Forced: t.Forced,
-				Checks: gateChecks(t.Evidence)})
+				Checks: checks, Verdict: verdict})
 		}
 		if raw, ok := evidence[name]; ok {
 			ev := new(shadow.Evidence)
@@ -59,7 +60,8 @@ func FromStore(ctx context.Context, st *strangler.Store, cfg *strangler.Config) 
 				}
 			}
 			r.Evidence = reportEvidence(ev, noise)
-			r.Checks = gateVerdict(cfg.Services[svc].Gate.For(name), name, ev, noise)
+			r.Checks = gateVerdict(cfg.Services[svc].Gate.For(name), name, ev, noise,
+				strangler.WritesDenied(name, cfg.Services[svc].Shadow))
 			if err := addRepresentativeSample(ctx, st, name, r.Evidence); err != nil {
 				return nil, err
 			}
@@ -178,11 +180,12 @@ func addRepresentativeSample(ctx context.Context, st *strangler.Store, route str
 }
 
 // gateChecks reads the gate criteria stored with a transition, if any: the
-// numbers the decision was made on, in the gate's own words.
-func gateChecks(raw json.RawMessage) []GateCheck {
+// numbers the decision was made on, in the gate's own words, and the
+// verdict they added up to.
+func gateChecks(raw json.RawMessage) ([]GateCheck, string) {
 	var snap strangler.GateSnapshot
 	if len(raw) == 0 || json.Unmarshal(raw, &snap) != nil {
-		return nil
+		return nil, ""
 	}
 	var out []GateCheck
 	for _, c := range snap.Criteria {
@@ -192,7 +195,7 @@ func gateChecks(raw json.RawMessage) []GateCheck {
 		}
 		out = append(out, GateCheck{Name: c.Name, Passed: c.Pass, Unknown: c.Inconclusive, Detail: detail})
 	}
-	return out
+	return out, snap.Verdict
 }
 
 // reportCheckNames are the gate criteria the report measures in numbers of
@@ -205,12 +208,12 @@ var reportCheckNames = map[string]string{
 // gateVerdict evaluates the route's cutover gate with the same function the
 // proxy, `migrate gate` and the integrations use, so the report can never
 // call a route ready that the gate would refuse.
-func gateVerdict(g *strangler.GateConfig, route string, ev *shadow.Evidence, noise *shadow.Noise) []GateCheck {
+func gateVerdict(g *strangler.GateConfig, route string, ev *shadow.Evidence, noise *shadow.Noise, writesDenied bool) []GateCheck {
 	if g == nil {
 		return nil
 	}
 	res := strangler.EvaluateGate(g, strangler.GateFacts{Route: route, To: strangler.ModeCutover,
-		Now: ev.Last, Evidence: ev, Noise: noise})
+		Now: ev.Last, Evidence: ev, Noise: noise, WritesDenied: writesDenied})
 	sum := ev.Summary(noise)
 	checks := []GateCheck{}
 	for _, c := range res.Criteria {
@@ -223,8 +226,13 @@ func gateVerdict(g *strangler.GateConfig, route string, ev *shadow.Evidence, noi
 		case "samples":
 			gc.Actual, gc.Threshold = float64(sum.Samples), float64(g.MinSamples)
 		case "match":
+			// Unknown also while the ratio's confidence interval straddles
+			// the minimum: more samples settle it, nothing needs fixing.
 			gc.Actual, gc.Threshold = sum.MatchRatio, float64(*g.MinMatch)
-			gc.Unknown = sum.Matches+sum.Mismatches == 0
+			gc.Unknown = sum.Matches+sum.Mismatches == 0 || (!c.Pass && c.Inconclusive)
+			if gc.Unknown && sum.Matches+sum.Mismatches > 0 {
+				gc.Detail = fmt.Sprintf("match ratio inconclusive: %s, want %s", c.Got, c.Want)
+			}
 		case "errorRate":
 			gc.Actual, gc.Threshold = sum.ErrorRate, float64(*g.MaxErrorRate)
 			gc.Unknown = sum.Samples == 0

@@ -91,7 +91,7 @@ func TestReportUsesTheGatesVerdict(t *testing.T) {
 		}
 		ev.Add(shadow.Sample{At: at.Add(time.Duration(i) * time.Second), Route: "GET /a", Result: res})
 	}
-	checks := gateVerdict(g, "GET /a", ev, nil)
+	checks := gateVerdict(g, "GET /a", ev, nil, false)
 	rep := Build(nil, []Route{{Route: "GET /a", Service: "svc", Mode: "shadow", Gate: reportGate(g),
 		Evidence: reportEvidence(ev, nil), Checks: checks}}, Options{Now: fixedNow})
 	rr := rep.Services[0].Routes[0]

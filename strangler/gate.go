@@ -218,7 +218,7 @@ func cutoverCriteria(g *GateConfig, f GateFacts, sum *shadow.Summary) []Criterio
 				out = append(out, pass("match ratio", want, got))
 			case hi < min:
 				c := miss("match ratio", want, got, points(sum.MatchRatio-min), false)
-				c.Hint = "fix the differences (migrate diffs ROUTE), or accept them as noise in the shadow block"
+				c.Hint = fmt.Sprintf("fix the differences (migrate diffs '%s'), or accept those that are noise in the shadow block", f.Route)
 				out = append(out, c)
 			default:
 				c := miss("match ratio", want, got, points(sum.MatchRatio-min), true)
