@@ -236,6 +236,12 @@ func TestCanaryWalkRollsBackOnReverseShadowMismatch(t *testing.T) {
 	h := newHarness(t, cfg, map[string]string{"legacy": legacy.URL, "candidate": candidate.URL}, mirror)
 	route := "GET /api/order"
 	h.set(t, route, strangler.ModeShadow, 0)
+	// There is no shadow evidence to enter canary on: the first weight is
+	// forced, and the walk starts from it.
+	if _, err := h.ctrl.Transition(context.Background(), strangler.TransitionRequest{Target: route, To: strangler.ModeCanary,
+		Weight: 50, Force: true, Reason: "judged by reverse shadow only", Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	walkerDone := make(chan struct{})

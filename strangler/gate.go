@@ -192,7 +192,7 @@ func cutoverCriteria(g *GateConfig, f GateFacts, sum *shadow.Summary) []Criterio
 		} else {
 			c := miss("samples", want, got, signed(int64(samples)-int64(g.MinSamples)), true)
 			if !f.WritesDenied {
-				c.Hint = "keep shadowing: more traffic settles it"
+				c.Hint = "more compared traffic settles it; check again later"
 			}
 			out = append(out, c)
 		}
@@ -222,7 +222,7 @@ func cutoverCriteria(g *GateConfig, f GateFacts, sum *shadow.Summary) []Criterio
 				out = append(out, c)
 			default:
 				c := miss("match ratio", want, got, points(sum.MatchRatio-min), true)
-				c.Hint = "too few compared answers to tell whether the ratio is above the minimum; keep shadowing"
+				c.Hint = "too few compared answers to tell whether the ratio is above the minimum; more compared traffic settles it"
 				out = append(out, c)
 			}
 		}
