@@ -326,6 +326,9 @@ func newTransitionCmds(s *streams, g *globalOptions) []*cobra.Command {
 					if cmd.Flags().Changed("weight") {
 						return usageErrorf("use --weight N (one weight) or --steps LIST (a walk), not both")
 					}
+					if o.force {
+						return usageErrorf("a walk is never forced: force its first weight with --weight N --force --reason TEXT, then start the walk at N")
+					}
 					return runCanaryWalk(cmd.Context(), o, args[0], g, s)
 				}
 				if o.mode == strangler.ModeCanary && !cmd.Flags().Changed("weight") {

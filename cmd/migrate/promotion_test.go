@@ -139,6 +139,9 @@ func TestCanaryStepNeedsEvidence(t *testing.T) {
 	if code != 3 || !strings.Contains(out, "step traffic") {
 		t.Fatalf("canary 50%% with no step traffic: exit %d\n%s\n%s", code, out, errOut)
 	}
+	if code, _, errOut := gateCLI("canary", route, "--steps", "50,100", "--force", "--reason", "x", "--admin", admin); code != 2 || !strings.Contains(errOut, "never forced") {
+		t.Fatalf("forced walk: exit %d %s", code, errOut)
+	}
 	if code, out, errOut := gateCLI("canary", route, "--weight", "50", "--force", "--reason", "load test window", "--admin", admin); code != 0 || !strings.Contains(out, "forced") {
 		t.Fatalf("forced canary 50%%: exit %d\n%s\n%s", code, out, errOut)
 	}
