@@ -537,12 +537,17 @@ func buildSummary(r *Report, byName map[string]*analyze.Service) Summary {
 				continue
 			case StatusReady:
 				s.Ready = append(s.Ready, ref)
-				if rr.Mode == "canary" {
+				// Each step names a move the route's mode allows.
+				switch rr.Mode {
+				case "canary":
 					promote = append(promote, Step{Action: "cutover", Service: rr.Service, Route: rr.Route,
 						Text: fmt.Sprintf("Cut over %s: the canary at %d%% clears its gate (%s).", rr.Route, rr.Weight, passedSummary(rr.Checks))})
-				} else {
+				case "legacy":
+					promote = append(promote, Step{Action: "start-shadow", Service: rr.Service, Route: rr.Route,
+						Text: fmt.Sprintf("Shadow %s again: it is back on legacy, and its earlier shadow evidence cleared its gate (%s); from shadow it can be cut over.", rr.Route, passedSummary(rr.Checks))})
+				default:
 					promote = append(promote, Step{Action: "promote", Service: rr.Service, Route: rr.Route,
-						Text: fmt.Sprintf("Promote %s to canary: shadow evidence clears its gate (%s).", rr.Route, passedSummary(rr.Checks))})
+						Text: fmt.Sprintf("Promote %s to canary, or cut it over: shadow evidence clears its gate (%s).", rr.Route, passedSummary(rr.Checks))})
 				}
 			case StatusBlocked:
 				b := Blocked{RouteRef: ref}

@@ -126,3 +126,37 @@ func TestReportTimelineAndStepsTellTheTruth(t *testing.T) {
 		t.Fatalf("next steps for the write route = %+v", rep.Summary.NextSteps)
 	}
 }
+
+// TestNextStepsNameAllowedMoves: a ready route's next step is a move its
+// mode allows — from shadow a canary or a cutover, from legacy (rolled
+// back) shadowing again, never "promote to canary" straight from legacy.
+func TestNextStepsNameAllowedMoves(t *testing.T) {
+	ms := time.Millisecond
+	ev := &Evidence{Samples: 2000, Matches: 2000, Legacy: Latency{P50: 2 * ms, P95: 4 * ms, P99: 5 * ms},
+		Candidate: Latency{P50: 2 * ms, P95: 4 * ms, P99: 5 * ms}}
+	routes := []Route{
+		{Route: "GET /api/order", Service: "order-service", Mode: "legacy", Evidence: ev},
+		{Route: "GET /api/inventory", Service: "inventory-service", Mode: "shadow", Evidence: ev},
+	}
+	rep := Build(sampleInventory(), routes, Options{Now: fixedNow})
+	steps := map[string]Step{}
+	for _, st := range rep.Summary.NextSteps {
+		if st.Route != "" {
+			steps[st.Route] = st
+		}
+	}
+	if st := steps["GET /api/order"]; st.Action != "start-shadow" || strings.Contains(st.Text, "to canary") {
+		t.Errorf("rolled-back route's step = %+v", st)
+	}
+	if st := steps["GET /api/inventory"]; st.Action != "promote" || !strings.Contains(st.Text, "cut it over") {
+		t.Errorf("shadowed route's step = %+v", st)
+	}
+	for route, st := range steps {
+		mode := map[string]strangler.Mode{"GET /api/order": strangler.ModeLegacy, "GET /api/inventory": strangler.ModeShadow}[route]
+		for _, m := range []strangler.Mode{strangler.ModeCanary, strangler.ModeCutover} {
+			if strings.Contains(st.Text, "to "+string(m)) && strangler.CheckTransition(mode, m) != nil {
+				t.Errorf("%s (%s): step %q names %s, not allowed from %s", route, mode, st.Text, m, mode)
+			}
+		}
+	}
+}
