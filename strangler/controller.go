@@ -386,13 +386,13 @@ func (e *GateError) Error() string {
 		failed = append(failed, fmt.Sprintf("%q %s (%s)", route, verdict, strings.Join(crit, "; ")))
 	}
 	sort.Strings(failed)
-	return "gate not met for " + strings.Join(failed, ", ") + "; " + GateAdvice(anyFailed)
+	return "gate not met for " + strings.Join(failed, ", ") + "; " + gateAdvice(anyFailed)
 }
 
-// GateAdvice is what to do about a gate not met: a failed criterion needs
+// gateAdvice is what to do about a gate not met: a failed criterion needs
 // a fix (more of the same evidence will not change it); an inconclusive
 // one needs more evidence.
-func GateAdvice(failed bool) string {
+func gateAdvice(failed bool) string {
 	if failed {
 		return "fix what failed, or override with --force --reason TEXT"
 	}

@@ -288,9 +288,12 @@ func cutoverCriteria(g *GateConfig, f GateFacts, sum *shadow.Summary) []Criterio
 		if sum != nil {
 			skipped = sum.SkippedWrites
 		}
+		delta := ""
+		if skipped > 0 {
+			delta = fmt.Sprintf("−%d writes", skipped)
+		}
 		c := miss("write coverage", "writes compared, not only skipped",
-			fmt.Sprintf("writes are not shadowed (shadow.writes: deny); %d skipped, 0 compared", skipped),
-			fmt.Sprintf("−%d writes", skipped), false)
+			fmt.Sprintf("writes are not shadowed (shadow.writes: deny); %d skipped, 0 compared", skipped), delta, false)
 		c.Hint = "set shadow.writes: allow (or marked, for a candidate that honours " + shadow.HeaderShadowWrite +
 			") in the service's shadow block to compare writes, or promote with --force --reason"
 		out = append(out, c)
@@ -318,8 +321,9 @@ func cutoverCriteria(g *GateConfig, f GateFacts, sum *shadow.Summary) []Criterio
 
 func retireCriteria(g *GateConfig, f GateFacts) []Criterion {
 	var out []Criterion
-	{
-		min := g.minCutoverTime()
+	// Time in cutover is always checked (minCutoverTime has a default): a
+	// cutover retired in the second it was made has shown nothing.
+	if min := g.minCutoverTime(); min > 0 {
 		want := "≥ " + fmtDuration(min) + " in cutover"
 		if f.CutoverAt.IsZero() {
 			out = append(out, miss("time in cutover", want, "cutover time unknown", "", true))
@@ -391,9 +395,9 @@ func recentUnexplained(ev *shadow.Evidence, sum *shadow.Summary, k int) ([]strin
 	return out, seen
 }
 
-// confidence is the one-sided level of the match ratio's bounds: a route
-// passes when the ratio is at least the minimum with this confidence, and
-// fails when it is below it with the same confidence.
+// confidenceZ and confidenceText are the one-sided level of the match
+// ratio's bounds: a route passes when its ratio is at least the minimum
+// with this confidence, and fails when it is below it with the same.
 const (
 	confidenceZ    = 1.6449 // standard normal quantile at 0.95
 	confidenceText = "95%"
@@ -484,8 +488,9 @@ func (c *Controller) EvaluateGate(ctx context.Context, in GateInput) (GateResult
 	return EvaluateGate(in.Config.For(in.Route.Name), f), nil
 }
 
-// WritesDenied reports whether route is a write route that opts (the
-// service's shadow block; nil is the default) never mirror: writes: deny.
+// WritesDenied reports whether route writes (POST, PUT, PATCH, DELETE)
+// and opts, its service's shadow block (nil: the defaults), never mirrors
+// writes (writes: deny, the default).
 func WritesDenied(route string, opts *shadow.Options) bool {
 	return isWriteRoute(route) && (opts == nil || opts.Writes == "" || opts.Writes == shadow.WritesDeny)
 }
