@@ -123,6 +123,9 @@ func buildRoute(rt Route, opts Options) RouteReport {
 			}
 		} else {
 			rr.Checks = evaluateGate(rr.Gate, rr.Evidence)
+			if c, ok := unshadowedWrites(rr.Route, rr.Evidence); ok {
+				rr.Checks = append(rr.Checks, c)
+			}
 		}
 	}
 	rr.Status = routeStatus(rr)
@@ -322,6 +325,22 @@ func evaluateGate(g Gate, e *EvidenceReport) []GateCheck {
 		cs[i].Detail = checkDetail(cs[i], e)
 	}
 	return cs
+}
+
+// unshadowedWrites is the failed write-coverage check of a write route
+// whose writes were all skipped, none compared: input without the gate's
+// own checks says so by its counts alone.
+func unshadowedWrites(route string, e *EvidenceReport) (GateCheck, bool) {
+	method, _, _ := strings.Cut(route, " ")
+	switch strings.ToUpper(method) {
+	case "POST", "PUT", "PATCH", "DELETE":
+	default:
+		return GateCheck{}, false
+	}
+	if e.Samples > 0 || e.SkippedWrites == 0 {
+		return GateCheck{}, false
+	}
+	return GateCheck{Name: "write coverage", Detail: fmt.Sprintf("write coverage: %s writes skipped, none compared (not shadowed)", fmtCount(e.SkippedWrites))}, true
 }
 
 // checkDetail says a check in words, with the shortfall when it failed.
@@ -561,14 +580,14 @@ func buildSummary(r *Report, byName map[string]*analyze.Service) Summary {
 			if rr.Evidence == nil {
 				continue
 			}
-			// A write route whose writes are never shadowed cannot collect
-			// samples: the step is to shadow its writes, not to wait.
+			// A write route whose writes are never shadowed has no evidence
+			// to collect or judge: the one step is to shadow its writes.
 			unshadowed := false
 			for _, c := range rr.Checks {
 				unshadowed = unshadowed || (c.Name == "write coverage" && !c.Passed && !c.Unknown && rr.Evidence.Samples == 0)
 			}
 			for _, c := range rr.Checks {
-				if c.Passed || (unshadowed && c.Name == "samples") {
+				if c.Passed || (unshadowed && c.Name != "write coverage") {
 					continue
 				}
 				if st, ok := stepFor(rr, c); ok {

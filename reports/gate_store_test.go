@@ -160,3 +160,21 @@ func TestNextStepsNameAllowedMoves(t *testing.T) {
 		}
 	}
 }
+
+// TestUnshadowedWritesFromPlainInput: report input without the gate's own
+// checks still tells a write route whose writes were all skipped to
+// shadow them, not to collect samples.
+func TestUnshadowedWritesFromPlainInput(t *testing.T) {
+	routes := []Route{{Route: "POST /api/order", Service: "order-service", Mode: "shadow",
+		Evidence: &Evidence{SkippedWrites: 37}}}
+	rep := Build(sampleInventory(), routes, Options{Now: fixedNow})
+	var actions []string
+	for _, st := range rep.Summary.NextSteps {
+		if st.Route == "POST /api/order" {
+			actions = append(actions, st.Action)
+		}
+	}
+	if strings.Join(actions, ",") != "shadow-writes" {
+		t.Fatalf("next steps for an unshadowed write route: %v (%+v)", actions, rep.Summary.NextSteps)
+	}
+}
