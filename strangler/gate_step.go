@@ -9,7 +9,7 @@ import (
 // weight: the evidence a promotion out of a canary step is judged on.
 type StepWindow struct {
 	// Since is when the step began (or when this process first saw it).
-	Since time.Time `json:"since"`
+	Since time.Time
 	// Legacy and Candidate are each side's counters since then, and
 	// LegacyAll legacy's whole record (the reference when the step left
 	// legacy too little traffic, as at 100%).
