@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/strangler-fig/migrate/analyze"
+	"github.com/strangler-fig/migrate/strangler"
 )
 
 // TestDemoJourney runs the whole journey as `migrate demo` does, with less
@@ -39,6 +40,25 @@ func TestDemoJourney(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("demo output lacks %q\n%s", want, got)
 		}
+	}
+	// The cutover is `migrate cutover` from shadow, decided by the gate on
+	// the shadow evidence: the audit log shows that one move, not a
+	// canary skipped through at 100%.
+	st, err := strangler.OpenStore(filepath.Join(dir, "migrate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	audit, err := st.Audit(context.Background(), strangler.AuditQuery{Route: "GET /api/product"})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var moves []string
+	for _, a := range audit {
+		moves = append(moves, string(a.From)+">"+string(a.To))
+	}
+	if strings.Join(moves, ",") != "legacy>shadow,shadow>cutover" || audit[1].Forced || !strings.Contains(string(audit[1].Evidence), `"verdict":"pass"`) {
+		t.Errorf("GET /api/product audit = %v (%+v)", moves, audit)
 	}
 	inv, err := analyze.ReadInventory(filepath.Join(dir, "inventory.json"))
 	if err != nil {
