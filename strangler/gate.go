@@ -333,7 +333,9 @@ func retireCriteria(g *GateConfig, f GateFacts) []Criterion {
 			if in >= min {
 				out = append(out, pass("time in cutover", want, got))
 			} else {
-				out = append(out, miss("time in cutover", want, got, "−"+fmtDuration(min-in), true))
+				c := miss("time in cutover", want, got, "−"+fmtDuration(min-in), true)
+				c.Hint = "retire once the route has run in cutover for " + fmtDuration(min) + " (the gate's minCutoverTime)"
+				out = append(out, c)
 			}
 		}
 	}

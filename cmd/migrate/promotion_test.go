@@ -166,7 +166,7 @@ func TestRetireRightAfterForcedCutoverRefused(t *testing.T) {
 	}
 	code, out, errOut := gateCLI("retire", route, "--admin", admin)
 	if code != 3 || !strings.Contains(out, "time in cutover") || !strings.Contains(out, "≥ 24h0m0s in cutover") ||
-		!strings.Contains(out, "record since cutover") {
+		!strings.Contains(out, "record since cutover") || !strings.Contains(out, "the gate's minCutoverTime") {
 		t.Fatalf("retire at once: exit %d\n%s\n%s", code, out, errOut)
 	}
 	if code, _, errOut := gateCLI("retire", route, "--force", "--admin", admin); code != 2 || !strings.Contains(errOut, "--reason") {
