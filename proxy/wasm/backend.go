@@ -58,6 +58,8 @@ type Backend struct {
 	base   wazero.ModuleConfig
 	stats  counters
 
+	services atomic.Pointer[Services] // named outbound services; nil: none
+
 	checkEvery time.Duration // reloadCheckInterval; tests shorten it
 	lastCheck  atomic.Int64  // unix nanoseconds of the last stat
 	reloading  atomic.Bool
