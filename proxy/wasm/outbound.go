@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -253,7 +254,14 @@ func hostReq(ctx context.Context, m api.Module, stack []uint64) {
 		to = u.Scheme + "://" + u.Host
 	}
 	if !ok {
-		s.b.logger.Warn("outbound call refused: destination not on the candidate's outbound list",
+		// Once per destination at warn level: a guest that tries on every
+		// request (and copes, as the order port does alone) must not flood
+		// the log.
+		level := slog.LevelWarn
+		if _, seen := s.b.refused.LoadOrStore(to, true); seen {
+			level = slog.LevelDebug
+		}
+		s.b.logger.Log(ctx, level, "outbound call refused: destination not on the candidate's outbound list",
 			"url", u.Scheme+"://"+u.Host+u.Path, "method", string(method), "allowed", opts.Outbound, "request", s.requestID)
 		s.record(to, u, string(method), 0, false, "destination not allowed")
 		ret(httpDestinationNotAllowed)
