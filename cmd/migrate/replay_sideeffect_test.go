@@ -72,7 +72,7 @@ func TestDiffsReplayStubsWrites(t *testing.T) {
 	cand.Calls = nil
 	s := shadow.Sample{At: time.Now(), Route: "POST /api/order", Service: "order-service",
 		Request: shadow.RecordedRequest{Method: "POST", URL: "/api/order", Header: http.Header{"Content-Type": {"application/json"}}, Body: body},
-		Legacy: legacy, Candidate: cand}
+		Legacy:  legacy, Candidate: cand}
 	s.Result = shadow.Compare(legacy, cand, nil, nil)
 	data, _ := json.Marshal(s)
 	if err := store.AddSamples(ctx, []strangler.SampleRow{{At: s.At, Route: s.Route, Signature: strangler.SampleSignature(s), Data: data}}, strangler.SamplesPerSignature); err != nil {
