@@ -229,3 +229,48 @@ func TestNamedServiceFollowsRouteMode(t *testing.T) {
 		t.Errorf("cut-over write: %q, inventory writes %d", got, rig.writes.Load())
 	}
 }
+
+// TestStubsFromYAML: a candidate block's stubs, written in YAML, answer a
+// shadow copy's write.
+func TestStubsFromYAML(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Wasm module")
+	}
+	probe := buildOutboundProbe(t)
+	cfg, err := strangler.ParseConfig([]byte(`services:
+  order-service:
+    legacy: http://127.0.0.1:1
+    candidate:
+      wasm: `+probe+`
+      outbound: ["http://127.0.0.1:1"]
+      stubs:
+        "POST /api/inventory/*": {status: 202, body: {reserved: [a, b]}}
+    routes: ["POST /api/order"]
+`), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	factory, closeWasm, err := NewWasmFactory(context.Background(), "", logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeWasm(context.Background())
+	b, closeFn, err := factory(context.Background(), cfg.Services["order-service"].Candidate.Raw, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn(context.Background())
+	q := url.Values{"method": {"POST"}, "url": {"http://127.0.0.1:1/api/inventory/reserve"}}
+	req := httptest.NewRequest("POST", "/api/order?"+q.Encode(), strings.NewReader(`{}`))
+	calls := &shadow.Calls{}
+	resp, err := b.RoundTrip(req.WithContext(shadow.WithCalls(req.Context(), calls)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if got := string(body); got != `202 application/json {"reserved":["a","b"]}` || len(calls.List()) != 1 || !calls.List()[0].Stubbed {
+		t.Errorf("answer %q, calls %+v", got, calls.List())
+	}
+}
