@@ -134,19 +134,25 @@ type Stub struct {
 // defaultStub answers a write no stub names.
 var defaultStub = Stub{Status: http.StatusOK, Body: json.RawMessage(`{}`), ContentType: "application/json"}
 
-// stubFor finds the stub of "METHOD /path": an exact key first, then the
-// longest key ending in "*" that prefixes it, then "METHOD *" and "*".
+// stubFor finds the stub of "METHOD /path": the exact key first, then the
+// key ending in "*" with the longest prefix of the path ("POST /api/*",
+// "POST *"); a key's method may be "*" (any), and on equal prefixes the
+// named method wins.
 func (o Options) stubFor(method, path string) Stub {
 	st, ok := o.Stubs[method+" "+path]
 	if !ok {
-		best := -1
+		best, bestExact := -1, false
 		for k, v := range o.Stubs {
 			m, p, _ := strings.Cut(k, " ")
 			if m != method && m != "*" || !strings.HasSuffix(p, "*") {
 				continue
 			}
-			if pre := strings.TrimSuffix(p, "*"); strings.HasPrefix(path, pre) && len(pre) > best {
-				st, best, ok = v, len(pre), true
+			pre := strings.TrimSuffix(p, "*")
+			if !strings.HasPrefix(path, pre) {
+				continue
+			}
+			if exact := m == method; len(pre) > best || len(pre) == best && exact && !bestExact {
+				st, best, bestExact, ok = v, len(pre), exact, true
 			}
 		}
 	}

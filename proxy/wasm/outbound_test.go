@@ -235,3 +235,33 @@ func TestOutboundStubsValidated(t *testing.T) {
 		}
 	}
 }
+
+func TestStubFor(t *testing.T) {
+	o := Options{Stubs: map[string]Stub{
+		"POST /api/inventory/reserve": {Status: 201},
+		"POST /api/inventory/*":       {Status: 202},
+		"* /api/inventory/*":          {Status: 203},
+		"* *":                         {Status: 204},
+		"PUT /api/*":                  {Status: 205},
+	}}
+	for _, c := range []struct {
+		method, path string
+		want         int
+	}{
+		{"POST", "/api/inventory/reserve", 201},
+		{"POST", "/api/inventory/release", 202}, // the named method beats * on the same prefix
+		{"DELETE", "/api/inventory/x", 203},
+		{"PUT", "/api/inventory/x", 203}, // the longer prefix wins
+		{"PUT", "/api/order", 205},
+		{"PATCH", "/elsewhere", 204},
+	} {
+		for range 20 { // map order must not decide
+			if got := o.stubFor(c.method, c.path); got.Status != c.want || string(got.Body) != "{}" || got.ContentType != "application/json" {
+				t.Fatalf("%s %s: %+v, want status %d with the default body", c.method, c.path, got, c.want)
+			}
+		}
+	}
+	if got := (Options{}).stubFor("POST", "/x"); got.Status != 200 || string(got.Body) != "{}" {
+		t.Errorf("no stubs: %+v, want 200 {}", got)
+	}
+}
