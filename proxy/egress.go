@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -132,12 +133,12 @@ const maxServiceResponse = 16 << 20
 // compare.
 func (p *Proxy) ServiceRoundTrip(service string, r *http.Request) (*http.Response, error) {
 	t := p.table.Load()
+	if r.URL.Path == "" {
+		r.URL.Path = "/"
+	}
 	path := r.URL.RawPath
 	if path == "" {
 		path = r.URL.Path
-	}
-	if r.URL.Path == "" {
-		r.URL.Path = "/"
 	}
 	w := &bufferWriter{header: http.Header{}}
 	i := -1
@@ -170,11 +171,7 @@ func (p *Proxy) ServiceRoundTrip(service string, r *http.Request) (*http.Respons
 	return w.response(r), nil
 }
 
-var errServiceResponseTooLarge = &serviceError{"the named service's answer is over " + strconv.Itoa(maxServiceResponse>>20) + "MiB"}
-
-type serviceError struct{ msg string }
-
-func (e *serviceError) Error() string { return e.msg }
+var errServiceResponseTooLarge = errors.New("the named service's answer is over " + strconv.Itoa(maxServiceResponse>>20) + "MiB")
 
 // bufferWriter collects an answer served in process into a response.
 type bufferWriter struct {
