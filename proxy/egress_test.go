@@ -23,7 +23,7 @@ import (
 
 // buildOutboundProbe compiles the guest that makes the outbound calls its
 // query names, with the fixtures' client package.
-func buildOutboundProbe(t *testing.T) string {
+func buildOutboundProbe(t testing.TB) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "probe.wasm")
 	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", out, "../fixtures/wasm/internal/outbound/probe")
@@ -40,13 +40,14 @@ func buildOutboundProbe(t *testing.T) string {
 // candidate, allowed to call inventory-service by name.
 type sideEffectRig struct {
 	front          *httptest.Server
+	inventoryURL   string
 	ctrl           *strangler.Controller
 	mirror         *shadow.Mirror
 	writes, reads  atomic.Int64
 	candidateReads atomic.Int64
 }
 
-func newSideEffectRig(t *testing.T) *sideEffectRig {
+func newSideEffectRig(t testing.TB) *sideEffectRig {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds a Wasm module")
@@ -97,10 +98,11 @@ func newSideEffectRig(t *testing.T) *sideEffectRig {
     routes: ["GET /api/inventory", "POST /api/inventory/reserve"]
   order-service:
     legacy: %s
-    candidate: {wasm: %s, outbound: [inventory-service]}
+    candidate: {wasm: %s, outbound: [inventory-service, %q]}
     routes: ["POST /api/order"]
     shadow: {writes: allow}
-`, inventory.URL, inventoryCandidate.URL, legacy.URL, probe)
+`, inventory.URL, inventoryCandidate.URL, legacy.URL, probe, inventory.URL)
+	rig.inventoryURL = inventory.URL
 	config := filepath.Join(dir, "strangler.yaml")
 	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -134,7 +136,7 @@ func newSideEffectRig(t *testing.T) *sideEffectRig {
 	return rig
 }
 
-func (rig *sideEffectRig) to(t *testing.T, route string, modes ...strangler.Mode) {
+func (rig *sideEffectRig) to(t testing.TB, route string, modes ...strangler.Mode) {
 	t.Helper()
 	for _, m := range modes {
 		req := strangler.TransitionRequest{Target: route, To: m}
@@ -149,7 +151,7 @@ func (rig *sideEffectRig) to(t *testing.T, route string, modes ...strangler.Mode
 
 // order places one order; the probe candidate makes the call its query
 // names, calls times.
-func (rig *sideEffectRig) order(t *testing.T, method, target string, calls int) string {
+func (rig *sideEffectRig) order(t testing.TB, method, target string, calls int) string {
 	t.Helper()
 	q := url.Values{"method": {method}, "url": {target}, "calls": {fmt.Sprint(calls)}}
 	resp, err := http.Post(rig.front.URL+"/api/order?"+q.Encode(), "application/json", strings.NewReader(`{}`))
@@ -276,5 +278,26 @@ func TestStubsFromYAML(t *testing.T) {
 	resp.Body.Close()
 	if got := string(body); got != `202 application/json {"reserved":["a","b"]}` || len(calls.List()) != 1 || !calls.List()[0].Stubbed {
 		t.Errorf("answer %q, calls %+v", got, calls.List())
+	}
+}
+
+// BenchmarkNamedServiceCall compares a candidate's call to a named service
+// (through the proxy's route table, in process) with the same call to the
+// service's origin, each inside a client request to the cut-over order
+// candidate.
+func BenchmarkNamedServiceCall(b *testing.B) {
+	rig := newSideEffectRig(b)
+	rig.to(b, "POST /api/order", strangler.ModeShadow, strangler.ModeCanary, strangler.ModeCutover)
+	for _, bc := range []struct{ name, url string }{
+		{"origin", rig.inventoryURL + "/api/inventory?skuCode=a"},
+		{"named", "http://inventory-service/api/inventory?skuCode=a"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if got := rig.order(b, "GET", bc.url, 1); got != "200 200 application/json {}" {
+					b.Fatal(got)
+				}
+			}
+		})
 	}
 }
