@@ -55,6 +55,8 @@ type Proxy struct {
 
 	table atomic.Pointer[table]
 
+	egress egress // legacy's outbound calls, recorded while it answers a shadowed request
+
 	mu        sync.Mutex // serialises Load
 	upstreams map[string]*upstream
 
@@ -250,6 +252,11 @@ func (p *Proxy) wasmUpstream(ctx context.Context, service string, block json.Raw
 	if err != nil {
 		return nil, err
 	}
+	if wb, ok := b.(*wasm.Backend); ok {
+		// Outbound entries that name services resolve through this
+		// proxy's route table.
+		wb.UseServices(p)
+	}
 	u := newUpstream(service, strangler.SideCandidate, wasmTarget, b, p.logger)
 	u.close = closeFn
 	return u, nil
@@ -294,6 +301,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusServiceUnavailable, map[string]any{"error": "the proxy has no config loaded yet", "status": 503})
 		return
 	}
+	if calls := p.egress.of(r); calls != nil {
+		p.serveEgress(w, r, t, calls)
+		return
+	}
+	p.dispatch(w, r, t)
+}
+
+// dispatch matches the route of r in t and serves it by the route's mode.
+func (p *Proxy) dispatch(w http.ResponseWriter, r *http.Request, t *table) {
 	path := r.URL.RawPath
 	if path == "" {
 		path = r.URL.Path
@@ -415,9 +431,32 @@ func (p *Proxy) serveCompared(w http.ResponseWriter, r *http.Request, t *table, 
 		return
 	}
 	tee := &bytes.Buffer{}
+	var calls *shadow.Calls
+	stop := func() {}
+	if mode == shadowCopy {
+		// Legacy's calls through the proxy while it answers are its side
+		// effects, told apart from other traffic by the request id.
+		id := r.Header.Get(headerRequestID)
+		if id == "" {
+			id = newRequestID()
+			r.Header.Set(headerRequestID, id)
+		}
+		calls = &shadow.Calls{}
+		if done, ok := p.egress.watch(id, calls); ok {
+			// Watching ends with legacy's answer, before the copy is
+			// queued: the candidate's calls carry the same id. (The defer
+			// is for a handler aborted mid-answer.)
+			var once sync.Once
+			stop = func() { once.Do(done) }
+			defer stop()
+		} else {
+			calls = nil
+		}
+	}
 	// Header is captured after the response is written: ReverseProxy has
 	// copied the upstream headers into w by then.
 	status, d, over := p.serve(w, r, t, e, answer, tee)
+	stop()
 	if over {
 		e.live.Mirror.Drop(true)
 		return
@@ -432,6 +471,9 @@ func (p *Proxy) serveCompared(w http.ResponseWriter, r *http.Request, t *table, 
 	}
 	ex := shadow.Exchange{Route: e.live.Name, Service: e.service, Options: e.shadow, Request: r, Body: body,
 		Legacy: shadow.Response{Status: status, Header: w.Header().Clone(), Body: tee.Bytes(), Latency: d}}
+	if calls != nil {
+		ex.Legacy.Calls, ex.Legacy.CallsRecorded = calls.List(), true
+	}
 	// net/http sends a buffered response only when the handler returns.
 	// Send it now, so the client has its answer before the mirror's worker
 	// is woken and the copy starts competing for the CPU.

@@ -173,6 +173,7 @@ func buildEvidence(ev *Evidence, opts Options) *EvidenceReport {
 		Matches:       ev.Matches,
 		Mismatches:    ev.Mismatches,
 		SkippedWrites: ev.SkippedWrites,
+		SideEffects:   ev.SideEffects,
 		SampleRequest: ev.SampleRequest,
 		NoiseFields:   slices.Clone(ev.NoiseFields),
 		Legacy:        latencyReport(ev.Legacy),

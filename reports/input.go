@@ -102,6 +102,9 @@ type Evidence struct {
 	CandidateErrors map[string]int64 `json:"candidateErrors,omitempty"`
 	// SkippedWrites counts requests not mirrored because they write (writes: deny).
 	SkippedWrites int64 `json:"skippedWrites,omitempty"`
+	// SideEffects counts samples whose candidate wrote to other services
+	// differently from legacy (shadow.DiffSideEffect).
+	SideEffects int64 `json:"sideEffects,omitempty"`
 	// Differences are the difference classes seen, one per (path, type)
 	// signature, in any order; Build sorts them by count.
 	Differences []Difference `json:"differences,omitempty"`

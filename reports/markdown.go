@@ -326,6 +326,10 @@ func (m mdWriter) route(rr RouteReport) {
 	m.p("**Evidence:** %s · %s · %s · %s · match ratio %s · %s\n\n",
 		counted(e.Samples, "sample", "samples"), counted(e.Matches, "match", "matches"), counted(e.Mismatches, "mismatch", "mismatches"),
 		counted(e.CandidateErrors, "candidate error", "candidate errors"), fmtPctPtr(e.MatchRatio), counted(e.SkippedWrites, "skipped write", "skipped writes"))
+	if e.SideEffects > 0 {
+		m.p("**Side effects:** %s wrote to other services differently from legacy (a side-effect difference fails the gate)\n\n",
+			counted(e.SideEffects, "sample", "samples"))
+	}
 	if len(e.MatchSeries) > 0 {
 		first, last := e.MatchSeries[0], e.MatchSeries[len(e.MatchSeries)-1]
 		m.p("Match ratio over time: `%s` (%s → %s)\n\n", sparkline(e.MatchSeries), fmtTime(first.At), fmtTime(last.At))

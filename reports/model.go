@@ -160,6 +160,7 @@ type EvidenceReport struct {
 	CandidateErrors int64       `json:"candidateErrors"`
 	ErrorsByKind    []KindCount `json:"errorsByKind,omitempty"`
 	SkippedWrites   int64       `json:"skippedWrites,omitempty"`
+	SideEffects     int64       `json:"sideEffects,omitempty"`
 	// MatchRatio and ErrorRate are ratios (0-1) of Samples; nil without samples.
 	MatchRatio *float64 `json:"matchRatio,omitempty"`
 	ErrorRate  *float64 `json:"errorRate,omitempty"`

@@ -113,6 +113,7 @@ func reportEvidence(ev *shadow.Evidence, noise *shadow.Noise) *Evidence {
 		Matches:       int64(sum.Matches + sum.Explained),
 		Mismatches:    int64(sum.Mismatches - sum.Explained),
 		SkippedWrites: int64(sum.SkippedWrites),
+		SideEffects:   int64(sum.SideEffects),
 		Legacy:        reportLatency(sum.Legacy, &ev.Legacy),
 		Candidate:     reportLatency(sum.Candidate, &ev.Candidate),
 	}

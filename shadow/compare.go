@@ -29,6 +29,12 @@ type Response struct {
 	// Error is "" or a candidate error kind (see ErrorKind): timeout, reset,
 	// connect, too-large, trap, exit, memory, ...
 	Error string `json:"error,omitempty"`
+	// Calls are the outbound calls the side made while answering, when
+	// CallsRecorded says they were watched: legacy's through the proxy's
+	// egress, an in-process candidate's through its host functions. Writes
+	// are compared (DiffSideEffect) only when both sides were watched.
+	Calls         []Call `json:"calls,omitempty"`
+	CallsRecorded bool   `json:"callsRecorded,omitempty"`
 }
 
 // Outcomes of one sample.
@@ -167,6 +173,9 @@ func Compare(legacy, candidate Response, opts *Options, noise *Noise) Result {
 			Signature: "@status " + DiffStatus})
 	}
 	w.compareHeaders(legacy.Header, candidate.Header)
+	if legacy.CallsRecorded && candidate.CallsRecorded {
+		w.compareCalls(legacy.Calls, candidate.Calls)
+	}
 
 	lb, lerr := decodeBody(legacy.Body, legacy.Header.Get("Content-Encoding"), c.maxBody)
 	cb, cerr := decodeBody(candidate.Body, candidate.Header.Get("Content-Encoding"), c.maxBody)

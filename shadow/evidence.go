@@ -63,6 +63,11 @@ type Evidence struct {
 	BreakerOpen   uint64 `json:"breakerOpen,omitempty"`
 	// Baselines counts A/A (legacy-vs-legacy) samples used for noise learning.
 	Baselines uint64 `json:"baselines,omitempty"`
+	// CallsCompared counts samples whose outbound calls were watched on
+	// both sides; SideEffects those of them with an unexplained
+	// side-effect difference (a write one side made and the other did not).
+	CallsCompared uint64 `json:"callsCompared,omitempty"`
+	SideEffects   uint64 `json:"sideEffects,omitempty"`
 
 	// Signatures counts mismatching samples per unexplained difference
 	// signature ("/0/price value"); Noise counts explained ones.
@@ -142,6 +147,12 @@ func (e *Evidence) Add(s Sample) {
 		e.Last = at
 	}
 	e.Samples++
+	if s.Legacy.CallsRecorded && s.Candidate.CallsRecorded && s.Result.Outcome != OutcomeCandidateError {
+		e.CallsCompared++
+		if s.Result.HasSideEffect() {
+			e.SideEffects++
+		}
+	}
 	code := int32(0)
 	errored := false
 	switch s.Result.Outcome {
@@ -327,9 +338,13 @@ type Summary struct {
 	// answered requests that matched. Errors are in ErrorRate instead.
 	MatchRatio float64 `json:"matchRatio"`
 	// ErrorRate is candidate errors / Samples.
-	ErrorRate     float64     `json:"errorRate"`
-	SkippedWrites uint64      `json:"skippedWrites"`
-	Drops         uint64      `json:"drops"`
+	ErrorRate     float64 `json:"errorRate"`
+	SkippedWrites uint64  `json:"skippedWrites"`
+	Drops         uint64  `json:"drops"`
+	// CallsCompared and SideEffects are Evidence's: samples whose outbound
+	// writes were compared, and those that differed.
+	CallsCompared uint64      `json:"callsCompared,omitempty"`
+	SideEffects   uint64      `json:"sideEffects,omitempty"`
 	Legacy        Percentiles `json:"legacyLatency"`
 	Candidate     Percentiles `json:"candidateLatency"`
 	// P50Ratio, P95Ratio, P99Ratio are candidate/legacy latency ratios (0
@@ -350,7 +365,8 @@ type Summary struct {
 // It costs O(classes + histogram buckets + window), never O(samples).
 func (e *Evidence) Summary(noise *Noise) Summary {
 	s := Summary{Route: e.Route, Service: e.Service, Samples: e.Samples, Matches: e.Matches,
-		Mismatches: e.Mismatches, SkippedWrites: e.SkippedWrites, Drops: e.Drops}
+		Mismatches: e.Mismatches, SkippedWrites: e.SkippedWrites, Drops: e.Drops,
+		CallsCompared: e.CallsCompared, SideEffects: e.SideEffects}
 	for _, n := range e.CandidateErrors {
 		s.CandidateErrors += n
 	}

@@ -22,6 +22,8 @@ func (e *Evidence) Merge(other *Evidence) {
 	e.RateLimited += other.RateLimited
 	e.BreakerOpen += other.BreakerOpen
 	e.Baselines += other.Baselines
+	e.CallsCompared += other.CallsCompared
+	e.SideEffects += other.SideEffects
 	e.CandidateErrors = addCounts(e.CandidateErrors, other.CandidateErrors)
 	e.Signatures = addCounts(e.Signatures, other.Signatures)
 	e.Noise = addCounts(e.Noise, other.Noise)

@@ -396,7 +396,7 @@ func (m *Mirror) process(r *route, j job) {
 	if j.ex.Baseline != nil && !j.ex.Reverse && (!isWrite(method) || opts != nil && opts.BaselineWrites) &&
 		r.noise.WantBaseline(m.cfg.Now(), m.cfg.StableAfter) {
 		m.traffic.waitGap(maxYield)
-		again := m.call(j.ex.Baseline, j.req, j.ex.Body, opts, "baseline", false)
+		again := m.call(j.ex.Baseline, j.req, j.ex.Body, opts, "baseline", false, nil)
 		if again.Error == "" {
 			res := Compare(j.ex.Legacy, again, opts, nil)
 			r.noise.Learn(res, m.cfg.Now())
@@ -410,7 +410,14 @@ func (m *Mirror) process(r *route, j job) {
 	}
 
 	m.traffic.waitGap(maxYield)
-	resp := m.call(j.ex.Candidate, j.req, j.ex.Body, opts, "1", !j.ex.Reverse && isWrite(method) && opts.writes() == WritesMarked)
+	var calls *Calls
+	if !j.ex.Reverse {
+		// The copy's writes to the rest of the fleet must not happen a
+		// second time: an in-process candidate records them and its stubs
+		// answer (proxy/wasm).
+		calls = &Calls{}
+	}
+	resp := m.call(j.ex.Candidate, j.req, j.ex.Body, opts, "1", !j.ex.Reverse && isWrite(method) && opts.writes() == WritesMarked, calls)
 	legacy, candidate := j.ex.Legacy, resp
 	if j.ex.Reverse {
 		legacy, candidate = resp, j.ex.Legacy
@@ -456,8 +463,20 @@ func recorded(req *http.Request, body []byte) RecordedRequest {
 
 // call sends one copy with its own deadline and reads the answer under the
 // body cap. It never returns a Go error: failures become Response.Error.
-func (m *Mirror) call(b Backend, base *http.Request, body []byte, opts *Options, marker string, markWrite bool) Response {
-	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), trafficKey{}, &m.traffic), opts.timeout())
+//
+// With calls, the copy runs as a shadow copy (WithCalls): the calls an
+// in-process candidate makes are recorded on the Response.
+func (m *Mirror) call(b Backend, base *http.Request, body []byte, opts *Options, marker string, markWrite bool, calls *Calls) (out Response) {
+	base0 := context.WithValue(context.Background(), trafficKey{}, &m.traffic)
+	if calls != nil {
+		base0 = WithCalls(base0, calls)
+		defer func() {
+			if calls.Watched() {
+				out.Calls, out.CallsRecorded = calls.List(), true
+			}
+		}()
+	}
+	ctx, cancel := context.WithTimeout(base0, opts.timeout())
 	defer cancel()
 	req := base.Clone(ctx)
 	req.Header.Set(HeaderShadow, marker)
@@ -478,7 +497,7 @@ func (m *Mirror) call(b Backend, base *http.Request, body []byte, opts *Options,
 	}
 	defer resp.Body.Close()
 	data, err := readCapped(resp.Body, opts.maxBody())
-	out := Response{Status: resp.StatusCode, Header: resp.Header, Body: data, Latency: time.Since(start)}
+	out = Response{Status: resp.StatusCode, Header: resp.Header, Body: data, Latency: time.Since(start)}
 	if err != nil {
 		out.Error = ErrorKind(err)
 		if ctx.Err() != nil && out.Error != ErrTooLarge {

@@ -58,6 +58,9 @@ func Render(s Sample, w io.Writer, color bool) error {
 	}
 	for _, d := range s.Result.Differences {
 		line := printable(fmt.Sprintf("  %-12s %-28s %s", d.Type, displayPath(d.Path), valuePair(d)))
+		if d.Type == DiffSideEffect {
+			line = printable(fmt.Sprintf("  %-12s %s", d.Type, SideEffectText(d)))
+		}
 		if d.Shape != "" {
 			line += "  [" + d.Shape + "]"
 		}
@@ -104,6 +107,15 @@ func Render(s Sample, w io.Writer, color bool) error {
 		}
 		for _, l := range hc {
 			fmt.Fprintln(bw, paint(ansiGreen, "+"+printable(l)))
+		}
+	}
+	if len(s.Legacy.Calls)+len(s.Candidate.Calls) > 0 {
+		fmt.Fprintln(bw, paint(ansiCyan, "@@ outbound calls @@"))
+		for _, c := range s.Legacy.Calls {
+			fmt.Fprintln(bw, paint(ansiRed, "-"+printable(callLine(c))))
+		}
+		for _, c := range s.Candidate.Calls {
+			fmt.Fprintln(bw, paint(ansiGreen, "+"+printable(callLine(c))))
 		}
 	}
 	left := bodyLines(s.Legacy)
@@ -166,6 +178,21 @@ func requestBodyLine(r RecordedRequest) string {
 		text += "…"
 	}
 	return text
+}
+
+// callLine is "POST inventory-service /api/inventory/reserve → 200 (stubbed)".
+func callLine(c Call) string {
+	line := c.Method + " " + c.To + " " + c.URL
+	switch {
+	case c.Error != "":
+		line += " → " + c.Error
+	case c.Status != 0:
+		line += fmt.Sprintf(" → %d", c.Status)
+	}
+	if c.Stubbed {
+		line += " (stubbed, not sent)"
+	}
+	return line
 }
 
 func displayPath(p string) string {

@@ -212,6 +212,7 @@ func redactHeader(h http.Header, c *compiled, secrets *[]string) http.Header {
 
 func redactResponse(r Response, c *compiled, limit int64, secrets *[]string) Response {
 	r.Header = redactHeader(r.Header, c, secrets)
+	r.Calls = redactCalls(r.Calls, c, secrets)
 	body, _, decoded := redactBody(r.Body, r.Header.Get("Content-Type"), r.Header.Get("Content-Encoding"), c, limit, secrets)
 	if decoded {
 		// Stored bodies are decoded so they can be read and diffed later.

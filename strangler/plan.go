@@ -171,9 +171,12 @@ func Plan(inv *analyze.Inventory, opts PlanOptions) (*PlanResult, error) {
 		case c != "" && opts.Reusable[name]:
 			w("    # The Wasm replacement, run in process. It is a reusable guest, so an instance serves\n")
 			w("    # up to %d requests in turn; set reuse: 0 if it keeps anything of one request for the next.\n", plannedReuse)
-			w("    candidate: {wasm: %s, reuse: %d, maxMemory: 64MiB, timeout: 5s}\n", quote(c), plannedReuse)
+			out := plannedOutbound(inv, svc, w)
+			w("    candidate: {wasm: %s, reuse: %d, maxMemory: 64MiB, timeout: 5s%s}\n", quote(c), plannedReuse, out)
 		case c != "":
-			w("    # The Wasm replacement, run in process.\n    candidate: {wasm: %s, maxMemory: 64MiB, timeout: 5s}\n", quote(c))
+			w("    # The Wasm replacement, run in process.\n")
+			out := plannedOutbound(inv, svc, w)
+			w("    candidate: {wasm: %s, maxMemory: 64MiB, timeout: 5s%s}\n", quote(c), out)
 		default:
 			w("    # The Wasm replacement; uncomment one before leaving legacy mode:\n")
 			w("    # candidate: {wasm: components/%s.wasm, maxMemory: 64MiB, timeout: 5s}\n", name)
@@ -363,4 +366,26 @@ func orDefault(v, d string) string {
 func quote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// plannedOutbound lets an in-process candidate call, by name, the services
+// its legacy deployment depends on that the plan routes too: the calls go
+// through the route table (docs/outbound.md). It writes the comment and
+// returns the ", outbound: [...]" option, or "" for none.
+func plannedOutbound(inv *analyze.Inventory, svc *analyze.Service, w func(string, ...any)) string {
+	if svc == nil || svc.Deployment == nil {
+		return ""
+	}
+	var deps []string
+	for _, d := range svc.Deployment.DependsOn {
+		if hasService(inv, d) {
+			deps = append(deps, quote(d))
+		}
+	}
+	if len(deps) == 0 {
+		return ""
+	}
+	w("    # It calls the services it depends on by name (http://SERVICE/…), through this route table;\n")
+	w("    # in shadow its writes are stubbed, not sent, and compared with legacy's.\n")
+	return ", outbound: [" + strings.Join(deps, ", ") + "]"
 }

@@ -181,6 +181,10 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 	}
 	proxyURL, adminURL := "http://"+px.listen, "http://"+px.admin
 	fmt.Fprintf(s.out, "  proxy %s   admin %s\n", proxyURL, adminURL)
+	// Legacy order-service asks inventory through the proxy (its egress),
+	// so its own outbound calls are recorded beside the candidate's.
+	fleet.SendInventoryCallsThrough(proxyURL)
+	fmt.Fprintf(s.out, "  %s calls inventory-service through the proxy; its Wasm port calls it by name\n", fixtures.OrderService)
 	client := &strangler.AdminClient{BaseURL: adminURL}
 	for _, route := range demoRoutes {
 		demoCommand(s, "shadow", route)
@@ -452,6 +456,9 @@ func signatureText(sig string) string {
 	path, typ := shadow.SplitSignature(sig)
 	if typ == "" {
 		return sig
+	}
+	if typ == shadow.DiffSideEffect {
+		return "side-effect " + strings.TrimPrefix(path, "@call/")
 	}
 	if path == "" {
 		path = "/"

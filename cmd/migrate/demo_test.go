@@ -29,12 +29,14 @@ func TestDemoJourney(t *testing.T) {
 	}
 	got := out.String()
 	for _, want := range []string{
-		"no unexplained difference in",       // GET /api/product is faithful
-		"size at /",                          // duplicate SKUs not collapsed
-		"noise learned: Order Number <uuid>", // learned from the A/A baseline
-		"GET /api/inventory stays in shadow", // slip (b) refused
-		"POST /api/order stays in shadow",    // slip (c) refused
-		"match ratio",                        // ... and why
+		"no unexplained difference in",            // GET /api/product is faithful
+		"size at /",                               // duplicate SKUs not collapsed
+		"noise learned: Order Number <uuid>",      // learned from the A/A baseline
+		"GET /api/inventory stays in shadow",      // slip (b) refused
+		"POST /api/order stays in shadow",         // slip (c) refused
+		"match ratio",                             // ... and why
+		"side-effect POST /api/inventory/reserve", // slip (d): the port reserves stock legacy never does
+		"side effects",                            // ... which fails the gate
 		"Journey complete",
 	} {
 		if !strings.Contains(got, want) {

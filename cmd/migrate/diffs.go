@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strangler-fig/migrate/proxy"
+	"github.com/strangler-fig/migrate/proxy/wasm"
 	"github.com/strangler-fig/migrate/shadow"
 	"github.com/strangler-fig/migrate/strangler"
 )
@@ -292,9 +293,30 @@ func (rp *replayer) backend(ctx context.Context, service string) (shadow.Backend
 	if err != nil {
 		return nil, opts, fmt.Errorf("load candidate of %q: %w", service, err)
 	}
+	if wb, ok := b.(*wasm.Backend); ok {
+		wb.UseServices(legacyServices{cfg: rp.cfg, client: rp.client})
+	}
 	rp.closers = append(rp.closers, closeFn)
 	rp.wasm[service] = b
 	return b, opts, nil
+}
+
+// legacyServices answers a replayed candidate's calls to named services
+// from their legacy upstreams: there is no route table in a replay, and a
+// replay's writes are stubbed (shadow.WithCalls), so only reads are sent.
+type legacyServices struct {
+	cfg    *strangler.Config
+	client *http.Client
+}
+
+func (l legacyServices) HasService(name string) bool { return l.cfg.Services[name] != nil }
+
+func (l legacyServices) ServiceRoundTrip(service string, r *http.Request) (*http.Response, error) {
+	base, err := url.Parse(l.cfg.Services[service].Legacy)
+	if err != nil {
+		return nil, err
+	}
+	return urlBackend{base: base, client: l.client}.RoundTrip(r)
 }
 
 // replay re-sends one stored request and compares the answer with the
@@ -335,7 +357,10 @@ func (rp *replayer) replay(ctx context.Context, route, service string, id int64,
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req = req.WithContext(cctx)
+	// A replay is a shadow copy once more: an in-process candidate's writes
+	// are stubbed, not sent, and its calls compared with legacy's stored ones.
+	calls := &shadow.Calls{}
+	req = req.WithContext(shadow.WithCalls(cctx, calls))
 	start := time.Now()
 	resp, err := be.RoundTrip(req)
 	cand := shadow.Response{}
@@ -350,6 +375,9 @@ func (rp *replayer) replay(ctx context.Context, route, service string, id int64,
 		}
 	}
 	cand.Latency = time.Since(start)
+	if calls.Watched() {
+		cand.Calls, cand.CallsRecorded = calls.List(), true
+	}
 	res := shadow.Compare(smp.Legacy, cand, opts, nil)
 	out.After, out.Error, out.Signatures = res.Outcome, res.Error, res.Signatures()
 	sort.Strings(out.Signatures)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -80,6 +79,13 @@ type Options struct {
 	// MaxOutboundBody caps each outbound request and response body.
 	// Default 1MiB. The request's Timeout bounds every call.
 	MaxOutboundBody ByteSize `json:"maxOutboundBody,omitempty"`
+	// Stubs answer a shadow copy's writes, which are never sent: keys are
+	// "METHOD /path" (a trailing * matches a prefix). Default for any
+	// write: 200 with {} (docs/outbound.md).
+	Stubs map[string]Stub `json:"stubs,omitempty"`
+	// ShadowReads sends a shadow copy's reads (GET, HEAD, OPTIONS) for
+	// real. Default true; false stubs them too.
+	ShadowReads *bool `json:"shadowReads,omitempty"`
 }
 
 // withDefaults returns o with zero fields set to their defaults, or an
@@ -103,10 +109,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.MaxOutboundBody == 0 {
 		o.MaxOutboundBody = DefaultMaxOutboundBody
 	}
-	for _, a := range o.Outbound {
-		if u, err := url.Parse(a); strings.Contains(a, "://") && (err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https")) {
-			return o, fmt.Errorf("wasm candidate %s: outbound entry %q is not an http(s)://host:port origin", o.Path, a)
-		}
+	if err := o.checkOutbound(); err != nil {
+		return o, err
 	}
 	switch {
 	case o.MaxMemory < wasmPageSize:

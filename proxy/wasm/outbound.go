@@ -3,8 +3,10 @@ package wasm
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,6 +14,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/strangler-fig/migrate/shadow"
 )
 
 // outboundModule is the host module name of WAGI's and Spin's outbound HTTP
@@ -51,10 +55,13 @@ type outboundKey struct{}
 type outboundSession struct {
 	b         *Backend
 	requestID string
-	mu        sync.Mutex
-	calls     int
-	next      uint32
-	open      map[uint32]*outboundResponse
+	// shadow is the mirror's recorder when the request is a shadow copy
+	// (or a replay): its writes are stubbed, every call is recorded.
+	shadow *shadow.Calls
+	mu     sync.Mutex
+	calls  int
+	next   uint32
+	open   map[uint32]*outboundResponse
 }
 
 type outboundResponse struct {
@@ -63,20 +70,134 @@ type outboundResponse struct {
 }
 
 func (b *Backend) withOutbound(ctx context.Context, r *http.Request) context.Context {
-	return context.WithValue(ctx, outboundKey{}, &outboundSession{b: b, requestID: r.Header.Get("X-Request-Id"), open: map[uint32]*outboundResponse{}})
+	s := &outboundSession{b: b, requestID: r.Header.Get("X-Request-Id"), open: map[uint32]*outboundResponse{},
+		shadow: shadow.CallsFrom(ctx)}
+	if s.shadow != nil {
+		s.shadow.Watch()
+	}
+	return context.WithValue(ctx, outboundKey{}, s)
+}
+
+// Services is the strangler's route table as the outbound host functions
+// see it: an outbound entry naming one of its services ("inventory-service")
+// lets the guest call http://inventory-service/…, and the call is served
+// as that route's mode says (legacy, canary, or the cut-over candidate).
+// The proxy implements it; this package only consumes it.
+type Services interface {
+	// HasService reports whether the current config has the service.
+	HasService(name string) bool
+	// ServiceRoundTrip sends r to the named service's route that matches
+	// it. A request that matches none of the service's routes is answered
+	// 404 by the implementation.
+	ServiceRoundTrip(service string, r *http.Request) (*http.Response, error)
+}
+
+// UseServices lets the guest's outbound entries name services of s.
+func (b *Backend) UseServices(s Services) { b.services.Store(&s) }
+
+func (b *Backend) servicesOf() Services {
+	if p := b.services.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // allowed reports whether the guest may call u: its origin (scheme://host)
-// or its host is on Options.Outbound.
-func (o Options) allowed(u *url.URL) bool {
+// or its host is on Options.Outbound. service is set when the entry names
+// a service of the route table, which then serves the call.
+func (b *Backend) allowed(u *url.URL) (service string, ok bool) {
 	origin := u.Scheme + "://" + u.Host
-	for _, a := range o.Outbound {
+	for _, a := range b.opts.Outbound {
 		a = strings.TrimSuffix(a, "/")
 		if a == origin || a == u.Host {
-			return true
+			if !strings.Contains(a, "://") && u.Scheme == "http" && u.Port() == "" {
+				if svc := b.servicesOf(); svc != nil && svc.HasService(a) {
+					return a, true
+				}
+			}
+			return "", true
 		}
 	}
-	return false
+	return "", false
+}
+
+// Stub is what a shadow copy's unsent write is answered with.
+type Stub struct {
+	// Status defaults to 200.
+	Status int `json:"status,omitempty"`
+	// Body is sent as written (JSON); default {}.
+	Body json.RawMessage `json:"body,omitempty"`
+	// ContentType defaults to application/json.
+	ContentType string `json:"contentType,omitempty"`
+}
+
+// defaultStub answers a write no stub names.
+var defaultStub = Stub{Status: http.StatusOK, Body: json.RawMessage(`{}`), ContentType: "application/json"}
+
+// stubFor finds the stub of "METHOD /path": the exact key first, then the
+// key ending in "*" with the longest prefix of the path ("POST /api/*",
+// "POST *"); a key's method may be "*" (any), and on equal prefixes the
+// named method wins.
+func (o Options) stubFor(method, path string) Stub {
+	st, ok := o.Stubs[method+" "+path]
+	if !ok {
+		best, bestExact := -1, false
+		for k, v := range o.Stubs {
+			m, p, _ := strings.Cut(k, " ")
+			if m != method && m != "*" || !strings.HasSuffix(p, "*") {
+				continue
+			}
+			pre := strings.TrimSuffix(p, "*")
+			if !strings.HasPrefix(path, pre) {
+				continue
+			}
+			if exact := m == method; len(pre) > best || len(pre) == best && exact && !bestExact {
+				st, best, bestExact, ok = v, len(pre), exact, true
+			}
+		}
+	}
+	if !ok {
+		return defaultStub
+	}
+	if st.Status == 0 {
+		st.Status = defaultStub.Status
+	}
+	if len(st.Body) == 0 {
+		st.Body = defaultStub.Body
+	}
+	if st.ContentType == "" {
+		st.ContentType = defaultStub.ContentType
+	}
+	return st
+}
+
+// sendsReads reports whether a shadow copy's reads are sent (shadowReads,
+// default true).
+func (o Options) sendsReads() bool { return o.ShadowReads == nil || *o.ShadowReads }
+
+// checkOutbound validates the outbound entries and the stubs.
+func (o Options) checkOutbound() error {
+	for _, a := range o.Outbound {
+		if u, err := url.Parse(a); strings.Contains(a, "://") && (err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https")) {
+			return fmt.Errorf("wasm candidate %s: outbound entry %q is not an http(s)://host:port origin, a host or a service name", o.Path, a)
+		}
+		if strings.TrimSpace(a) == "" {
+			return fmt.Errorf("wasm candidate %s: an outbound entry is empty", o.Path)
+		}
+	}
+	for k, st := range o.Stubs {
+		m, p, ok := strings.Cut(k, " ")
+		if !ok || m == "" || !strings.HasPrefix(p, "/") && p != "*" {
+			return fmt.Errorf("wasm candidate %s: stub %q: write the key as \"METHOD /path\" (a trailing * matches a prefix), e.g. \"POST /api/inventory/reserve\"", o.Path, k)
+		}
+		if st.Status != 0 && (st.Status < 100 || st.Status > 599) {
+			return fmt.Errorf("wasm candidate %s: stub %q: status %d is not an HTTP status", o.Path, k, st.Status)
+		}
+		if len(st.Body) > 0 && !json.Valid(st.Body) {
+			return fmt.Errorf("wasm candidate %s: stub %q: body is not JSON", o.Path, k)
+		}
+	}
+	return nil
 }
 
 // instantiateOutbound adds the host module to rt.
@@ -133,9 +254,22 @@ func hostReq(ctx context.Context, m api.Module, stack []uint64) {
 		ret(httpInvalidURL)
 		return
 	}
-	if !opts.allowed(u) {
-		s.b.logger.Warn("outbound call refused: destination not on the candidate's outbound list",
+	service, ok := s.b.allowed(u)
+	to := service
+	if to == "" {
+		to = u.Scheme + "://" + u.Host
+	}
+	if !ok {
+		// Once per destination at warn level: a guest that tries on every
+		// request (and copes, as the order port does alone) must not flood
+		// the log.
+		level := slog.LevelWarn
+		if _, seen := s.b.refused.LoadOrStore(to, true); seen {
+			level = slog.LevelDebug
+		}
+		s.b.logger.Log(ctx, level, "outbound call refused: destination not on the candidate's outbound list",
 			"url", u.Scheme+"://"+u.Host+u.Path, "method", string(method), "allowed", opts.Outbound, "request", s.requestID)
+		s.record(to, u, string(method), 0, false, "destination not allowed")
 		ret(httpDestinationNotAllowed)
 		return
 	}
@@ -152,7 +286,10 @@ func hostReq(ctx context.Context, m api.Module, stack []uint64) {
 		ret(httpRequestError)
 		return
 	}
-	req, err := http.NewRequestWithContext(ctx, string(method), u.String(), bytes.NewReader(body))
+	// The call is not itself a shadow copy: whatever serves it (another
+	// in-process candidate, through the route table) records nothing into
+	// this request's calls.
+	req, err := http.NewRequestWithContext(shadow.WithCalls(ctx, nil), string(method), u.String(), bytes.NewReader(body))
 	if err != nil {
 		ret(httpInvalidMethod)
 		return
@@ -162,11 +299,36 @@ func hostReq(ctx context.Context, m api.Module, stack []uint64) {
 			req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
 		}
 	}
-	resp, err := outboundTransport.RoundTrip(req)
+	// The request id goes with the call, as a traced service's client
+	// sends it on: logs of both services and the proxy's egress line up.
+	if s.requestID != "" && req.Header.Get("X-Request-Id") == "" {
+		req.Header.Set("X-Request-Id", s.requestID)
+	}
+	var resp *http.Response
+	stubbed := false
+	switch {
+	case s.shadow != nil && (shadow.IsWrite(req.Method) || !opts.sendsReads()):
+		// A shadow copy never performs a write: legacy already has, for
+		// this very request. The stub answers and the write is recorded,
+		// to be compared with legacy's own.
+		st := opts.stubFor(req.Method, u.EscapedPath())
+		resp = &http.Response{StatusCode: st.Status, Header: http.Header{"Content-Type": {st.ContentType}},
+			Body: io.NopCloser(bytes.NewReader(st.Body))}
+		s.record(to, u, req.Method, st.Status, true, "")
+		stubbed = true
+	case service != "":
+		resp, err = s.b.servicesOf().ServiceRoundTrip(service, req)
+	default:
+		resp, err = outboundTransport.RoundTrip(req)
+	}
 	if err != nil {
 		s.b.logger.Warn("outbound call failed", "url", u.Scheme+"://"+u.Host+u.Path, "method", req.Method, "err", err, "request", s.requestID)
+		s.record(to, u, req.Method, 0, false, "request failed")
 		ret(httpRequestError)
 		return
+	}
+	if !stubbed {
+		s.record(to, u, req.Method, resp.StatusCode, false, "")
 	}
 	respBody, err := io.ReadAll(io.LimitReader(resp.Body, int64(opts.MaxOutboundBody)+1))
 	_ = resp.Body.Close()
@@ -185,6 +347,16 @@ func hostReq(ctx context.Context, m api.Module, stack []uint64) {
 		return
 	}
 	ret(httpSuccess)
+}
+
+// record notes a shadow copy's call; outside shadow it does nothing.
+func (s *outboundSession) record(to string, u *url.URL, method string, status int, stubbed bool, errText string) {
+	if s.shadow == nil {
+		return
+	}
+	c := shadow.NewCall(to, u, method, status)
+	c.Stubbed, c.Error = stubbed, errText
+	s.shadow.Add(c)
 }
 
 // outboundTransport sends the guests' calls; its connections are shared.

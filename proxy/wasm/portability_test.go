@@ -27,7 +27,13 @@ const wasi = new WASI({
   version: 'preview1', args: [wasmPath], env: JSON.parse(envJSON),
   stdin: fs.openSync(stdinPath, 'r'), stdout: 1, stderr: 2, returnOnExit: true,
 });
-const instance = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(wasmPath)), wasi.getImportObject());
+// Outbound HTTP as a WAGI host without allowed_hosts offers it: every
+// destination is refused (destination_not_allowed, 7), as migrate refuses
+// a candidate without an outbound list.
+const refuse = () => 7;
+const outbound = { req: refuse, close: refuse, header_get: refuse, headers_get_all: refuse, body_read: refuse };
+const imports = { ...wasi.getImportObject(), wasi_experimental_http: outbound };
+const instance = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(wasmPath)), imports);
 process.exitCode = wasi.start(instance);
 `
 

@@ -1,0 +1,49 @@
+package reports
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// TestReportShowsSideEffects: a route whose candidate wrote to other
+// services differently from legacy says so in the HTML and the Markdown
+// report, beside the side-effect difference class.
+func TestReportShowsSideEffects(t *testing.T) {
+	routes := sampleRoutes()
+	var route string
+	for i := range routes {
+		if e := routes[i].Evidence; e != nil && e.Mismatches > 0 {
+			e.SideEffects = 7
+			e.Differences = append(e.Differences, Difference{Path: "@call/POST /api/inventory/reserve", Type: "side-effect", Count: 7})
+			route = routes[i].Route
+			break
+		}
+	}
+	if route == "" {
+		t.Fatal("the sample routes have no mismatching route")
+	}
+	r := Build(sampleInventory(), routes, Options{Now: fixedNow})
+	for format, want := range map[string][]string{
+		"html": {"Side-effect differences <b>7</b>", "@call/POST /api/inventory/reserve"},
+		"md":   {"**Side effects:** 7 samples wrote to other services differently from legacy", "@call/POST /api/inventory/reserve"},
+	} {
+		var buf bytes.Buffer
+		if err := r.Render(&buf, format); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if !strings.Contains(buf.String(), w) {
+				t.Errorf("%s report of %s lacks %q", format, route, w)
+			}
+		}
+	}
+	// Routes without side effects say nothing about them.
+	var plain bytes.Buffer
+	if err := sampleReport().Render(&plain, "md"); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(plain.String(), "Side effects") {
+		t.Error("a report without side-effect differences mentions them")
+	}
+}

@@ -1,0 +1,60 @@
+package strangler
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strangler-fig/migrate/shadow"
+)
+
+// TestGateRefusesSideEffects: a candidate that wrote to the fleet
+// differently from legacy fails its gate even with a passing match ratio;
+// one whose writes matched passes the criterion; a route whose calls were
+// never compared has no such criterion.
+func TestGateRefusesSideEffects(t *testing.T) {
+	match := Percent(0.9)
+	g := &GateConfig{MinSamples: 10, MinMatch: &match}
+	resp := func(calls ...shadow.Call) shadow.Response {
+		return shadow.Response{Status: 200, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{}`),
+			Calls: calls, CallsRecorded: true}
+	}
+	reserve := shadow.Call{Method: "POST", URL: "/api/inventory/reserve", Status: 200, Stubbed: true}
+	evidence := func(slipped int, watched bool) *shadow.Evidence {
+		ev := shadow.NewEvidence("POST /api/order", "order-service")
+		for i := 0; i < 100; i++ {
+			l, c := resp(), resp()
+			if i < slipped {
+				c = resp(reserve)
+			}
+			if !watched {
+				l.CallsRecorded, c.CallsRecorded = false, false
+			}
+			ev.Add(shadow.Sample{At: time.Now(), Route: ev.Route, Legacy: l, Candidate: c, Result: shadow.Compare(l, c, nil, nil)})
+		}
+		return ev
+	}
+	find := func(r GateResult) *Criterion {
+		for i := range r.Criteria {
+			if r.Criteria[i].Name == "side effects" {
+				return &r.Criteria[i]
+			}
+		}
+		return nil
+	}
+
+	bad := EvaluateGate(g, GateFacts{Route: "POST /api/order", To: ModeCutover, Evidence: evidence(1, true)})
+	c := find(bad)
+	if bad.Pass || c == nil || c.Pass || c.Inconclusive || !strings.Contains(c.Got, "1 of 100") || !strings.Contains(c.Got, "POST /api/inventory/reserve") {
+		t.Errorf("one slipped write of 100: pass=%v criterion=%+v", bad.Pass, c)
+	}
+	good := EvaluateGate(g, GateFacts{Route: "POST /api/order", To: ModeCutover, Evidence: evidence(0, true)})
+	if c := find(good); !good.Pass || c == nil || !c.Pass {
+		t.Errorf("no slip: pass=%v criterion=%+v", good.Pass, c)
+	}
+	unwatched := EvaluateGate(g, GateFacts{Route: "POST /api/order", To: ModeCutover, Evidence: evidence(0, false)})
+	if c := find(unwatched); !unwatched.Pass || c != nil {
+		t.Errorf("calls never compared: pass=%v criterion=%+v", unwatched.Pass, c)
+	}
+}

@@ -1,0 +1,33 @@
+package strangler
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestPlanOutboundFromDependencies: an in-process candidate may call, by
+// name, the services its legacy deployment depends on that the inventory
+// has; a dependency the inventory lacks (a backing service) is left out.
+func TestPlanOutboundFromDependencies(t *testing.T) {
+	inv := planInventory()
+	for i := range inv.Services {
+		if inv.Services[i].Name == "order-service" {
+			inv.Services[i].Deployment.DependsOn = []string{"inventory-service", "postgres"}
+		}
+	}
+	res, err := Plan(inv, PlanOptions{Candidates: map[string]string{"order-service": "components/order.wasm"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ParseConfig(res.YAML, "/srv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := string(cfg.Services["order-service"].Candidate.Raw)
+	if !strings.Contains(raw, `"outbound":["inventory-service"]`) {
+		t.Errorf("order-service candidate = %s, want outbound [inventory-service]", raw)
+	}
+	if !strings.Contains(string(res.YAML), "in shadow its writes are stubbed") {
+		t.Errorf("the plan does not say what outbound does:\n%s", res.YAML)
+	}
+}
