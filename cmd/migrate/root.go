@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/strangler-fig/migrate/strangler"
 )
 
 // Exit codes are part of the contract: pipelines branch on them.
@@ -156,13 +158,26 @@ Try the whole journey on the built-in fixture fleet:
 	root.AddCommand(newGateCmd(s, g))
 	root.AddCommand(newReportCmd(s, g))
 	root.AddCommand(newDemoCmd(s, g))
+	// Added now rather than when executing, so wrapArgErrors sees it too.
+	root.InitDefaultCompletionCmd()
 	wrapArgErrors(root)
 	return root
 }
 
 // wrapArgErrors makes positional-argument mistakes exit with the usage code.
+// A parent command (one that only groups subcommands) given an unknown
+// subcommand fails with a suggestion; cobra would print its help and exit 0,
+// which lets a typo in a script pass for success.
 func wrapArgErrors(cmd *cobra.Command) {
-	if validate := cmd.Args; validate != nil {
+	if cmd.HasParent() && cmd.HasSubCommands() && !cmd.Runnable() {
+		cmd.Args = cobra.ArbitraryArgs
+		cmd.RunE = func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return c.Help()
+			}
+			return unknownSubcommand(c, args[0])
+		}
+	} else if validate := cmd.Args; validate != nil {
 		cmd.Args = func(c *cobra.Command, args []string) error {
 			if err := validate(c, args); err != nil {
 				return &codedError{code: exitUsage, err: err}
@@ -173,6 +188,22 @@ func wrapArgErrors(cmd *cobra.Command) {
 	for _, sub := range cmd.Commands() {
 		wrapArgErrors(sub)
 	}
+}
+
+// unknownSubcommand is the usage error for `migrate analyze bogus`: the
+// closest subcommand when one is near, else the list to choose from.
+func unknownSubcommand(parent *cobra.Command, name string) error {
+	msg := fmt.Sprintf("unknown command %q for %q", name, parent.CommandPath())
+	var names []string
+	for _, sub := range parent.Commands() {
+		if sub.IsAvailableCommand() {
+			names = append(names, sub.Name())
+		}
+	}
+	if near := strangler.Nearest(name, names); near != "" {
+		return usageErrorf("%s; did you mean %q?", msg, near)
+	}
+	return usageErrorf("%s; choose one of %s", msg, strings.Join(names, ", "))
 }
 
 // newLogger builds the structured logger every command logs through.
