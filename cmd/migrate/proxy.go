@@ -143,7 +143,7 @@ func runProxy(ctx context.Context, o *proxyOptions, s *streams) error {
 	px := proxy.New(proxy.Options{Controller: ctrl, Logger: logger, Mirror: mirror, Wasm: wasmFactory})
 	ctrl.Usage = px.WasmUsage // each flush records what the in-process candidates used, for the report
 	if err := px.Load(ctx, cfg); err != nil {
-		return fmt.Errorf("config %s: %w", o.config, err)
+		return cfg.Locate(err)
 	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/strangler-fig/migrate/strangler"
+	"github.com/strangler-fig/migrate/internal/configfile"
 )
 
 // Exit codes are part of the contract: pipelines branch on them.
@@ -200,7 +200,7 @@ func unknownSubcommand(parent *cobra.Command, name string) error {
 			names = append(names, sub.Name())
 		}
 	}
-	if near := strangler.Nearest(name, names); near != "" {
+	if near := configfile.Nearest(name, names); near != "" {
 		return usageErrorf("%s; did you mean %q?", msg, near)
 	}
 	return usageErrorf("%s; choose one of %s", msg, strings.Join(names, ", "))

@@ -1,4 +1,4 @@
-package strangler
+package configfile
 
 import "strings"
 
