@@ -105,6 +105,13 @@ func (d *Doc) Check(t reflect.Type) error {
 	return w.check(d.root, t, "")
 }
 
+// CheckTypes is Check for documents that may hold keys a newer version
+// wrote (an inventory): unknown keys are skipped, wrong values reported.
+func (d *Doc) CheckTypes(t reflect.Type) error {
+	w := &walker{lenient: true}
+	return w.check(d.root, t, "")
+}
+
 // Position finds the node at a key path ("services.orders.routes[1]"), and
 // returns its line and column, or 0, 0.
 func (d *Doc) Position(path string) (line, col int) {
@@ -175,7 +182,10 @@ const maxDepth = 64
 // make a short document expand to billions of values.
 const maxVisits = 100_000
 
-type walker struct{ depth, visits int }
+type walker struct {
+	depth, visits int
+	lenient       bool // unknown keys are not errors
+}
 
 func resolve(n *yaml.Node) *yaml.Node {
 	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < maxDepth; i++ {
@@ -300,6 +310,9 @@ func (w *walker) checkStruct(n *yaml.Node, t reflect.Type, path string, keysOnly
 					break
 				}
 			}
+		}
+		if !ok && w.lenient {
+			continue
 		}
 		if !ok {
 			msg := "unknown key"
