@@ -382,13 +382,22 @@ func failureSummary(lead string, failed []analyze.InputError) error {
 		return nil
 	}
 	if len(failed) == 1 {
-		return fmt.Errorf("%s; 1 failed: %s", lead, oneLineError(failed[0]))
+		return fmt.Errorf("%s; 1 failed: %s", lead, summaryLine(failed[0]))
 	}
 	lines := make([]string, len(failed))
 	for i, e := range failed {
-		lines[i] = "  " + oneLineError(e)
+		lines[i] = "  " + summaryLine(e)
 	}
 	return fmt.Errorf("%s; %d failed:\n%s", lead, len(failed), strings.Join(lines, "\n"))
+}
+
+// summaryLine names the service a failed input was for, unless it says so.
+func summaryLine(e analyze.InputError) string {
+	line := oneLineError(e)
+	if e.Service != "" && !strings.Contains(line, e.Service) {
+		return e.Service + ": " + line
+	}
+	return line
 }
 
 // renderPartial renders the inventory, then reports the failed inputs as

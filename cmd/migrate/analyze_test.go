@@ -376,7 +376,7 @@ func TestAnalyzeClusterStdinAndExtras(t *testing.T) {
 		openapi: []string{fixtures.ProductService + "=" + openAPITestdata("oas30-petstore-expanded.yaml")},
 		probes:  []string{fixtures.OrderService + "=" + deadURL}}
 	// A dead probe fails the run (exit 1), after the rest is rendered.
-	if err := runAnalyzeCluster(context.Background(), o, s); exitCode(err) != exitError || !strings.Contains(err.Error(), "services analyzed; 1 failed: probe "+deadURL) {
+	if err := runAnalyzeCluster(context.Background(), o, s); exitCode(err) != exitError || !strings.Contains(err.Error(), "services analyzed; 1 failed: "+fixtures.OrderService+": probe "+deadURL) {
 		t.Fatalf("err = %v, want exit 1 naming the dead probe", err)
 	}
 	inv := decodeInventory(t, out.Bytes())
@@ -391,6 +391,22 @@ func TestAnalyzeClusterStdinAndExtras(t *testing.T) {
 	}
 	if len(inv.Errors) == 0 || inv.Errors[len(inv.Errors)-1].Input != deadURL {
 		t.Errorf("the dead probe is not recorded: %+v", inv.Errors)
+	}
+
+	// Every image analysis failing fails the run too, though the manifests
+	// were read: the inventory lacks what was asked for.
+	s, out, _ = testStreams(false)
+	s.in = bytes.NewReader(list)
+	missing := "docker-archive:" + filepath.Join(t.TempDir(), "none.tar")
+	o = &analyzeClusterOptions{analyzeCommon: analyzeCommon{output: "json", now: fixedNow}, files: []string{"-"}, concurrency: 2,
+		overrides: []string{fixtures.OrderService + "=" + missing, fixtures.ProductService + "=" + missing}}
+	err = runAnalyzeCluster(context.Background(), o, s)
+	if exitCode(err) != exitError || !strings.Contains(err.Error(), "services analyzed; 2 failed:\n  ") ||
+		!strings.Contains(err.Error(), "  "+fixtures.OrderService+": ") || !strings.Contains(err.Error(), "  "+fixtures.ProductService+": ") {
+		t.Errorf("every image failing: err = %v, want exit 1 naming both", err)
+	}
+	if inv := decodeInventory(t, out.Bytes()); len(inv.Errors) != 2 || len(inv.Services) == 0 {
+		t.Errorf("every image failing: the manifests' services were not written: %+v", inv.Errors)
 	}
 
 	s, _, _ = testStreams(false)
