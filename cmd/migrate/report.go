@@ -60,6 +60,10 @@ decision summary (what is cut over, what is blocked and why, what to do next),
 fleet readiness and migration order, shadow evidence per route, latency legacy
 vs Wasm, and a footprint and carbon estimate with every coefficient's source.
 
+Without --config or --inventory the default files are used when they exist, and the
+report says which part is missing; a file named with --config or --inventory must
+exist (exit 2 otherwise).
+
 HTML is one self-contained file (no network fetches) that prints well; md renders
 on GitHub and GitLab; json is the versioned model for dashboards. The format
 follows the file extension unless --format says otherwise. As with plan, -o FILE
