@@ -113,7 +113,7 @@ func (c *AdminClient) do(ctx context.Context, method, path string, body, out any
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("reach the admin API at %s: %w (is `migrate proxy` running? check --admin or the config's admin address)", c.BaseURL, err)
+		return fmt.Errorf("reach the admin API at %s: %w (is `migrate proxy` running? check --admin, $MIGRATE_ADMIN or the config's admin address)", c.BaseURL, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))

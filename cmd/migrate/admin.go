@@ -61,7 +61,7 @@ func resolveAdmin(o *controlOptions, warn io.Writer) (*adminTarget, error) {
 		return nil, usageErrorf("--config %s: no such file", path)
 	}
 	if err != nil {
-		fmt.Fprintf(warn, "warning: %v\n", err)
+		fmt.Fprintf(warn, "warning: %v\n  (carrying on: reaching the running proxy does not need the config)\n", err)
 	}
 	if file := strangler.AdminFile(storePath); file != "" {
 		doc, err := strangler.ReadAdminFile(file)
@@ -114,7 +114,7 @@ func adminOfConfig(path string) (admin, store string, err error) {
 	if !strangler.IsPostgresURL(head.Store) && !filepath.IsAbs(head.Store) {
 		head.Store = filepath.Join(filepath.Dir(abs), head.Store)
 	}
-	return head.Admin, head.Store, fmt.Errorf("%v; the control commands carry on without it", err)
+	return head.Admin, head.Store, err
 }
 
 // answers reports whether something accepts connections at addr.
