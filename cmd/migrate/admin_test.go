@@ -56,6 +56,14 @@ func TestControlCommandsSurviveABrokenConfig(t *testing.T) {
 		t.Fatalf("status with a broken config: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
 	}
 
+	// Not even YAML: the store is taken to be the default one next to it.
+	if err := os.WriteFile(cfgPath, []byte("services: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := runCLI(t, "status"); code != exitOK || !strings.Contains(stderr, "strangler.yaml:2:1: not valid YAML") {
+		t.Fatalf("status with a config that is not YAML: exit %d %s", code, stderr)
+	}
+
 	// $MIGRATE_ADMIN comes before the file, and --admin before both.
 	t.Setenv(adminEnv, "127.0.0.1:1")
 	if _, stderr, code := runCLI(t, "status"); code != exitError || !strings.Contains(stderr, "http://127.0.0.1:1") {
