@@ -269,6 +269,34 @@ func (c *Config) Locate(err error) error {
 	return &ConfigError{File: c.Path, Err: ce.(*configfile.Error)}
 }
 
+// CheckWasmCandidates checks each in-process candidate block against the
+// options type of the Wasm host (t), which strangler does not know, so an
+// unknown option gets the same line, column and suggestion as any key.
+func (c *Config) CheckWasmCandidates(t reflect.Type) error {
+	if c.Path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(c.Path)
+	if err != nil {
+		return nil // the proxy reports the file itself
+	}
+	doc, err := configfile.Parse(data)
+	if err != nil {
+		return nil
+	}
+	for _, name := range c.ServiceNames() {
+		if cand := c.Services[name].Candidate; cand == nil || cand.Wasm == "" {
+			continue
+		}
+		path := configfile.Join(configfile.Join("services", name), "candidate")
+		var ce *configfile.Error
+		if err := doc.CheckAt(path, t); errors.As(err, &ce) {
+			return &ConfigError{File: c.Path, Err: ce}
+		}
+	}
+	return nil
+}
+
 // locate gives a validation error the line and column of the key path it
 // starts with ("services.orders.legacy: ..."), when the document has it.
 func locate(doc *configfile.Doc, err error) error {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"runtime/debug"
 	"sync/atomic"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strangler-fig/migrate/proxy"
+	"github.com/strangler-fig/migrate/proxy/wasm"
 	"github.com/strangler-fig/migrate/shadow"
 	"github.com/strangler-fig/migrate/strangler"
 )
@@ -142,6 +144,9 @@ func runProxy(ctx context.Context, o *proxyOptions, s *streams) error {
 	}
 	px := proxy.New(proxy.Options{Controller: ctrl, Logger: logger, Mirror: mirror, Wasm: wasmFactory})
 	ctrl.Usage = px.WasmUsage // each flush records what the in-process candidates used, for the report
+	if err := cfg.CheckWasmCandidates(reflect.TypeFor[wasm.Options]()); err != nil {
+		return err
+	}
 	if err := px.Load(ctx, cfg); err != nil {
 		return cfg.Locate(err)
 	}

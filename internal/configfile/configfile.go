@@ -112,9 +112,30 @@ func (d *Doc) CheckTypes(t reflect.Type) error {
 	return w.check(d.root, t, "")
 }
 
+// CheckAt checks the block at a key path against type t, as Check does
+// for the whole document; a path the document lacks is no mistake.
+func (d *Doc) CheckAt(path string, t reflect.Type) error {
+	n := d.node(path, false)
+	if n == nil {
+		return nil
+	}
+	w := &walker{}
+	return w.check(n, t, path)
+}
+
 // Position finds the node at a key path ("services.orders.routes[1]"), and
-// returns its line and column, or 0, 0.
+// returns its line and column, or 0, 0. For a key it is the key's own place.
 func (d *Doc) Position(path string) (line, col int) {
+	n := d.node(path, true)
+	if n == nil {
+		return 0, 0
+	}
+	return n.Line, n.Column
+}
+
+// node finds the value at a key path; with key, a mapping key's own node
+// instead of its value when the path ends at it.
+func (d *Doc) node(path string, key bool) *yaml.Node {
 	n := d.root
 	for path != "" && n != nil {
 		n = resolve(n)
@@ -122,7 +143,7 @@ func (d *Doc) Position(path string) (line, col int) {
 			q, err := strconv.QuotedPrefix(path[1:])
 			key, uerr := strconv.Unquote(q)
 			if err != nil || uerr != nil || n.Kind != yaml.MappingNode || !strings.HasPrefix(path[1+len(q):], "]") {
-				return 0, 0
+				return nil
 			}
 			var next *yaml.Node
 			for i := 0; i+1 < len(n.Content); i += 2 {
@@ -131,7 +152,7 @@ func (d *Doc) Position(path string) (line, col int) {
 				}
 			}
 			if next == nil {
-				return 0, 0
+				return nil
 			}
 			n, path = next, strings.TrimPrefix(path[2+len(q):], ".")
 			continue
@@ -140,13 +161,13 @@ func (d *Doc) Position(path string) (line, col int) {
 			end := strings.IndexByte(path, ']')
 			i, err := strconv.Atoi(path[1:max(end, 1)])
 			if end < 0 || err != nil || n.Kind != yaml.SequenceNode || i < 0 || i >= len(n.Content) {
-				return 0, 0
+				return nil
 			}
 			n, path = n.Content[i], strings.TrimPrefix(path[end+1:], ".")
 			continue
 		}
 		if n.Kind != yaml.MappingNode {
-			return 0, 0
+			return nil
 		}
 		// Map keys may hold dots (a service called "order.v2"): take
 		// the longest key that the path starts with.
@@ -157,21 +178,18 @@ func (d *Doc) Position(path string) (line, col int) {
 			if k == path || strings.HasPrefix(path, k+".") || strings.HasPrefix(path, k+"[") {
 				if len(k) > best {
 					best, next = len(k), n.Content[i+1]
-					if k == path {
+					if k == path && key {
 						next = n.Content[i] // the key itself: where people look
 					}
 				}
 			}
 		}
 		if next == nil {
-			return 0, 0
+			return nil
 		}
 		n, path = next, strings.TrimPrefix(path[best:], ".")
 	}
-	if n == nil {
-		return 0, 0
-	}
-	return n.Line, n.Column
+	return n
 }
 
 // maxDepth bounds the walk: configs are shallow, and a recursive type (a
@@ -432,6 +450,9 @@ func cleanDecodeError(err error) string {
 // plainKey is a key written bare in a key path; any other is quoted in
 // brackets: gate.routes["GET /api/order"].
 var plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// Join appends a key to a key path, as the errors write it.
+func Join(path, key string) string { return join(path, key) }
 
 func join(path, key string) string {
 	if !plainKey.MatchString(key) {
