@@ -89,6 +89,11 @@ func run(args []string, s *streams) int {
 // errSilentUsage marks usage errors whose message already says what to do.
 var errSilentUsage = errors.New("usage")
 
+// silentUsage is an error that is errSilentUsage for errors.Is.
+type silentUsage struct{ error }
+
+func (silentUsage) Is(target error) bool { return target == errSilentUsage }
+
 // commandPathFor names the subcommand the user ran, for the usage hint.
 func commandPathFor(root *cobra.Command, args []string) string {
 	if cmd, _, err := root.Find(args); err == nil && cmd != nil {
@@ -158,6 +163,7 @@ Try the whole journey on the built-in fixture fleet:
 	root.AddCommand(newGateCmd(s, g))
 	root.AddCommand(newReportCmd(s, g))
 	root.AddCommand(newDemoCmd(s, g))
+	root.SetHelpCommand(newHelpCmd())
 	// Added now rather than when executing, so wrapArgErrors sees it too.
 	root.InitDefaultCompletionCmd()
 	wrapArgErrors(root)
@@ -187,6 +193,44 @@ func wrapArgErrors(cmd *cobra.Command) {
 	}
 	for _, sub := range cmd.Commands() {
 		wrapArgErrors(sub)
+	}
+}
+
+// newHelpCmd is cobra's help command, except that an unknown topic is a
+// usage error (cobra prints "Unknown help topic" and exits 0).
+func newHelpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		Long:  "Help shows the help of any command: migrate help analyze cluster.",
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			cmd, _, err := c.Root().Find(args)
+			if err != nil || cmd == nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var out []string
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() && strings.HasPrefix(sub.Name(), toComplete) {
+					out = append(out, sub.Name()+"\t"+sub.Short)
+				}
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			root := c.Root()
+			cmd, rest, err := root.Find(args)
+			switch {
+			case err != nil || cmd == nil:
+				err = unknownSubcommand(root, args[0])
+			case len(rest) > 0:
+				err = unknownSubcommand(cmd, rest[0])
+			default:
+				return cmd.Help()
+			}
+			// "Run 'migrate help --help'" would not help: the message
+			// already lists or suggests the commands.
+			return &codedError{code: exitUsage, err: silentUsage{err}}
+		},
 	}
 }
 
