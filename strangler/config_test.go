@@ -69,6 +69,7 @@ func TestParseConfigErrors(t *testing.T) {
 	}{
 		{"empty", "", "config is empty"},
 		{"no services", "listen: 127.0.0.1:1\n", "at least one service"},
+		{"only comments", "# services: to come\n", "at least one service"},
 		{"unknown key", base + "    retries: 3\n", `5:5: services.orders.retries: unknown key; known keys: candidate, gate, legacy,`},
 		{"typo top level", "lisen: x\n" + base, `1:1: lisen: unknown key; did you mean "listen"?`},
 		{"bad legacy", "services:\n  orders:\n    legacy: orders:8080\n    routes: [\"GET /a\"]\n", "services.orders.legacy"},

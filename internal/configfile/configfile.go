@@ -212,8 +212,10 @@ func resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
+// isNull is an empty value: null, ~, nothing, or a document of comments.
 func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+	return n.Kind == 0 || (n.Kind == yaml.ScalarNode && n.Tag == "!!null") ||
+		(n.Kind == yaml.DocumentNode && len(n.Content) == 0)
 }
 
 func (w *walker) check(n *yaml.Node, t reflect.Type, path string) error {
