@@ -409,7 +409,12 @@ func jsonFields(t reflect.Type) map[string]reflect.StructField {
 // decodeNode decodes one node into a new value of type t the way the real
 // decoder does: the node as YAML, converted to JSON, read by encoding/json.
 func decodeNode(n *yaml.Node, t reflect.Type) error {
-	text, err := yaml.Marshal(n)
+	budget := maxVisits
+	flat, err := expand(n, &budget, 0)
+	if err != nil {
+		return err
+	}
+	text, err := yaml.Marshal(flat)
 	if err != nil {
 		return err
 	}
@@ -421,6 +426,31 @@ func decodeNode(n *yaml.Node, t reflect.Type) error {
 		return errors.New(cleanDecodeError(err))
 	}
 	return nil
+}
+
+// expand copies a subtree with its aliases replaced by what they refer to:
+// marshaled alone, an alias to an anchor outside the subtree would not
+// resolve. budget bounds the copy, as aliases of aliases can make it huge.
+func expand(n *yaml.Node, budget *int, depth int) (*yaml.Node, error) {
+	n = resolve(n)
+	if n == nil || n.Kind == yaml.AliasNode {
+		return nil, errors.New("an alias refers to nothing")
+	}
+	*budget--
+	if *budget < 0 || depth > maxDepth {
+		return nil, fmt.Errorf("the block expands to more than %d values (aliases of aliases?)", maxVisits)
+	}
+	c := *n
+	c.Anchor = ""
+	c.Content = make([]*yaml.Node, len(n.Content))
+	for i, sub := range n.Content {
+		e, err := expand(sub, budget, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		c.Content[i] = e
+	}
+	return &c, nil
 }
 
 // want names what a value of type t is written as.

@@ -1,6 +1,7 @@
 package configfile
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -55,6 +56,22 @@ func TestDecodeSaysWhere(t *testing.T) {
 		v.Name != "a" || v.Count != 2 || !v.Extra || v.Blocks["x"].Ignore[0] != "/a" {
 		t.Fatalf("valid document: %v %+v", err, v)
 	}
+	// An alias to an anchor outside a block that decodes itself resolves.
+	var g struct {
+		A *custom `json:"a"`
+		B *custom `json:"b"`
+	}
+	if err := Decode([]byte("a: {num: &n 5}\nb: {num: *n}\n"), &g); err != nil || g.B == nil || g.B.N != 5 {
+		t.Errorf("alias across blocks: %v %+v", err, g.B)
+	}
+	bomb := "raw:\n  a: &a [x, x, x, x, x, x, x, x, x, x]\n  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n" +
+		"  d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n  e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+	var anything struct {
+		Raw custom `json:"raw"`
+	}
+	if err := Decode([]byte(bomb+"  more: *e\n"), &anything); err == nil || !strings.Contains(err.Error(), "aliases of aliases") {
+		t.Errorf("alias bomb: err = %v", err)
+	}
 	doc, _ := Parse([]byte("name: a\nblocks:\n  \"GET /a\": {ignore: [x, y]}\n"))
 	if l, c := doc.Position(`blocks["GET /a"].ignore[1]`); l != 3 || c != 26 {
 		t.Errorf("Position = %d:%d, want 3:26", l, c)
@@ -63,3 +80,19 @@ func TestDecodeSaysWhere(t *testing.T) {
 		t.Errorf("CheckTypes must skip unknown keys: %v", err)
 	}
 }
+
+// custom decodes itself, leniently: the walk must check it by decoding.
+type custom struct{ N int }
+
+func (c *custom) UnmarshalJSON(b []byte) error {
+	var v struct {
+		N int `json:"num"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	c.N = v.N
+	return nil
+}
+
+func (*custom) AllowsOtherKeys() bool { return true }
