@@ -8,10 +8,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/strangler-fig/migrate/internal/configfile"
 )
 
 // InventoryKind is the kind stamped on every inventory document.
@@ -30,6 +33,10 @@ func ReadInventory(path string) (*Inventory, error) {
 	}
 	defer f.Close()
 	inv, err := DecodeInventory(f)
+	var ce *configfile.Error
+	if errors.As(err, &ce) {
+		return nil, fmt.Errorf("read inventory %s", ce.In(path))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read inventory %s: %w", path, err)
 	}
@@ -63,6 +70,12 @@ func DecodeInventory(r io.Reader) (*Inventory, error) {
 	var inv Inventory
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&inv); err != nil {
+		// The node walk names the key path and position of a wrong value.
+		if doc, perr := configfile.Parse(data); perr == nil {
+			if cerr := doc.CheckTypes(reflect.TypeFor[Inventory]()); cerr != nil {
+				return nil, cerr
+			}
+		}
 		return nil, fmt.Errorf("invalid inventory: %s", jsonErrorText(data, err))
 	}
 	for i, s := range inv.Services {

@@ -74,7 +74,8 @@ func TestReadInventoryRejects(t *testing.T) {
 		{"no apiVersion", `{"kind":"Inventory","services":[]}`, "no apiVersion"},
 		{"wrong kind", `{"apiVersion":"migrate/v1","kind":"Plan"}`, `kind is "Plan"`},
 		{"syntax error", "{\n  \"apiVersion\": \"migrate/v1\",\n  \"services\": [,]\n}", "line 3"},
-		{"wrong type", "{\"apiVersion\":\"migrate/v1\",\n\"services\":[{\"name\":\"a\",\"image\":{\"layers\":\"five\"}}]}", "line 2"},
+		{"wrong type", "{\"apiVersion\":\"migrate/v1\",\n\"services\":[{\"name\":\"a\",\"image\":{\"layers\":\"five\"}}]}",
+			`wrong-type.json:2:43: services[0].image.layers: "five" is not a whole number`},
 		{"unnamed service", `{"apiVersion":"migrate/v1","services":[{"sources":[]}]}`, "services[0] has no name"},
 		{"yaml", "apiVersion: migrate/v1\n", "not a JSON inventory"},
 	}

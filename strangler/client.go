@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -111,7 +113,7 @@ func (c *AdminClient) do(ctx context.Context, method, path string, body, out any
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("reach the admin API at %s: %w (is `migrate proxy` running? check --admin or the config's admin address)", c.BaseURL, err)
+		return fmt.Errorf("reach the admin API at %s: %w (is `migrate proxy` running? check --admin, $MIGRATE_ADMIN or the config's admin address)", c.BaseURL, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
@@ -135,4 +137,67 @@ func (c *AdminClient) do(ctx context.Context, method, path string, body, out any
 func IsCode(err error, code string) bool {
 	var e *APIError
 	return errors.As(err, &e) && e.Doc.Code == code
+}
+
+// AdminFile is where a running proxy records the admin address it bound,
+// next to its SQLite state file, so the control commands find the proxy
+// without reading the config: during an incident the config may be the
+// broken part, and --admin may have moved the address. A PostgreSQL store
+// has no local file: there the config's admin address is used.
+func AdminFile(storePath string) string {
+	if storePath == "" || IsPostgresURL(storePath) {
+		return ""
+	}
+	return storePath + ".admin"
+}
+
+// AdminFileDocument is the content of an AdminFile.
+type AdminFileDocument struct {
+	// Admin is the bound admin address, host:port.
+	Admin string `json:"admin"`
+	// PID is the proxy's process id, to tell the user which process it was.
+	PID int `json:"pid"`
+	// Started is when the proxy began serving.
+	Started time.Time `json:"started"`
+}
+
+// WriteAdminFile records the bound admin address atomically (a reader
+// never sees half a file). The proxy removes it on a clean shutdown.
+func WriteAdminFile(path string, doc AdminFileDocument) error {
+	data, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write admin address file: %w", err)
+	}
+	_, werr := tmp.Write(append(data, '\n'))
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write admin address file: %w", err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write admin address file: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write admin address file: %w", err)
+	}
+	return nil
+}
+
+// ReadAdminFile reads an AdminFile; a missing file is fs.ErrNotExist.
+func ReadAdminFile(path string) (*AdminFileDocument, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var doc AdminFileDocument
+	if err := json.Unmarshal(data, &doc); err != nil || doc.Admin == "" {
+		return nil, fmt.Errorf("%s: not an admin address file written by `migrate proxy`; remove it, or pass --admin", path)
+	}
+	return &doc, nil
 }

@@ -12,12 +12,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/strangler-fig/migrate/internal/configfile"
 	"github.com/strangler-fig/migrate/shadow"
 )
 
@@ -131,6 +133,10 @@ func (c *Candidate) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// AllowsOtherKeys: the block's other keys are the Wasm module's options,
+// which the proxy decodes (and checks) itself.
+func (*Candidate) AllowsOtherKeys() bool { return true }
+
 // MarshalJSON writes the block as it was read.
 func (c Candidate) MarshalJSON() ([]byte, error) {
 	if len(c.Raw) > 0 {
@@ -199,6 +205,10 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	cfg, err := ParseConfig(data, filepath.Dir(abs))
 	if err != nil {
+		var ce *configfile.Error
+		if errors.As(err, &ce) {
+			return nil, &ConfigError{File: path, Err: ce}
+		}
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	cfg.Path = abs
@@ -212,15 +222,95 @@ func ParseConfig(data []byte, dir string) (*Config, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, errors.New("config is empty: it needs at least a services block")
 	}
+	doc, err := configfile.Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := doc.Check(reflect.TypeFor[Config]()); err != nil {
+		return nil, err
+	}
 	if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
-		return nil, fmt.Errorf("parse: %w", err)
+		return nil, &configfile.Error{Msg: strings.TrimPrefix(err.Error(), "error unmarshaling JSON: while decoding JSON: ")}
 	}
 	cfg.Dir = dir
 	cfg.applyDefaults()
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, locate(doc, err)
 	}
 	return &cfg, nil
+}
+
+// ConfigError is a mistake in a config file, with where it is:
+// "strangler.yaml:12:5: services.orders.shadow.wirtes: unknown key; did you mean "writes"?".
+type ConfigError struct {
+	File string
+	Err  *configfile.Error
+}
+
+func (e *ConfigError) Error() string { return e.Err.In(e.File) }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Locate places an error found after loading (the proxy decoding a
+// candidate's Wasm options) in the config file, when it starts with a key
+// path the file has: "strangler.yaml:7:16: services.orders.candidate: ...".
+func (c *Config) Locate(err error) error {
+	if err == nil || c.Path == "" {
+		return err
+	}
+	data, rerr := os.ReadFile(c.Path)
+	if rerr != nil {
+		return err
+	}
+	doc, perr := configfile.Parse(data)
+	if perr != nil {
+		return err
+	}
+	ce := locate(doc, errors.New(strings.ReplaceAll(err.Error(), "json: ", "")))
+	return &ConfigError{File: c.Path, Err: ce.(*configfile.Error)}
+}
+
+// CheckWasmCandidates checks each in-process candidate block against the
+// options type of the Wasm host (t), which strangler does not know, so an
+// unknown option gets the same line, column and suggestion as any key.
+func (c *Config) CheckWasmCandidates(t reflect.Type) error {
+	if c.Path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(c.Path)
+	if err != nil {
+		return nil // the proxy reports the file itself
+	}
+	doc, err := configfile.Parse(data)
+	if err != nil {
+		return nil
+	}
+	for _, name := range c.ServiceNames() {
+		if cand := c.Services[name].Candidate; cand == nil || cand.Wasm == "" {
+			continue
+		}
+		path := configfile.Join(configfile.Join("services", name), "candidate")
+		var ce *configfile.Error
+		if err := doc.CheckAt(path, t); errors.As(err, &ce) {
+			return &ConfigError{File: c.Path, Err: ce}
+		}
+	}
+	return nil
+}
+
+// locate gives a validation error the line and column of the key path it
+// starts with ("services.orders.legacy: ..."), when the document has it.
+func locate(doc *configfile.Doc, err error) error {
+	msg := err.Error()
+	best, line, col := 0, 0, 0
+	for i := range len(msg) {
+		if msg[i] != ':' && msg[i] != ' ' {
+			continue
+		}
+		if l, c := doc.Position(msg[:i]); l > 0 && i > best {
+			best, line, col = i, l, c
+		}
+	}
+	return &configfile.Error{Line: line, Column: col, Msg: msg}
 }
 
 func (c *Config) applyDefaults() {

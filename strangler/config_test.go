@@ -69,8 +69,9 @@ func TestParseConfigErrors(t *testing.T) {
 	}{
 		{"empty", "", "config is empty"},
 		{"no services", "listen: 127.0.0.1:1\n", "at least one service"},
-		{"unknown key", base + "    retries: 3\n", `unknown field "retries"`},
-		{"typo top level", "lisen: x\n" + base, `unknown field "lisen"`},
+		{"only comments", "# services: to come\n", "at least one service"},
+		{"unknown key", base + "    retries: 3\n", `5:5: services.orders.retries: unknown key; known keys: candidate, gate, legacy,`},
+		{"typo top level", "lisen: x\n" + base, `1:1: lisen: unknown key; did you mean "listen"?`},
 		{"bad legacy", "services:\n  orders:\n    legacy: orders:8080\n    routes: [\"GET /a\"]\n", "services.orders.legacy"},
 		{"missing legacy", "services:\n  orders:\n    routes: [\"GET /a\"]\n", "legacy base URL is required"},
 		{"no routes", "services:\n  orders:\n    legacy: http://o\n", "services.orders.routes"},
@@ -98,6 +99,58 @@ func TestParseConfigErrors(t *testing.T) {
 			_, err := ParseConfig([]byte(tt.yaml), "")
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestConfigErrorsSayWhere: every mistake names the line, the column and
+// the key path, and an unknown key the key it most likely meant; none is
+// "error unmarshaling JSON".
+func TestConfigErrorsSayWhere(t *testing.T) {
+	const cfg = `services:
+  orders:
+    legacy: http://orders:8080
+    routes: ["GET /api/order"]
+  products:
+    legacy: http://products:8080
+    candidate: {url: "http://c:3000"}
+    routes:
+      - GET /api/product
+      - "GET /api/product/{id}"
+    shadow:
+      wirtes: allow
+`
+	fixed := strings.Replace(cfg, "wirtes", "writes", 1)
+	tests := []struct{ name, yaml, want string }{
+		{"typo in a nested block", cfg, `strangler.yaml:12:7: services.products.shadow.wirtes: unknown key; did you mean "writes"?`},
+		{"typo in a service", strings.Replace(cfg, "    legacy: http://products", "    legasy: http://products", 1),
+			`strangler.yaml:6:5: services.products.legasy: unknown key; did you mean "legacy"?`},
+		{"typo in a gate", strings.Replace(cfg, "      wirtes: allow", "      writes: allow\n    gate: {minSampels: 10}", 1),
+			`strangler.yaml:13:12: services.products.gate.minSampels: unknown key; did you mean "minSamples"?`},
+		{"wrong type", strings.Replace(cfg, "      wirtes: allow", "      writes: allow\n    weight: ten", 1),
+			`strangler.yaml:13:13: services.products.weight: "ten" is not a whole number`},
+		{"list for a string", strings.Replace(cfg, "legacy: http://orders:8080", "legacy: [a, b]", 1),
+			`strangler.yaml:3:13: services.orders.legacy: want a string (quote it), found a list`},
+		{"bad duration", strings.Replace(cfg, `{url: "http://c:3000"}`, `{url: "http://c:3000", timeout: soon}`, 1),
+			`strangler.yaml:7:16: services.products.candidate: `},
+		{"validation", strings.Replace(fixed, "      - GET /api/product\n", "      - get /api/product\n", 1),
+			`strangler.yaml:9:9: services.products.routes[0]: `},
+		{"syntax", strings.Replace(cfg, "routes: [\"GET /api/order\"]", "routes: [\"GET /api/order\"", 1),
+			`strangler.yaml:5:`},
+		{"set twice", fixed + "    weight: 5\n    weight: 6\n", `strangler.yaml:14:5: services.products.weight: set twice (first on line 13)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "strangler.yaml")
+			if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Chdir(dir)
+			_, err := LoadConfig("strangler.yaml")
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) || strings.Contains(err.Error(), "unmarshal") {
+				t.Fatalf("error = %v\nwant it to start with %s", err, tt.want)
 			}
 		})
 	}
@@ -148,6 +201,41 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		if err := cfg.Validate(); err != nil {
 			t.Fatalf("valid config fails Validate again: %v", err)
+		}
+	})
+}
+
+// FuzzConfig: no input makes the config parser panic, and every rejection
+// is a readable error, never the decoder's "error unmarshaling JSON".
+func FuzzConfig(f *testing.F) {
+	seeds := []string{
+		"services:\n  orders:\n    legacy: http://o:1\n    routes: [\"GET /a\"]\n",
+		"services:\n  orders:\n    legacy: http://o:1\n    candidate: {wasm: a.wasm, memory: 32MiB}\n    routes: [\"GET /a/{id}\"]\n    gate: {minMatch: 99.9%, routes: {\"GET /a/{id}\": {minSamples: 5}}}\n    shadow: {writes: allow, ignore: [/ts]}\n",
+		"a: &x [1, *x]\n",
+		"a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c]\nservices: {o: {routes: [*d, *d, *d, *d, *d, *d, *d, *d]}}\n",
+		"services: {a: *b}\n",
+		"<<: {listen: x}\nservices: {}\n",
+		"{\"services\": {\"o\": {\"legacy\": \"http://o\", \"routes\": [\"GET /\"]}}}",
+		"services:\n  o:\n    weight: 1e400\n",
+		"- - - - -\n",
+		"\xff\xfe",
+	}
+	if data, err := os.ReadFile(filepath.Join("testdata", "strangler.yaml")); err == nil {
+		seeds = append(seeds, string(data))
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := ParseConfig(data, "/nonexistent")
+		if err != nil {
+			if strings.Contains(err.Error(), "error unmarshaling JSON") {
+				t.Fatalf("decoder wording leaked: %v", err)
+			}
+			return
+		}
+		if len(cfg.Services) == 0 {
+			t.Fatal("accepted a config without services")
 		}
 	})
 }

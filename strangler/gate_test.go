@@ -242,7 +242,7 @@ services:
 		{`{cleanWindow: 5000}`, "cleanWindow: 5000 is more than the 1000 recent samples"},
 		{`{minDuration: "-1h"}`, "minDuration: -1h0m0s is negative"},
 		{`{minMatch: lots}`, `minMatch: "lots" is not a percentage`},
-		{`{minSampels: 3}`, `unknown field "minSampels"`},
+		{`{minSampels: 3}`, `minSampels: unknown key; did you mean "minSamples"?`},
 		{`{routes: {"GET /api/other": {minSamples: 1}}}`, `routes["GET /api/other"]: the service does not list this route`},
 		{`{routes: {"GET /api/order": {minMatch: 120%}}}`, `routes["GET /api/order"].minMatch: 120% is more than 100%`},
 	}

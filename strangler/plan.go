@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -286,6 +287,9 @@ func legacyURL(svc *analyze.Service, opts PlanOptions) (string, string) {
 	if rt := svc.Runtime; rt != nil && rt.Source != "" && checkUpstream(rt.Source) == nil {
 		return strings.TrimSuffix(rt.Source, "/"), "the live endpoint that was probed; override with --upstream " + svc.Name + "=URL"
 	}
+	if u := serverUpstream(svc.API); u != "" {
+		return u, "from the OpenAPI document's servers; override with --upstream " + svc.Name + "=URL"
+	}
 	port := 8080
 	if d := svc.Deployment; d != nil && len(d.Ports) > 0 && d.Ports[0].Port > 0 {
 		port = d.Ports[0].Port
@@ -295,6 +299,26 @@ func legacyURL(svc *analyze.Service, opts PlanOptions) (string, string) {
 		host += "." + svc.Namespace
 	}
 	return "http://" + host + ":" + strconv.Itoa(port), "guessed from the service name; check it or pass --upstream " + svc.Name + "=URL"
+}
+
+// serverUpstream is the scheme and host of the document's first absolute
+// server URL without variables. Its path is not kept: the operations'
+// paths already include it.
+func serverUpstream(api *analyze.API) string {
+	if api == nil {
+		return ""
+	}
+	for _, raw := range api.Servers {
+		if strings.Contains(raw, "{") {
+			continue
+		}
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			continue
+		}
+		return u.Scheme + "://" + u.Host
+	}
+	return ""
 }
 
 // ingressCatchAll picks the legacy upstream of a service the cluster routes

@@ -86,7 +86,9 @@ Relative external $refs are followed. Every operation is listed with its full
 path (the server URL's path or basePath included); validation problems are
 reported with their location instead of failing.
 
-Each document becomes one service, named after the file (or NAME=SOURCE).`,
+Each document becomes one service, named after the file (or NAME=SOURCE). When a
+document cannot be read the others are still analyzed and written, and the command
+exits 1 with a summary of what failed.`,
 		Example: `  migrate analyze openapi openapi.yml
   migrate analyze openapi orders=http://127.0.0.1:8080/v3/api-docs -o json
   migrate analyze openapi svc-a.yaml svc-b.json --inventory-out inventory.json`,
@@ -111,7 +113,9 @@ version, main class and libraries, then score readiness from the libraries.
 
 REF is a registry reference (registry/repo:tag or @digest), docker-archive:PATH
 (a 'docker save' tarball) or oci:DIR[:TAG] (an OCI image layout). Prefix NAME= to
-name the service; otherwise it is named after the repository.`,
+name the service; otherwise it is named after the repository. When an image cannot
+be read the others are still analyzed and written, and the command exits 1 with a
+summary of what failed.`,
 		Example: `  migrate analyze image ghcr.io/acme/order-service:1.4.2
   migrate analyze image docker-archive:order.tar oci:./product-layout:1.0 -o json
   migrate analyze image localhost:5000/shop/order-service:latest --insecure`,
@@ -146,7 +150,7 @@ a terminal; stock database, cache and broker images are skipped); --image-overri
 one pushed to a reachable registry. --probe reads live springdoc and actuator
 endpoints; --openapi adds OpenAPI documents. Records are merged by service name.
 An input that fails is recorded in the inventory's errors and the rest are still
-analyzed.`,
+analyzed and written; the command then exits 1 with a summary of what failed.`,
 		Example: `  migrate analyze cluster -f k8s/
   kubectl get deploy,sts,svc,ingress -o yaml | migrate analyze cluster -f - --inventory-out inventory.json
   migrate analyze cluster -f docker-compose.yml --images --image-override order-service=localhost:5000/order:1 --insecure
@@ -201,11 +205,12 @@ func runAnalyzeOpenAPI(ctx context.Context, o *analyzeOpenAPIOptions, s *streams
 		}
 		services = append(services, analyze.Service{Name: name, Sources: []string{"openapi:" + src}, API: api})
 	}
-	inv, err := o.finish(s, services, failed, len(o.sources))
+	inv, err := o.finish(s, services, failed, len(o.sources), "sources")
 	if err != nil {
 		return err
 	}
-	return render(s.out, o.output, inv, func(tw *tabwriter.Writer) { operationsTable(tw, inv, s) })
+	return renderPartial(s, o.output, inv, fmt.Sprintf("%d of %d sources analyzed", len(services), len(o.sources)), failed,
+		func(tw *tabwriter.Writer) { operationsTable(tw, inv, s) })
 }
 
 // runAnalyzeImage analyzes the images concurrently, each as one service.
@@ -235,11 +240,12 @@ func runAnalyzeImage(ctx context.Context, o *analyzeImageOptions, s *streams) er
 			services = append(services, analyze.Service{Name: names[i], Sources: []string{"image:" + refs[i]}, Image: images[i]})
 		}
 	}
-	inv, err := o.finish(s, services, failed, len(refs))
+	inv, err := o.finish(s, services, failed, len(refs), "images")
 	if err != nil {
 		return err
 	}
-	return render(s.out, o.output, inv, func(tw *tabwriter.Writer) { summaryTable(tw, inv, s) })
+	return renderPartial(s, o.output, inv, fmt.Sprintf("%d of %d images analyzed", len(services), len(refs)), failed,
+		func(tw *tabwriter.Writer) { summaryTable(tw, inv, s) })
 }
 
 // runAnalyzeCluster reads the manifests, then adds images, probes and
@@ -336,26 +342,29 @@ func runAnalyzeCluster(ctx context.Context, o *analyzeClusterOptions, s *streams
 		services = append(services, analyze.Service{Name: name, Sources: []string{"openapi:" + src}, API: api})
 	}
 
-	inv, err := o.finish(s, services, failed, inputs)
+	inv, err := o.finish(s, services, failed, inputs, "inputs")
 	if err != nil {
 		return err
 	}
-	return render(s.out, o.output, inv, func(tw *tabwriter.Writer) { summaryTable(tw, inv, s) })
+	// A directory of manifests is one input but many files, so the summary
+	// counts services, not inputs.
+	return renderPartial(s, o.output, inv, fmt.Sprintf("%s analyzed", plural(len(inv.Services), "service")), failed,
+		func(tw *tabwriter.Writer) { summaryTable(tw, inv, s) })
 }
 
-// finish builds the inventory, reports failed inputs on stderr, writes
-// --inventory-out, and fails only when no input could be analyzed.
-func (o *analyzeCommon) finish(s *streams, services []analyze.Service, failed []analyze.InputError, inputs int) (*analyze.Inventory, error) {
+// finish builds the inventory and writes --inventory-out with what could
+// be analyzed. It fails when no input could be analyzed; when only some
+// failed, the caller renders the inventory and then returns partial's error,
+// so the command still exits non-zero (a pipeline must not take a partial
+// inventory for a whole one).
+func (o *analyzeCommon) finish(s *streams, services []analyze.Service, failed []analyze.InputError, inputs int, noun string) (*analyze.Inventory, error) {
 	now := time.Now
 	if o.now != nil {
 		now = o.now
 	}
 	inv := analyze.NewInventory(now(), services, failed)
-	for _, e := range failed {
-		fmt.Fprintf(s.err, "%s %s\n", s.paint(colorYellow, "warning:"), oneLineError(e))
-	}
 	if len(services) == 0 && len(failed) > 0 {
-		return nil, fmt.Errorf("none of the %d inputs could be analyzed; see the warnings above", inputs)
+		return nil, failureSummary(fmt.Sprintf("0 of %d %s analyzed", inputs, noun), failed)
 	}
 	if o.inventoryOut != "" {
 		if err := analyze.WriteInventory(o.inventoryOut, inv); err != nil {
@@ -364,6 +373,40 @@ func (o *analyzeCommon) finish(s *streams, services []analyze.Service, failed []
 		fmt.Fprintf(s.err, "wrote %s (%d services)\n", o.inventoryOut, len(inv.Services))
 	}
 	return inv, nil
+}
+
+// failureSummary is the error of a run where some inputs failed: the counts,
+// then each failed input with its reason.
+func failureSummary(lead string, failed []analyze.InputError) error {
+	if len(failed) == 0 {
+		return nil
+	}
+	if len(failed) == 1 {
+		return fmt.Errorf("%s; 1 failed: %s", lead, summaryLine(failed[0]))
+	}
+	lines := make([]string, len(failed))
+	for i, e := range failed {
+		lines[i] = "  " + summaryLine(e)
+	}
+	return fmt.Errorf("%s; %d failed:\n%s", lead, len(failed), strings.Join(lines, "\n"))
+}
+
+// summaryLine names the service a failed input was for, unless it says so.
+func summaryLine(e analyze.InputError) string {
+	line := oneLineError(e)
+	if e.Service != "" && !strings.Contains(line, e.Service) {
+		return e.Service + ": " + line
+	}
+	return line
+}
+
+// renderPartial renders the inventory, then reports the failed inputs as
+// the command's error (exit 1).
+func renderPartial(s *streams, output string, inv *analyze.Inventory, lead string, failed []analyze.InputError, table func(*tabwriter.Writer)) error {
+	if err := render(s.out, output, inv, table); err != nil {
+		return err
+	}
+	return failureSummary(lead, failed)
 }
 
 func oneLineError(e analyze.InputError) string {

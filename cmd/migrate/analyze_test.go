@@ -69,8 +69,12 @@ func TestAnalyzeOpenAPIJSONAndInventoryOut(t *testing.T) {
 	invPath := filepath.Join(t.TempDir(), "inventory.json")
 	o := &analyzeOpenAPIOptions{analyzeCommon: analyzeCommon{output: "json", inventoryOut: invPath, now: fixedNow},
 		sources: []string{openAPITestdata("oas30-uspto.yaml"), openAPITestdata("oas31-webhook-example.yaml"), "missing.yaml"}}
-	if err := runAnalyzeOpenAPI(context.Background(), o, s); err != nil {
-		t.Fatalf("one failed input of three must not fail the run: %v", err)
+	// One failed input of three: the other two are still written, and the
+	// run fails with a summary naming the input that failed.
+	err := runAnalyzeOpenAPI(context.Background(), o, s)
+	if exitCode(err) != exitError || !strings.HasPrefix(err.Error(), "2 of 3 sources analyzed; 1 failed: missing.yaml: ") ||
+		!strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("err = %v, want exit 1 with a summary", err)
 	}
 	inv := decodeInventory(t, out.Bytes())
 	if len(inv.Services) != 2 || inv.Services[0].Name != "oas30-uspto" || inv.Services[1].API.Format != analyze.FormatOpenAPI31 {
@@ -79,7 +83,7 @@ func TestAnalyzeOpenAPIJSONAndInventoryOut(t *testing.T) {
 	if len(inv.Errors) != 1 || inv.Errors[0].Input != "missing.yaml" || !strings.Contains(inv.Errors[0].Error, "no such file") {
 		t.Errorf("errors = %+v", inv.Errors)
 	}
-	if !strings.Contains(errOut.String(), "warning: missing.yaml: no such file") {
+	if !strings.Contains(errOut.String(), "wrote "+invPath) {
 		t.Errorf("stderr = %q", errOut.String())
 	}
 	fromFile, err := analyze.ReadInventory(invPath)
@@ -112,6 +116,16 @@ func TestAnalyzeExitCodes(t *testing.T) {
 		{[]string{"analyze", "cluster"}, exitUsage, "-f is required", false},
 		{[]string{"analyze", "cluster", "-f", filepath.Join(dir, "none.yaml")}, exitError, "none.yaml", true},
 		{[]string{"analyze", "cluster", "-f", broken, "--image-override", "nonsense"}, exitUsage, "SERVICE=REF", false},
+		// A bad file among good ones: the good ones are analyzed, the run fails with a summary.
+		{[]string{"analyze", "openapi", openAPITestdata("swagger2-uber.json"), broken, openAPITestdata("oas30-uspto.yaml")},
+			exitError, "error: 2 of 3 sources analyzed; 1 failed: " + broken + ": not valid YAML or JSON", true},
+		{[]string{"analyze", "openapi", broken, filepath.Join(dir, "nope.json")}, exitError, "0 of 2 sources analyzed; 2 failed:\n  " + broken, false},
+		{[]string{"analyze", "image", "docker-archive:" + filepath.Join(dir, "a.tar"), "docker-archive:" + filepath.Join(dir, "b.tar")},
+			exitError, "0 of 2 images analyzed; 2 failed:", false},
+		// Unknown subcommands of a parent command are usage errors, with a suggestion.
+		{[]string{"analyze", "bogus"}, exitUsage, `unknown command "bogus" for "migrate analyze"; choose one of cluster, image, openapi`, false},
+		{[]string{"analyze", "opnapi"}, exitUsage, `did you mean "openapi"?`, false},
+		{[]string{"completion", "fsh"}, exitUsage, `did you mean "fish"?`, false},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args[1:], " "), func(t *testing.T) {
@@ -135,8 +149,8 @@ func TestAnalyzeImageDockerArchive(t *testing.T) {
 	s, out, errOut := testStreams(true) // a terminal: the progress bar draws
 	o := &analyzeImageOptions{analyzeCommon: analyzeCommon{output: "table", now: fixedNow},
 		refs: []string{"docker-archive:" + archive, "broken=docker-archive:" + filepath.Join(dir, "none.tar")}, concurrency: 2}
-	if err := runAnalyzeImage(context.Background(), o, s); err != nil {
-		t.Fatal(err)
+	if err := runAnalyzeImage(context.Background(), o, s); exitCode(err) != exitError || !strings.HasPrefix(err.Error(), "1 of 2 images analyzed; 1 failed: ") {
+		t.Fatalf("err = %v, want exit 1 with a summary", err)
 	}
 	text := out.String()
 	for _, want := range []string{"READINESS", "order-service", "jib", "17.0.13", "3.4", "1 input could not be analyzed", "broken"} {
@@ -183,8 +197,10 @@ func TestAnalyzeClusterEndToEnd(t *testing.T) {
 		o.probes = append(o.probes, svc+"="+fleet.URL(svc))
 	}
 	s, out, errOut := testStreams(false)
-	if err := runAnalyzeCluster(ctx, o, s); err != nil {
-		t.Fatalf("runAnalyzeCluster: %v\n%s", err, errOut)
+	// The failing image fails the run, after everything else is written.
+	if err := runAnalyzeCluster(ctx, o, s); exitCode(err) != exitError ||
+		!strings.Contains(err.Error(), "services analyzed; 1 failed: ") || !strings.Contains(err.Error(), "shop/missing:1") {
+		t.Fatalf("runAnalyzeCluster: %v, want exit 1 naming the failed image\n%s", err, errOut)
 	}
 	inv := decodeInventory(t, out.Bytes())
 	back, err := analyze.ReadInventory(o.inventoryOut)
@@ -256,7 +272,7 @@ func TestAnalyzeClusterEndToEnd(t *testing.T) {
 	// The same run as a table, for people.
 	o.output, o.inventoryOut = "table", ""
 	s, out, _ = testStreams(false)
-	if err := runAnalyzeCluster(ctx, o, s); err != nil {
+	if err := runAnalyzeCluster(ctx, o, s); exitCode(err) != exitError {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"SPRING BOOT", "order-service", "jib", "migration order:"} {
@@ -354,13 +370,14 @@ func TestAnalyzeClusterStdinAndExtras(t *testing.T) {
 	deadURL := dead.URL
 	dead.Close()
 
-	s, out, errOut := testStreams(false)
+	s, out, _ := testStreams(false)
 	s.in = bytes.NewReader(list)
 	o := &analyzeClusterOptions{analyzeCommon: analyzeCommon{output: "json", now: fixedNow}, files: []string{"-"}, concurrency: 1,
 		openapi: []string{fixtures.ProductService + "=" + openAPITestdata("oas30-petstore-expanded.yaml")},
 		probes:  []string{fixtures.OrderService + "=" + deadURL}}
-	if err := runAnalyzeCluster(context.Background(), o, s); err != nil {
-		t.Fatal(err)
+	// A dead probe fails the run (exit 1), after the rest is rendered.
+	if err := runAnalyzeCluster(context.Background(), o, s); exitCode(err) != exitError || !strings.Contains(err.Error(), "services analyzed; 1 failed: "+fixtures.OrderService+": probe "+deadURL) {
+		t.Fatalf("err = %v, want exit 1 naming the dead probe", err)
 	}
 	inv := decodeInventory(t, out.Bytes())
 	var product *analyze.Service
@@ -372,8 +389,24 @@ func TestAnalyzeClusterStdinAndExtras(t *testing.T) {
 	if product == nil || product.Deployment == nil || product.API == nil || len(product.API.Operations) != 4 {
 		t.Fatalf("product-service = %+v", product)
 	}
-	if len(inv.Errors) == 0 || inv.Errors[len(inv.Errors)-1].Input != deadURL || !strings.Contains(errOut.String(), deadURL) {
-		t.Errorf("the dead probe is not recorded: %+v\n%s", inv.Errors, errOut)
+	if len(inv.Errors) == 0 || inv.Errors[len(inv.Errors)-1].Input != deadURL {
+		t.Errorf("the dead probe is not recorded: %+v", inv.Errors)
+	}
+
+	// Every image analysis failing fails the run too, though the manifests
+	// were read: the inventory lacks what was asked for.
+	s, out, _ = testStreams(false)
+	s.in = bytes.NewReader(list)
+	missing := "docker-archive:" + filepath.Join(t.TempDir(), "none.tar")
+	o = &analyzeClusterOptions{analyzeCommon: analyzeCommon{output: "json", now: fixedNow}, files: []string{"-"}, concurrency: 2,
+		overrides: []string{fixtures.OrderService + "=" + missing, fixtures.ProductService + "=" + missing}}
+	err = runAnalyzeCluster(context.Background(), o, s)
+	if exitCode(err) != exitError || !strings.Contains(err.Error(), "services analyzed; 2 failed:\n  ") ||
+		!strings.Contains(err.Error(), "  "+fixtures.OrderService+": ") || !strings.Contains(err.Error(), "  "+fixtures.ProductService+": ") {
+		t.Errorf("every image failing: err = %v, want exit 1 naming both", err)
+	}
+	if inv := decodeInventory(t, out.Bytes()); len(inv.Errors) != 2 || len(inv.Services) == 0 {
+		t.Errorf("every image failing: the manifests' services were not written: %+v", inv.Errors)
 	}
 
 	s, _, _ = testStreams(false)

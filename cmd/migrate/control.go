@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/user"
@@ -21,12 +22,18 @@ import (
 type controlOptions struct {
 	config string
 	admin  string
+	token  string
+	// cmd is the command bound to: its stderr gets the warning about a
+	// config that does not load (admin.go).
+	cmd *cobra.Command
 }
 
 func (o *controlOptions) bind(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVarP(&o.config, "config", "c", "", "strangler config whose admin address to use (default ./strangler.yaml if present)")
-	f.StringVar(&o.admin, "admin", "", "admin API URL, e.g. http://127.0.0.1:9090 (overrides --config)")
+	f.StringVarP(&o.config, "config", "c", "", "strangler config whose proxy to talk to (default ./strangler.yaml if present)")
+	f.StringVar(&o.admin, "admin", "", "admin API address, e.g. 127.0.0.1:9090 (default $MIGRATE_ADMIN, else the running proxy's, else the config's)")
+	f.StringVar(&o.token, "token", "", "admin API bearer token (default $MIGRATE_TOKEN, else $MIGRATE_ADMIN_TOKEN)")
+	o.cmd = cmd
 	cmd.ValidArgsFunction = o.completeTargets(true)
 }
 
@@ -80,21 +87,13 @@ func (o *controlOptions) configPath() string {
 	return ""
 }
 
-// client resolves the admin API: --admin, else the config's admin address,
-// else the default. The token always comes from MIGRATE_ADMIN_TOKEN.
+// client resolves the admin API and its token (admin.go).
 func (o *controlOptions) client() (*strangler.AdminClient, error) {
-	addr := o.admin
-	if addr == "" {
-		addr = strangler.DefaultAdmin
-		if path := o.configPath(); path != "" {
-			cfg, err := strangler.LoadConfig(path)
-			if err != nil {
-				return nil, usageErrorf("%v", err)
-			}
-			addr = cfg.Admin
-		}
+	var warn io.Writer = io.Discard
+	if o.cmd != nil {
+		warn = o.cmd.ErrOrStderr()
 	}
-	return &strangler.AdminClient{BaseURL: strangler.AdminURLFor(addr), Token: os.Getenv(strangler.AdminTokenEnv)}, nil
+	return newAdminClient(o, warn)
 }
 
 // apiError maps admin API errors to exit codes: an unknown name is a usage

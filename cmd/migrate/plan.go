@@ -1,13 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
@@ -49,9 +56,13 @@ func newPlanCmd(s *streams, g *globalOptions) *cobra.Command {
 		Short: "Turn an inventory into a strangler config, every route on legacy",
 		Long: `Write a commented strangler config from an inventory: one route per OpenAPI
 operation ("METHOD /path/template"), grouped by service, every route starting in
-legacy mode, legacy upstreams taken from the cluster description (override with
---upstream SERVICE=URL), and a default route that passes anything unmatched to
-legacy. The file is meant to be edited by hand and committed.
+legacy mode, legacy upstreams taken from the cluster description, else the probed
+URL, else the OpenAPI document's servers (override with --upstream SERVICE=URL), and
+a default route that passes anything unmatched to legacy. The file is meant to be
+edited by hand and committed.
+
+A --candidate must be a WebAssembly file that exists (a relative path is read from
+the config's directory, as the proxy will) or a URL that answers.
 
 Output: the config is written to stdout, or to the file named by --out. As a
 convenience, -o FILE also names the output file when FILE is not one of the
@@ -81,7 +92,7 @@ file. An existing file is not overwritten without --force.`,
 	return cmd
 }
 
-func runPlan(_ context.Context, o *planOptions, g *globalOptions, s *streams) error {
+func runPlan(ctx context.Context, o *planOptions, g *globalOptions, s *streams) error {
 	inv, err := analyze.ReadInventory(o.inventory)
 	if err != nil {
 		return err
@@ -101,16 +112,21 @@ func runPlan(_ context.Context, o *planOptions, g *globalOptions, s *streams) er
 			return usageErrorf("--candidate %q: write it as SERVICE=PATH.wasm or SERVICE=URL", c)
 		}
 		cands[name] = where
-		if !strings.Contains(where, "://") {
-			// The proxy reads the path relative to the config's directory.
-			// A module not built yet is planned without reuse: a fresh
-			// instance per request, which serves either kind of guest.
-			path := where
-			if !filepath.IsAbs(path) && o.out != "" {
-				path = filepath.Join(filepath.Dir(o.out), path)
+		if strings.Contains(where, "://") {
+			if err := checkCandidateURL(ctx, where); err != nil {
+				return usageErrorf("--candidate %s: %v", c, err)
 			}
-			reusable[name], _ = wasm.IsReusable(path)
+			continue
 		}
+		// The proxy reads the path relative to the config's directory.
+		path := where
+		if !filepath.IsAbs(path) && o.out != "" {
+			path = filepath.Join(filepath.Dir(o.out), path)
+		}
+		if err := checkWasmFile(path); err != nil {
+			return usageErrorf("--candidate %s: %v", c, err)
+		}
+		reusable[name], _ = wasm.IsReusable(path)
 	}
 	res, err := strangler.Plan(inv, strangler.PlanOptions{Source: o.inventory, Upstreams: ups, Default: o.def,
 		Candidates: cands, Reusable: reusable, Gate: o.gate, Shadow: o.shadow})
@@ -146,4 +162,47 @@ func runPlan(_ context.Context, o *planOptions, g *globalOptions, s *streams) er
 		}
 		row(tw, "next", "migrate proxy --config "+o.out)
 	})
+}
+
+// wasmMagic starts every WebAssembly module and component.
+var wasmMagic = []byte("\x00asm")
+
+// checkWasmFile refuses a candidate path that is not a Wasm binary: a
+// config naming one would only fail later, when the proxy loads it.
+func checkWasmFile(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s does not exist (a relative path is read from the config's directory); build the module first", path)
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	head := make([]byte, 8)
+	n, _ := io.ReadFull(f, head)
+	if n < len(head) || !bytes.HasPrefix(head, wasmMagic) {
+		return fmt.Errorf("%s is not a WebAssembly module (it does not start with \\0asm); pass the .wasm file the build produced", path)
+	}
+	return nil
+}
+
+// checkCandidateURL refuses a candidate URL nothing answers at. Any HTTP
+// answer, even 404, shows the platform is there.
+func checkCandidateURL(ctx context.Context, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http:// or https:// URL", raw)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("nothing answers at %s: %v; start the candidate (spin up, wasmtime serve, ...) or fix the URL", raw, err)
+	}
+	resp.Body.Close()
+	return nil
 }

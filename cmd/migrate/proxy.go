@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"runtime/debug"
 	"sync/atomic"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strangler-fig/migrate/proxy"
+	"github.com/strangler-fig/migrate/proxy/wasm"
 	"github.com/strangler-fig/migrate/shadow"
 	"github.com/strangler-fig/migrate/strangler"
 )
@@ -142,8 +144,11 @@ func runProxy(ctx context.Context, o *proxyOptions, s *streams) error {
 	}
 	px := proxy.New(proxy.Options{Controller: ctrl, Logger: logger, Mirror: mirror, Wasm: wasmFactory})
 	ctrl.Usage = px.WasmUsage // each flush records what the in-process candidates used, for the report
+	if err := cfg.CheckWasmCandidates(reflect.TypeFor[wasm.Options]()); err != nil {
+		return err
+	}
 	if err := px.Load(ctx, cfg); err != nil {
-		return fmt.Errorf("config %s: %w", o.config, err)
+		return cfg.Locate(err)
 	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -178,6 +183,16 @@ func runProxy(ctx context.Context, o *proxyOptions, s *streams) error {
 	go px.Watch(runCtx, cfg.Path, interval, hup)
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
+	// The admin-address file lets the control commands find this proxy
+	// even when the config is broken or --admin moved the address.
+	if file := strangler.AdminFile(cfg.StorePath()); file != "" {
+		doc := strangler.AdminFileDocument{Admin: adminLn.Addr().String(), PID: os.Getpid(), Started: time.Now().UTC()}
+		if err := strangler.WriteAdminFile(file, doc); err != nil {
+			logger.Warn("the control commands will not find this proxy without --admin", "err", err)
+		} else {
+			defer removeAdminFile(file, doc.PID, logger)
+		}
+	}
 	ready.Store(true)
 	logger.Info("proxy serving", "listen", ln.Addr().String(), "admin", adminLn.Addr().String(),
 		"config", cfg.Path, "store", store.Path(), "routes", len(cfg.RouteNames()))
@@ -208,6 +223,17 @@ func runProxy(ctx context.Context, o *proxyOptions, s *streams) error {
 		errs = append(errs, serveErr)
 	}
 	return errors.Join(errs...)
+}
+
+// removeAdminFile removes the admin-address file on a clean shutdown, unless
+// another proxy has written its own since.
+func removeAdminFile(file string, pid int, logger *slog.Logger) {
+	if doc, err := strangler.ReadAdminFile(file); err == nil && doc.PID != pid {
+		return
+	}
+	if err := os.Remove(file); err != nil && !errors.Is(err, os.ErrNotExist) {
+		logger.Warn("remove admin address file", "file", file, "err", err)
+	}
 }
 
 // wasmCacheDir is where compiled modules are cached between runs: next to

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -164,15 +165,56 @@ func TestPlanCommand(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "components", "order.wasm"), []byte(reusable), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for module, want := range map[string]bool{"components/order.wasm": true, "components/missing.wasm": false} {
-		stdout, stderr, code := runCLI(t, "plan", "--inventory", inv, "--candidate", "order-service="+module, "-o", out, "--force")
-		if code != exitOK {
-			t.Fatalf("plan --candidate: exit %d %s", code, stderr)
+	stdout, stderr, code = runCLI(t, "plan", "--inventory", inv, "--candidate", "order-service=components/order.wasm", "-o", out, "--force")
+	if code != exitOK {
+		t.Fatalf("plan --candidate: exit %d %s", code, stderr)
+	}
+	if yaml, _ := os.ReadFile(out); !strings.Contains(string(yaml), "reuse: 10000") {
+		t.Errorf("--candidate components/order.wasm: not planned with reuse\n%s%s", stdout, yaml)
+	}
+	// A candidate that does not exist, is not Wasm, or does not answer is
+	// refused before a config names it.
+	if err := os.WriteFile(filepath.Join(dir, "components", "order.jar"), []byte("PK\x03\x04 not wasm"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dead := httptest.NewServer(nil)
+	dead.Close()
+	live := httptest.NewServer(http.NotFoundHandler()) // any answer shows the platform is there
+	defer live.Close()
+	for _, tt := range []struct{ candidate, want string }{
+		{"components/missing.wasm", "components/missing.wasm does not exist"},
+		{"components/order.jar", "is not a WebAssembly module"},
+		{dead.URL, "nothing answers at " + dead.URL},
+	} {
+		before, _ := os.ReadFile(out)
+		_, stderr, code := runCLI(t, "plan", "--inventory", inv, "--candidate", "order-service="+tt.candidate, "-o", out, "--force")
+		if code != exitUsage || !strings.Contains(stderr, tt.want) {
+			t.Errorf("--candidate %s: exit %d %s; want exit 2 and %q", tt.candidate, code, stderr, tt.want)
 		}
-		yaml, _ := os.ReadFile(out)
-		if got := strings.Contains(string(yaml), "reuse: 10000"); got != want {
-			t.Errorf("--candidate %s: planned reuse %v, want %v\n%s%s", module, got, want, stdout, yaml)
+		if after, _ := os.ReadFile(out); !bytes.Equal(before, after) {
+			t.Errorf("--candidate %s: the config was rewritten", tt.candidate)
 		}
+	}
+	if _, stderr, code := runCLI(t, "plan", "--inventory", inv, "--candidate", "order-service="+live.URL); code != exitOK {
+		t.Errorf("--candidate %s (answers 404): exit %d %s", live.URL, code, stderr)
+	}
+	// Without a cluster description the upstream comes from the probed
+	// endpoint, else the document's servers, before any guess.
+	err = analyze.WriteInventory(inv, &analyze.Inventory{APIVersion: analyze.APIVersion, Kind: "Inventory", Generated: time.Now(),
+		Services: []analyze.Service{
+			{Name: "order-service", Sources: []string{"x"}, API: &analyze.API{Source: "o.json", Format: "openapi-3.0",
+				Servers:    []string{"https://{env}.example.com", "/relative", "https://orders.internal:8443/api"},
+				Operations: []analyze.Operation{{Method: "GET", Path: "/api/order"}}}},
+			{Name: "product-service", Sources: []string{"x"}, API: &analyze.API{Source: "p.json", Format: "openapi-3.0",
+				Servers: []string{"https://products.example.com"}, Operations: []analyze.Operation{{Method: "GET", Path: "/api/product"}}},
+				Runtime: &analyze.Runtime{Source: "http://10.1.2.3:8081"}},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code = runCLI(t, "plan", "--inventory", inv)
+	if code != exitOK || !strings.Contains(stdout, `legacy: "https://orders.internal:8443"`) || !strings.Contains(stdout, `legacy: "http://10.1.2.3:8081"`) {
+		t.Errorf("upstreams from servers and probes: exit %d %s\n%s", code, stderr, stdout)
 	}
 	if _, _, code := runCLI(t, "version", "-o", "strangler.yaml"); code != exitUsage {
 		t.Fatal("-o FILE leaked into other commands")

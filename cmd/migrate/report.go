@@ -25,6 +25,9 @@ type reportOptions struct {
 	out       string
 	title     string
 	carbon    reports.Coefficients
+	// configSet and inventorySet say the file was named on the command
+	// line: then it must exist. Only the defaults may be missing.
+	configSet, inventorySet bool
 }
 
 // carbonFlags binds each estimate coefficient to a flag, so every number
@@ -57,6 +60,10 @@ decision summary (what is cut over, what is blocked and why, what to do next),
 fleet readiness and migration order, shadow evidence per route, latency legacy
 vs Wasm, and a footprint and carbon estimate with every coefficient's source.
 
+Without --config or --inventory the default files are used when they exist, and the
+report says which part is missing; a file named with --config or --inventory must
+exist (exit 2 otherwise).
+
 HTML is one self-contained file (no network fetches) that prints well; md renders
 on GitHub and GitLab; json is the versioned model for dashboards. The format
 follows the file extension unless --format says otherwise. As with plan, -o FILE
@@ -73,6 +80,7 @@ names the output file when FILE is not table, json or yaml.`,
 					c.coef.Source = "set with --" + c.name
 				}
 			}
+			o.configSet, o.inventorySet = cmd.Flags().Changed("config"), cmd.Flags().Changed("inventory")
 			if g.output == "json" && o.format == "" && o.out == "" {
 				o.format, o.out = "json", "-" // -o json: the model on stdout
 			}
@@ -143,13 +151,16 @@ func runReport(ctx context.Context, o *reportOptions, s *streams) error {
 }
 
 // buildReport gathers the inventory and the proxy's records. Either may be
-// missing: the report then says so per section instead of failing.
+// missing when it was not named on the command line: the report then says
+// so per section instead of failing.
 func buildReport(ctx context.Context, o *reportOptions) (*reports.Report, error) {
 	var inv *analyze.Inventory
 	if o.inventory != "" {
 		var err error
 		inv, err = analyze.ReadInventory(o.inventory)
-		if errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, fs.ErrNotExist) && o.inventorySet {
+			return nil, usageErrorf("--inventory %s: no such file (write one with `migrate analyze ... --inventory-out %s`)", o.inventory, o.inventory)
+		} else if errors.Is(err, fs.ErrNotExist) {
 			inv = nil
 		} else if err != nil {
 			return nil, err
@@ -159,6 +170,8 @@ func buildReport(ctx context.Context, o *reportOptions) (*reports.Report, error)
 	var routes []reports.Route
 	cfg, err := strangler.LoadConfig(o.config)
 	switch {
+	case errors.Is(err, fs.ErrNotExist) && o.configSet:
+		return nil, usageErrorf("--config %s: no such file (write one with `migrate plan -o %s`)", o.config, o.config)
 	case errors.Is(err, fs.ErrNotExist):
 		// No strangler config yet: an inventory-only report.
 	case err != nil:

@@ -101,3 +101,22 @@ func TestReportShowsMeasuredWasmMemory(t *testing.T) {
 		}
 	}
 }
+
+// TestReportNamedFilesMustExist: a --config or --inventory named on the
+// command line that does not exist is a usage error, not an empty report.
+func TestReportNamedFilesMustExist(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "r.html")
+	for _, args := range [][]string{
+		{"report", "--config", filepath.Join(dir, "strangler.yml"), "--out", out},
+		{"report", "--inventory", filepath.Join(dir, "inventry.json"), "--out", out},
+	} {
+		_, stderr, code := runCLI(t, args...)
+		if code != exitUsage || !strings.Contains(stderr, args[2]+": no such file") {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 naming the file", args[1:3], code, stderr)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%v: a report was written", args[1:3])
+		}
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/strangler-fig/migrate/internal/configfile"
 )
 
 // Exit codes are part of the contract: pipelines branch on them.
@@ -87,6 +89,11 @@ func run(args []string, s *streams) int {
 // errSilentUsage marks usage errors whose message already says what to do.
 var errSilentUsage = errors.New("usage")
 
+// silentUsage is an error that is errSilentUsage for errors.Is.
+type silentUsage struct{ error }
+
+func (silentUsage) Is(target error) bool { return target == errSilentUsage }
+
 // commandPathFor names the subcommand the user ran, for the usage hint.
 func commandPathFor(root *cobra.Command, args []string) string {
 	if cmd, _, err := root.Find(args); err == nil && cmd != nil {
@@ -156,13 +163,27 @@ Try the whole journey on the built-in fixture fleet:
 	root.AddCommand(newGateCmd(s, g))
 	root.AddCommand(newReportCmd(s, g))
 	root.AddCommand(newDemoCmd(s, g))
+	root.SetHelpCommand(newHelpCmd())
+	// Added now rather than when executing, so wrapArgErrors sees it too.
+	root.InitDefaultCompletionCmd()
 	wrapArgErrors(root)
 	return root
 }
 
 // wrapArgErrors makes positional-argument mistakes exit with the usage code.
+// A parent command (one that only groups subcommands) given an unknown
+// subcommand fails with a suggestion; cobra would print its help and exit 0,
+// which lets a typo in a script pass for success.
 func wrapArgErrors(cmd *cobra.Command) {
-	if validate := cmd.Args; validate != nil {
+	if cmd.HasParent() && cmd.HasSubCommands() && !cmd.Runnable() {
+		cmd.Args = cobra.ArbitraryArgs
+		cmd.RunE = func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return c.Help()
+			}
+			return unknownSubcommand(c, args[0])
+		}
+	} else if validate := cmd.Args; validate != nil {
 		cmd.Args = func(c *cobra.Command, args []string) error {
 			if err := validate(c, args); err != nil {
 				return &codedError{code: exitUsage, err: err}
@@ -173,6 +194,60 @@ func wrapArgErrors(cmd *cobra.Command) {
 	for _, sub := range cmd.Commands() {
 		wrapArgErrors(sub)
 	}
+}
+
+// newHelpCmd is cobra's help command, except that an unknown topic is a
+// usage error (cobra prints "Unknown help topic" and exits 0).
+func newHelpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		Long:  "Help shows the help of any command: migrate help analyze cluster.",
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			cmd, _, err := c.Root().Find(args)
+			if err != nil || cmd == nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var out []string
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() && strings.HasPrefix(sub.Name(), toComplete) {
+					out = append(out, sub.Name()+"\t"+sub.Short)
+				}
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			root := c.Root()
+			cmd, rest, err := root.Find(args)
+			switch {
+			case err != nil || cmd == nil:
+				err = unknownSubcommand(root, args[0])
+			case len(rest) > 0:
+				err = unknownSubcommand(cmd, rest[0])
+			default:
+				return cmd.Help()
+			}
+			// "Run 'migrate help --help'" would not help: the message
+			// already lists or suggests the commands.
+			return &codedError{code: exitUsage, err: silentUsage{err}}
+		},
+	}
+}
+
+// unknownSubcommand is the usage error for `migrate analyze bogus`: the
+// closest subcommand when one is near, else the list to choose from.
+func unknownSubcommand(parent *cobra.Command, name string) error {
+	msg := fmt.Sprintf("unknown command %q for %q", name, parent.CommandPath())
+	var names []string
+	for _, sub := range parent.Commands() {
+		if sub.IsAvailableCommand() {
+			names = append(names, sub.Name())
+		}
+	}
+	if near := configfile.Nearest(name, names); near != "" {
+		return usageErrorf("%s; did you mean %q?", msg, near)
+	}
+	return usageErrorf("%s; choose one of %s", msg, strings.Join(names, ", "))
 }
 
 // newLogger builds the structured logger every command logs through.

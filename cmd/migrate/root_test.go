@@ -25,6 +25,11 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"version", "--no-such-flag"}, exitUsage},
 		{[]string{"version", "extra-arg"}, exitUsage},
 		{[]string{"version", "-o", "xml"}, exitUsage},
+		{[]string{"help", "analyze", "cluster"}, exitOK},
+		{[]string{"help"}, exitOK},
+		{[]string{"help", "bogus"}, exitUsage},
+		{[]string{"help", "analyze", "bogus"}, exitUsage},
+		{[]string{"analyze"}, exitOK}, // a parent alone shows its help
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
