@@ -177,7 +177,7 @@ func (c *compiled) sensitiveHeaderPath(path string) bool {
 }
 
 func mustPattern(ptr string) pattern {
-	p, _ := parsePattern(ptr)
+	p, _ := exactPattern(ptr) // a difference's path, spelt exactly
 	return p
 }
 
