@@ -92,6 +92,13 @@ func TestSecretsNeverLeave(t *testing.T) {
 	account := func(pw, card, note string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			_ = r.ParseForm()
+			if r.URL.Path == "/api/greeting" {
+				// Services echo what they were sent: a text answer holding
+				// the redacted header and query parameter of the request.
+				w.Header().Set("Content-Type", "text/plain")
+				fmt.Fprintf(w, "hello ada\nyour session is %s\nyour pin is %s\n%s\n", r.Header.Get("X-Session-Key"), r.Form.Get("pin"), note)
+				return
+			}
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprintf(w, `{"user":"ada","password":%q,"card":{"number":%q,"expiry":"12/29"},"note":%q}`, pw, card, note)
 		}
@@ -112,7 +119,7 @@ func TestSecretsNeverLeave(t *testing.T) {
       sample: 100%%
       writes: allow
       redact: ["/password", "/card/number", "@header/X-Session-Key", "@query/pin", "@form/passphrase"]
-    routes: ["GET /api/account", "POST /api/login"]
+    routes: ["GET /api/account", "POST /api/login", "GET /api/greeting"]
 `, legacy.URL, candidate.URL)
 	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -161,6 +168,9 @@ func TestSecretsNeverLeave(t *testing.T) {
 		req.Header.Set("X-Session-Key", secrets["header X-Session-Key"])
 		req.Header.Set("X-Api-Key", secrets["default header X-Api-Key"])
 		mustOK(t, req)
+		req, _ = http.NewRequest("GET", front+"/api/greeting?"+q.Encode(), nil)
+		req.Header.Set("X-Session-Key", secrets["header X-Session-Key"])
+		mustOK(t, req)
 		form := url.Values{"user": {"ada"}, "passphrase": {secrets["form passphrase"]}}
 		req, _ = http.NewRequest("POST", front+"/api/login", strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -170,7 +180,8 @@ func TestSecretsNeverLeave(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		body := fetch(t, admin+"/v1/samples?differences=true")
-		if strings.Count(body, `"route": "GET /api/account"`) > 0 && strings.Count(body, `"route": "POST /api/login"`) > 0 {
+		if strings.Contains(body, `"route": "GET /api/account"`) && strings.Contains(body, `"route": "POST /api/login"`) &&
+			strings.Contains(body, `"route": "GET /api/greeting"`) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -183,7 +194,7 @@ func TestSecretsNeverLeave(t *testing.T) {
 	// Every admin endpoint (strangler/admin.go and integrations.go), reads
 	// and the webhook.
 	for _, path := range []string{"/v1/routes", "/v1/audit", "/v1/samples", "/v1/samples?differences=true",
-		"/v1/samples?route=GET+/api/account", "/v1/samples?route=POST+/api/login", "/v1/gate?target=accounts",
+		"/v1/samples?route=GET+/api/account", "/v1/samples?route=POST+/api/login", "/v1/samples?route=GET+/api/greeting", "/v1/gate?target=accounts",
 		"/v1/gate?target=GET+/api/account&to=cutover", "/v1/canary", "/v1/integrations/argo?target=accounts",
 		"/metrics", "/healthz", "/readyz"} {
 		outputs["GET "+path] = []byte(fetch(t, admin+path))
