@@ -269,15 +269,24 @@ func TestUpstreamErrorBody(t *testing.T) {
 	defer slow.Close()
 	for _, tt := range []struct {
 		name, url string
+		body      int // bytes POSTed; 0: a GET
 		status    int
 		cause     string
 	}{
-		{"dead upstream", deadURL, http.StatusBadGateway, "connection refused"},
-		{"slow upstream", slow.URL, http.StatusGatewayTimeout, "timeout"},
+		{"dead upstream", deadURL, 0, http.StatusBadGateway, "connection refused"},
+		{"slow upstream", slow.URL, 0, http.StatusGatewayTimeout, "timeout"},
+		{"dead upstream, 1 MB POST", deadURL, 1 << 20, http.StatusBadGateway, "connection refused"},
+		{"slow upstream, 1 MB POST", slow.URL, 1 << 20, http.StatusGatewayTimeout, "timeout"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			front, logs := newLoggedProxy(t, tt.url)
-			resp, err := http.Get(front + "/api/upload?x=1")
+			req, _ := http.NewRequest(http.MethodGet, front+"/api/upload?x=1", nil)
+			route := "GET /api/upload"
+			if tt.body > 0 {
+				req, _ = http.NewRequest(http.MethodPost, front+"/api/upload?x=1", bytes.NewReader(make([]byte, tt.body)))
+				route = "POST /api/upload"
+			}
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -312,10 +321,40 @@ func TestUpstreamErrorBody(t *testing.T) {
 				}
 			}
 			cause, _ := line["cause"].(string)
-			if line["level"] != "WARN" || line["route"] != "GET /api/upload" || line["path"] != "/api/upload" ||
+			if line["level"] != "WARN" || line["route"] != route || line["path"] != "/api/upload" ||
 				!strings.Contains(cause, tt.cause) || line["status"] != float64(tt.status) {
 				t.Fatalf("log line for id %s: %v\nlog:\n%s", doc.ID, line, logs.String())
 			}
 		})
+	}
+}
+
+// TestSlowUploadOutlastsHeaderTimeout: the upstream's timeout (2 s here)
+// counts from the end of the request body, as it does for bodies written
+// inline, so a client uploading for longer is not cut off.
+func TestSlowUploadOutlastsHeaderTimeout(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "%d", n)
+	}))
+	defer up.Close()
+	front, logs := newLoggedProxy(t, up.URL)
+	pr, pw := io.Pipe()
+	go func() {
+		for range 10 {
+			pw.Write(make([]byte, 16<<10))
+			time.Sleep(250 * time.Millisecond)
+		}
+		pw.Close()
+	}()
+	start := time.Now()
+	resp, err := http.Post(front+"/api/upload", "application/octet-stream", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(b) != fmt.Sprint(10*16<<10) {
+		t.Fatalf("upload of %v: %d %q; log:\n%s", time.Since(start).Round(time.Millisecond), resp.StatusCode, b, logs.String())
 	}
 }
