@@ -375,8 +375,11 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, t *table, e *entry
 	up.rp.ServeHTTP(rec, r)
 	d = time.Since(start)
 	status, teeOver = rec.statusCode(), rec.over
-	upErr := rec.upstreamErr
+	upErr, errID := rec.upstreamErr, rec.errorID
 	putRecorder(rec)
+	if errID != "" {
+		p.logUpstreamError(r, e, up, status, errID, upErr)
+	}
 	if e != nil && status != statusClientClosed {
 		e.live.Observe(up.side, d, status >= 500)
 		if up.side == strangler.SideCandidate && status >= 500 {

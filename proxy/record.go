@@ -22,6 +22,8 @@ type recorder struct {
 	// upstreamErr is why the upstream gave no answer (set by the
 	// ReverseProxy's error handler), for counting failures by kind.
 	upstreamErr error
+	// errorID names the 502 or 504 written for upstreamErr.
+	errorID string
 }
 
 var recorderPool = sync.Pool{New: func() any { return new(recorder) }}

@@ -158,14 +158,19 @@ func (t *keepAliveTransport) exchange(ctx context.Context, kc *keepAliveConn, r 
 		kc.conn.Close()
 		return nil, err
 	}
-	if err := r.Write(kc.bw); err != nil {
-		return fail(err)
-	}
-	if err := kc.bw.Flush(); err != nil {
-		return fail(err)
-	}
-	if t.headerTimeout > 0 {
-		kc.conn.SetReadDeadline(time.Now().Add(t.headerTimeout))
+	var beside *bodyWriter // a large body is written while the answer is read
+	if writesBeside(r) {
+		beside = writeBeside(kc, r, t.headerTimeout)
+	} else {
+		if err := r.Write(kc.bw); err != nil {
+			return fail(err)
+		}
+		if err := kc.bw.Flush(); err != nil {
+			return fail(err)
+		}
+		if t.headerTimeout > 0 {
+			kc.conn.SetReadDeadline(time.Now().Add(t.headerTimeout))
+		}
 	}
 	var resp *http.Response
 	for {
@@ -175,6 +180,9 @@ func (t *keepAliveTransport) exchange(ctx context.Context, kc *keepAliveConn, r 
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				err = errStaleConn
 			}
+			if beside != nil {
+				err = beside.failed(err)
+			}
 			return fail(err)
 		}
 		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
@@ -182,7 +190,10 @@ func (t *keepAliveTransport) exchange(ctx context.Context, kc *keepAliveConn, r 
 		}
 		resp.Body.Close() // 1xx interim response: wait for the final one
 	}
-	if t.headerTimeout > 0 {
+	written := true
+	if beside != nil {
+		written = beside.answer()
+	} else if t.headerTimeout > 0 {
 		kc.conn.SetReadDeadline(time.Time{})
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
@@ -191,7 +202,7 @@ func (t *keepAliveTransport) exchange(ctx context.Context, kc *keepAliveConn, r 
 		return resp, nil
 	}
 	resp.Body = &pooledBody{body: resp.Body, t: t, kc: kc, stop: stop,
-		reusable: !resp.Close && !r.Close}
+		reusable: written && !resp.Close && !r.Close}
 	return resp, nil
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -101,10 +103,13 @@ func newUpstream(service string, side strangler.Side, target *url.URL, rt Backen
 		FlushInterval: 0,
 		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			id := writeUpstreamError(w, r, service, side, err)
 			if rec, ok := w.(*recorder); ok {
-				rec.upstreamErr = err
+				rec.upstreamErr, rec.errorID = err, id
+			} else if id != "" {
+				logger.Warn("upstream error", "id", id, "service", service, "side", side,
+					"method", r.Method, "path", r.URL.Path, "cause", err.Error())
 			}
-			writeUpstreamError(w, r, service, side, err)
 		},
 	}
 	return u
@@ -144,25 +149,35 @@ func quoteForwarded(s string) string {
 const statusClientClosed = 499
 
 // upstreamError is the JSON body of a 502 or 504 the proxy writes itself.
+// It names no address and carries no dial or read error: those say where
+// the fleet's services live. The ID is also in the X-Migrate-Error-Id
+// header and in the proxy's Warn log line, which has the cause.
 type upstreamError struct {
 	Error   string `json:"error"`
 	Service string `json:"service"`
 	Side    string `json:"side"`
-	Detail  string `json:"detail"`
 	Status  int    `json:"status"`
+	ID      string `json:"id"`
 }
 
-func writeUpstreamError(w http.ResponseWriter, r *http.Request, service string, side strangler.Side, err error) {
+// HeaderErrorID carries the id of an error the proxy answered itself.
+const HeaderErrorID = "X-Migrate-Error-Id"
+
+// writeUpstreamError answers 502 or 504 and returns the error's id, or ""
+// when the client had gone and was sent nothing.
+func writeUpstreamError(w http.ResponseWriter, r *http.Request, service string, side strangler.Side, err error) string {
 	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
 		w.WriteHeader(statusClientClosed)
-		return
+		return ""
 	}
 	status, msg := http.StatusBadGateway, "the upstream failed to answer"
 	if isTimeout(err) {
 		status, msg = http.StatusGatewayTimeout, "the upstream did not answer in time"
 	}
-	writeJSONError(w, status, upstreamError{Error: msg, Service: service, Side: string(side),
-		Detail: err.Error(), Status: status})
+	id := fmt.Sprintf("%016x", rand.Uint64())
+	writeJSONError(w, status, upstreamError{Error: msg, Service: service, Side: string(side), Status: status, ID: id},
+		HeaderErrorID, id)
+	return id
 }
 
 // timeouter is implemented by errors that know they are timeouts
@@ -180,10 +195,15 @@ func isTimeout(err error) bool {
 	return wasm.ErrorKind(err) == wasm.KindDeadline
 }
 
-func writeJSONError(w http.ResponseWriter, status int, body any) {
+// writeJSONError answers status with body, replacing the headers with
+// its own and the extra name, value pairs.
+func writeJSONError(w http.ResponseWriter, status int, body any, extra ...string) {
 	h := w.Header()
 	for k := range h {
 		delete(h, k)
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		h.Set(extra[i], extra[i+1])
 	}
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -231,4 +251,20 @@ func joinPath(target, req *url.URL) (path, rawpath string) {
 		return req.Path, req.RawPath
 	}
 	return strings.TrimSuffix(target.Path, "/") + req.Path, ""
+}
+
+// logUpstreamError writes the Warn line that an error id in a 502 or 504
+// body points to: the route, the request's path and the cause the client
+// is not shown.
+func (p *Proxy) logUpstreamError(r *http.Request, e *entry, up *upstream, status int, id string, cause error) {
+	route := "default"
+	if e != nil {
+		route = e.live.Name
+	}
+	msg := ""
+	if cause != nil {
+		msg = cause.Error()
+	}
+	p.logger.Warn("upstream error", "id", id, "route", route, "service", up.service, "side", up.side,
+		"status", status, "method", r.Method, "path", r.URL.Path, "cause", msg)
 }

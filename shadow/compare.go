@@ -341,6 +341,16 @@ func compile(o *Options) *compiled {
 		}
 	}
 	c.redact = pats(pointers)
+	// Spaces around a pointer may belong to a key ("/name "): that key is
+	// redacted too, since a leaked value is worse than one field too many
+	// hidden.
+	for _, s := range pointers {
+		if strings.TrimSpace(s) != s {
+			if p, err := exactPattern(s); err == nil {
+				c.redact = append(c.redact, p)
+			}
+		}
+	}
 	keys := make([]string, 0, len(o.MatchBy))
 	for k := range o.MatchBy {
 		keys = append(keys, k)

@@ -217,3 +217,119 @@ func TestPropertyEqualDocuments(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRedact feeds Redact arbitrary JSON bodies and pointer lists. The
+// chosen leaves of the body (mask bit i: the i-th leaf) get a secret, a
+// different one on each side so they show up as differences, and their
+// pointer joins the fuzzed list. Whatever the body and the other pointers,
+// Redact must not panic, and no secret may survive anywhere in the stored
+// sample or its rendering. A secret also travels in a redacted header,
+// query parameter and form field.
+func FuzzRedact(f *testing.F) {
+	for i, s := range jsonSeeds {
+		f.Add(s, "/a\n$.c.d\n/*/items/*/price", uint64(1)<<uint(i%8)|1)
+	}
+	f.Add(`{"password":"x","card":{"number":"4111"},"note":"n"}`, "/password\n/card/number", uint64(0))
+	f.Add(`{"a~b":{"c/d":[1,2,{"":"e"}]}}`, "/\n/a~0b/c~1d/*", uint64(0b10101))
+	f.Add(`[[["deep"]],{"x":[{"y":null}]}]`, "$[0][0]\n/1/x/0/y\n@header/X-Trace\n@query/\n@form/q", uint64(^uint64(0)))
+	f.Fuzz(func(t *testing.T, body, pointers string, mask uint64) {
+		var redact []string
+		for _, p := range strings.Split(pointers, "\n") {
+			if (&Options{Redact: []string{p}}).Validate() == nil {
+				redact = append(redact, p)
+			}
+		}
+		// Arbitrary bytes, valid JSON or not, must not make Redact panic.
+		raw := Sample{Route: "POST /r", Request: RecordedRequest{Method: "POST", URL: "/r?" + body, Body: []byte(body),
+			Header: http.Header{"Content-Type": {"application/json"}}},
+			Legacy: jsonResp(200, body), Candidate: textResp(200, body)}
+		raw.Result = Compare(raw.Legacy, raw.Candidate, &Options{Redact: redact}, nil)
+		_ = Redact(raw, &Options{Redact: redact})
+
+		dec := json.NewDecoder(strings.NewReader(body))
+		dec.UseNumber()
+		var doc any
+		if dec.Decode(&doc) != nil || dec.More() {
+			return
+		}
+		var secrets []string
+		legacyDoc, candDoc := doc, cloneJSON(doc)
+		leaf := 0
+		var plant func(l, c any, ptr string) (any, any)
+		plant = func(l, c any, ptr string) (any, any) {
+			switch lv := l.(type) {
+			case map[string]any:
+				cv := c.(map[string]any)
+				for k := range lv {
+					lv[k], cv[k] = plant(lv[k], cv[k], ptr+"/"+strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1"))
+				}
+				return lv, cv
+			case []any:
+				cv := c.([]any)
+				for i := range lv {
+					lv[i], cv[i] = plant(lv[i], cv[i], ptr+"/"+strconv.Itoa(i))
+				}
+				return lv, cv
+			}
+			i := leaf
+			leaf++
+			if i >= 64 || mask&(1<<uint(i)) == 0 {
+				return l, c
+			}
+			ls, cs := "Zq9legacySecret"+strconv.Itoa(i), "Zq9candSecret"+strconv.Itoa(i)
+			secrets = append(secrets, ls, cs)
+			redact = append(redact, ptr)
+			return ls, cs
+		}
+		legacyDoc, candDoc = plant(legacyDoc, candDoc, "")
+		if strings.Contains(body, "Zq9") {
+			return // the body would already hold a secret's spelling
+		}
+		lb, _ := json.Marshal(legacyDoc)
+		cb, _ := json.Marshal(candDoc)
+		secrets = append(secrets, "Zq9headerSecret", "Zq9querySecret", "Zq9formSecret")
+		opts := &Options{Redact: append(redact, "@header/X-Session-Key", "@query/pin", "@form/passphrase")}
+		if err := opts.Validate(); err != nil {
+			t.Fatalf("pointers built from the body do not validate: %v (%q)", err, opts.Redact)
+		}
+		s := Sample{Route: "POST /r", Request: RecordedRequest{Method: "POST", URL: "/r?pin=Zq9querySecret&page=1",
+			Header: http.Header{"X-Session-Key": {"Zq9headerSecret"}, "Content-Type": {"application/x-www-form-urlencoded"}},
+			Body:   []byte("passphrase=Zq9formSecret&user=ada")},
+			Legacy: jsonResp(200, string(lb)), Candidate: jsonResp(200, string(cb))}
+		s.Result = Compare(s.Legacy, s.Candidate, opts, nil)
+		r := Redact(s, opts)
+		stored, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rendered bytes.Buffer
+		if err := Render(r, &rendered, false); err != nil {
+			t.Fatal(err)
+		}
+		all := string(stored) + rendered.String() + string(r.Legacy.Body) + string(r.Candidate.Body) + string(r.Request.Body) + r.Request.URL
+		for _, sec := range secrets {
+			if strings.Contains(all, sec) {
+				t.Fatalf("%s survived redaction with %q of %s:\n%s", sec, opts.Redact, body, all)
+			}
+		}
+	})
+}
+
+// cloneJSON deep-copies a value decoded by encoding/json.
+func cloneJSON(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = cloneJSON(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = cloneJSON(e)
+		}
+		return out
+	}
+	return v
+}

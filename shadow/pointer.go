@@ -12,9 +12,14 @@ type pattern []string
 
 // parsePattern accepts RFC 6901 pointers ("/items/*/price") and the
 // JSONPath-like spelling people paste from other tools ("$.items[*].price",
-// "$" for the root).
+// "$" for the root). Surrounding whitespace is dropped as a typo; a key
+// that really starts or ends with a space is what exactPattern reaches.
 func parsePattern(s string) (pattern, error) {
-	s = strings.TrimSpace(s)
+	return exactPattern(strings.TrimSpace(s))
+}
+
+// exactPattern parses s as it is, every byte part of a segment.
+func exactPattern(s string) (pattern, error) {
 	switch {
 	case s == "" || s == "$" || s == "/":
 		// "/" strictly names the key "" at the root; everyone who writes it

@@ -1,6 +1,7 @@
 package shadow
 
 import (
+	"bytes"
 	"net/http"
 	"net/url"
 	"strings"
@@ -90,6 +91,12 @@ func Redact(s Sample, opts *Options) Sample {
 	s.Request.Body, s.Request.Truncated, _ = redactBody(s.Request.Body, s.Request.Header.Get("Content-Type"), "", c, limit, &secrets)
 	s.Legacy = redactResponse(s.Legacy, c, limit, &secrets)
 	s.Candidate = redactResponse(s.Candidate, c, limit, &secrets)
+	// Services echo what they were sent, and one side's secret may sit
+	// unredacted in the other side's body: every secret found anywhere in
+	// the exchange is blotted out of every stored body.
+	s.Request.Body = blotBody(s.Request.Body, secrets)
+	s.Legacy.Body = blotBody(s.Legacy.Body, secrets)
+	s.Candidate.Body = blotBody(s.Candidate.Body, secrets)
 	if len(s.Result.Differences) > 0 {
 		diffs := make([]Difference, len(s.Result.Differences))
 		copy(diffs, s.Result.Differences)
@@ -125,6 +132,56 @@ func blot(text string, secrets []string) string {
 	}
 	return text
 }
+
+// blotBody replaces every secret in a stored body. A JSON body is blotted
+// value by value, so it stays JSON (a number that is a secret becomes the
+// string "[redacted]"); any other body, or a JSON body cut at the size
+// cap, byte by byte.
+func blotBody(body []byte, secrets []string) []byte {
+	if len(body) == 0 || len(secrets) == 0 {
+		return body
+	}
+	found := false
+	for _, sec := range secrets {
+		if bytes.Contains(body, []byte(sec)) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return body
+	}
+	if looksJSON(body) {
+		if v, err := parseJSON(string(body)); err == nil {
+			blotValue(&v, secrets)
+			return appendJSON(nil, &v, false, 0, 0)
+		}
+	}
+	return []byte(blot(string(body), secrets))
+}
+
+func blotValue(v *value, secrets []string) {
+	switch v.kind {
+	case kString:
+		v.s = blot(v.s, secrets)
+	case kNumber:
+		if blot(v.s, secrets) != v.s {
+			*v = value{kind: kString, s: redacted}
+		}
+	case kObject, kArray:
+		for i := range v.keys {
+			v.keys[i] = blot(v.keys[i], secrets)
+		}
+		for i := range v.vals {
+			blotValue(&v.vals[i], secrets)
+		}
+	}
+}
+
+// authSchemes are the words before a credential in Authorization headers:
+// they are not secret, and blotting them would hide every "Bearer" in a
+// body.
+var authSchemes = map[string]bool{"basic": true, "bearer": true, "digest": true, "negotiate": true, "hoba": true, "mutual": true, "aws4-hmac-sha256": true}
 
 // keep adds a redacted value, and its JSON-escaped spelling, to the values
 // blotted out of differences.
@@ -177,7 +234,7 @@ func (c *compiled) sensitiveHeaderPath(path string) bool {
 }
 
 func mustPattern(ptr string) pattern {
-	p, _ := parsePattern(ptr)
+	p, _ := exactPattern(ptr) // a difference's path, spelt exactly
 	return p
 }
 
@@ -201,7 +258,9 @@ func redactHeader(h http.Header, c *compiled, secrets *[]string) http.Header {
 				keep(secrets, v)
 				// "Bearer TOKEN", "a=1; b=2": the parts may be quoted alone.
 				for _, part := range strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == ';' || r == ',' || r == '=' }) {
-					keep(secrets, part)
+					if !authSchemes[strings.ToLower(part)] {
+						keep(secrets, part)
+					}
 				}
 			}
 			out[k] = []string{redacted}

@@ -2,6 +2,7 @@ package strangler
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -135,7 +136,7 @@ func tokenGuard(next http.Handler, token string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
 			scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-			ok := subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(token)) == 1
+			ok := tokenEqual(strings.TrimSpace(got), token)
 			if !strings.EqualFold(scheme, "Bearer") || !ok {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="migrate"`)
 				writeJSON(w, http.StatusUnauthorized, ErrorDocument{APIVersion: APIVersion, Code: "unauthorized",
@@ -147,14 +148,22 @@ func tokenGuard(next http.Handler, token string) http.Handler {
 	})
 }
 
+// tokenEqual compares in time that depends on neither token: both are
+// hashed first, since a plain constant-time compare still returns at once
+// when the lengths differ, telling a prober the token's length.
+func tokenEqual(got, want string) bool {
+	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
+}
+
 // hostGuard keeps DNS-rebinding pages away from the admin API, which a
 // browser on the operator's machine reaches even on loopback: a Host that is
 // neither a loopback name, an IP address nor a configured name is refused.
 func hostGuard(next http.Handler, hosts []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !allowedHost(r.Host, hosts) {
+		if !allowedHost(r.Host, localIP(r), hosts) {
 			writeJSON(w, http.StatusMisdirectedRequest, ErrorDocument{APIVersion: APIVersion, Code: "forbidden-host",
-				Error: fmt.Sprintf("host %q is not a loopback name, an IP address or one of the config's adminHosts", r.Host)})
+				Error: fmt.Sprintf("host %q is not a loopback name or address, this listener's address or one of the config's adminHosts", r.Host)})
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -185,8 +194,10 @@ func writeGuard(next http.Handler) http.Handler {
 }
 
 // allowedHost reports whether a Host header names this machine in a way a
-// DNS-rebinding page cannot: an IP address, localhost, or a configured name.
-func allowedHost(hostport string, hosts []string) bool {
+// DNS-rebinding page cannot: localhost, a loopback address, the address
+// the request arrived on (a probe or scrape of the pod's IP), or a
+// configured name or address.
+func allowedHost(hostport string, local net.IP, hosts []string) bool {
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
@@ -195,7 +206,10 @@ func allowedHost(hostport string, hosts []string) bool {
 	if host == "" {
 		return false
 	}
-	if net.ParseIP(host) != nil || strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	if ip := net.ParseIP(host); ip != nil && (ip.IsLoopback() || local != nil && ip.Equal(local)) {
 		return true
 	}
 	for _, h := range hosts {
@@ -204,6 +218,14 @@ func allowedHost(hostport string, hosts []string) bool {
 		}
 	}
 	return false
+}
+
+// localIP is the address the request's connection was accepted on.
+func localIP(r *http.Request) net.IP {
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
+		return a.IP
+	}
+	return nil
 }
 
 // sameOrigin reports whether an Origin header is the admin API's own.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -135,13 +136,17 @@ func TestAdminRefusesBrowsers(t *testing.T) {
 		{"foreign origin", "POST", "/v1/transitions", "", "https://evil.example", "application/json", http.StatusForbidden},
 		{"null origin", "POST", "/v1/transitions", "", "null", "application/json", http.StatusForbidden},
 		{"text/plain", "POST", "/v1/transitions", "", "", "text/plain", http.StatusUnsupportedMediaType},
+		{"cross-origin text/plain", "POST", "/v1/transitions", "", "https://evil.example", "text/plain", http.StatusForbidden},
+		{"cross-origin walk", "POST", "/v1/canary", "", "https://evil.example", "text/plain;charset=UTF-8", http.StatusForbidden},
 		{"form", "POST", "/v1/transitions", "", "", "application/x-www-form-urlencoded", http.StatusUnsupportedMediaType},
 		{"no content type", "POST", "/v1/transitions", "", "", "", http.StatusUnsupportedMediaType},
 		{"rebound host read", "GET", "/v1/samples", "evil.example:" + port, "", "", http.StatusMisdirectedRequest},
 		{"rebound host write", "POST", "/v1/transitions", "evil.example:" + port, "http://evil.example:" + port, "application/json", http.StatusMisdirectedRequest},
 		{"localhost", "GET", "/v1/routes", "localhost:" + port, "", "", http.StatusOK},
 		{"ipv6 loopback", "GET", "/v1/routes", "[::1]:" + port, "", "", http.StatusOK},
-		{"ip address", "GET", "/v1/routes", "10.1.2.3:" + port, "", "", http.StatusOK},
+		{"listener address", "GET", "/v1/routes", "127.0.0.1:" + port, "", "", http.StatusOK},
+		{"another ip address", "GET", "/v1/samples", "10.1.2.3:" + port, "", "", http.StatusMisdirectedRequest},
+		{"rebound host probe", "GET", "/healthz", "evil.example", "", "", http.StatusMisdirectedRequest},
 		{"configured name", "GET", "/v1/routes", "Migrate.Internal:" + port, "", "", http.StatusOK},
 	}
 	for _, tt := range tests {
@@ -176,6 +181,36 @@ func TestAdminRefusesBrowsers(t *testing.T) {
 	audit, err := (&AdminClient{BaseURL: srv.URL}).Audit(context.Background(), AuditQuery{Service: "orders"})
 	if err != nil || len(audit.Transitions) != 2*2 {
 		t.Fatalf("audit after refused writes: %d transitions, %v", len(audit.Transitions), err)
+	}
+}
+
+func TestAllowedHost(t *testing.T) {
+	local := net.ParseIP("10.0.0.7")
+	hosts := []string{"migrate-admin", "10.96.0.12"}
+	for host, want := range map[string]bool{
+		"localhost:9090": true, "LOCALHOST": true, "app.localhost:9090": true, "127.0.0.1:9090": true, "127.1.2.3": true,
+		"[::1]:9090": true, "10.0.0.7:9090": true, "10.0.0.7": true, "migrate-admin:9090": true, "migrate-admin.:9090": true,
+		"10.96.0.12:9090": true,
+		"10.0.0.8:9090":   false, "[fe80::1]:9090": false, "0.0.0.0:9090": false, "evil.example": false,
+		"migrate-admin.evil.example": false, "localhost.evil.example": false, "": false, ":9090": false,
+	} {
+		if got := allowedHost(host, local, hosts); got != want {
+			t.Errorf("allowedHost(%q) = %v, want %v", host, got, want)
+		}
+	}
+	if allowedHost("10.0.0.7:9090", nil, nil) {
+		t.Error("an address is allowed without being the listener's")
+	}
+}
+
+func TestTokenEqual(t *testing.T) {
+	for _, tt := range []struct {
+		got, want string
+		eq        bool
+	}{{"s3cret", "s3cret", true}, {"s3cre", "s3cret", false}, {"s3cret ", "s3cret", false}, {"", "s3cret", false}, {"S3CRET", "s3cret", false}} {
+		if tokenEqual(tt.got, tt.want) != tt.eq {
+			t.Errorf("tokenEqual(%q, %q) = %v", tt.got, tt.want, !tt.eq)
+		}
 	}
 }
 

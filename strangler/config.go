@@ -48,9 +48,10 @@ type Config struct {
 	// Admin is the admin API address. Default 127.0.0.1:9090. A non-loopback
 	// address requires MIGRATE_ADMIN_TOKEN.
 	Admin string `json:"admin,omitempty"`
-	// AdminHosts are the host names, besides loopback names and IP
-	// addresses, that the admin API answers to in the Host header; any other
-	// name is refused so a DNS-rebinding page cannot reach it.
+	// AdminHosts are the host names and addresses, besides localhost,
+	// loopback addresses and the address a request arrived on, that the
+	// admin API answers to in the Host header (a Service's name or cluster
+	// IP); any other is refused so a DNS-rebinding page cannot reach it.
 	AdminHosts []string `json:"adminHosts,omitempty"`
 	// Store is the SQLite state file, relative to the config file's
 	// directory. Default migrate.db next to the config.
