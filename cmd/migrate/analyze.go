@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -205,7 +204,7 @@ func runAnalyzeOpenAPI(ctx context.Context, o *analyzeOpenAPIOptions, s *streams
 	if err != nil {
 		return err
 	}
-	return render(s.out, o.output, inv, func(tw *tabwriter.Writer) { operationsTable(tw, inv, s) })
+	return render(s.out, o.output, inv, func(tw *tableWriter) { operationsTable(tw, inv, s) })
 }
 
 // runAnalyzeImage analyzes the images concurrently, each as one service.
@@ -239,7 +238,7 @@ func runAnalyzeImage(ctx context.Context, o *analyzeImageOptions, s *streams) er
 	if err != nil {
 		return err
 	}
-	return render(s.out, o.output, inv, func(tw *tabwriter.Writer) { summaryTable(tw, inv, s) })
+	return render(s.out, o.output, inv, func(tw *tableWriter) { summaryTable(tw, inv, s) })
 }
 
 // runAnalyzeCluster reads the manifests, then adds images, probes and
@@ -340,7 +339,7 @@ func runAnalyzeCluster(ctx context.Context, o *analyzeClusterOptions, s *streams
 	if err != nil {
 		return err
 	}
-	return render(s.out, o.output, inv, func(tw *tabwriter.Writer) { summaryTable(tw, inv, s) })
+	return render(s.out, o.output, inv, func(tw *tableWriter) { summaryTable(tw, inv, s) })
 }
 
 // finish builds the inventory, reports failed inputs on stderr, writes
@@ -375,7 +374,7 @@ func oneLineError(e analyze.InputError) string {
 }
 
 // summaryTable is the people's view of an inventory: one row per service.
-func summaryTable(tw *tabwriter.Writer, inv *analyze.Inventory, s *streams) {
+func summaryTable(tw *tableWriter, inv *analyze.Inventory, s *streams) {
 	row(tw, "SERVICE", "READINESS", "SCORE", "SPIN", "WASMCLOUD", "BUILD", "JAVA", "SPRING BOOT", "OPS", "FINDINGS")
 	for _, svc := range inv.Services {
 		build, java, boot := "-", "-", "-"
@@ -431,7 +430,7 @@ func findingsSummary(fs []analyze.Finding) string {
 }
 
 // operationsTable lists every operation of every document, then problems.
-func operationsTable(tw *tabwriter.Writer, inv *analyze.Inventory, s *streams) {
+func operationsTable(tw *tableWriter, inv *analyze.Inventory, s *streams) {
 	row(tw, "SERVICE", "METHOD", "PATH", "OPERATION ID", "TAGS")
 	for _, svc := range inv.Services {
 		if svc.API == nil {
@@ -464,7 +463,7 @@ func operationsTable(tw *tabwriter.Writer, inv *analyze.Inventory, s *streams) {
 	inputErrorsTable(tw, inv)
 }
 
-func inputErrorsTable(tw *tabwriter.Writer, inv *analyze.Inventory) {
+func inputErrorsTable(tw *tableWriter, inv *analyze.Inventory) {
 	if len(inv.Errors) == 0 {
 		return
 	}

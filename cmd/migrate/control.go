@@ -9,7 +9,6 @@ import (
 	"os/user"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -192,7 +191,7 @@ func runStatus(ctx context.Context, o *statusOptions, filter string, g *globalOp
 	if doc.Routes == nil {
 		doc.Routes = []strangler.RouteStatus{}
 	}
-	err = render(s.out, g.output, doc, func(tw *tabwriter.Writer) {
+	err = render(s.out, g.output, doc, func(tw *tableWriter) {
 		row(tw, "ROUTE", "SERVICE", "MODE", "WEIGHT", "SAMPLES", "MATCH", "MISMATCH", "CAND-ERR",
 			"LEGACY p50/p99", "CANDIDATE p50/p99")
 		for _, r := range doc.Routes {
@@ -357,7 +356,7 @@ func runTransition(ctx context.Context, o *transitionOptions, target string, g *
 		fmt.Fprintf(s.out, "%s is already in %s mode; nothing changed\n", target, o.mode)
 		return nil
 	}
-	return render(s.out, g.output, doc, func(tw *tabwriter.Writer) {
+	return render(s.out, g.output, doc, func(tw *tableWriter) {
 		row(tw, "ROUTE", "SERVICE", "FROM", "TO", "WEIGHT", "FORCED")
 		for _, t := range doc.Transitions {
 			forced := ""

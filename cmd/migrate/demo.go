@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -71,6 +70,7 @@ and the fleet stay up so you can try migrate status, diffs and rollback by hand.
 	f.Float64Var(&o.rate, "rate", 300, "requests per second (0: as fast as the clients go)")
 	f.IntVar(&o.concurrency, "concurrency", 4, "how many clients send at once")
 	f.BoolVar(&o.keep, "keep", false, "leave the proxy and the fleet running after the journey")
+	setFormats(cmd, "table") // the journey is a narrative, not data
 	return cmd
 }
 
@@ -156,7 +156,7 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 	for _, c := range demoCandidates {
 		po.candidates = append(po.candidates, c.service+"="+components[c.component])
 	}
-	demoCommand(s, "plan", "--inventory", rel(inventory), "--candidate", "SERVICE=components/….wasm", "-o", rel(config))
+	demoCommand(s, "plan", "--inventory", rel(inventory), "--candidate", "SERVICE=components/….wasm", "--out", rel(config))
 	if err := runPlan(ctx, po, &globalOptions{output: "table"}, indent(s)); err != nil {
 		return err
 	}
@@ -224,7 +224,7 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 	// in full when it stops; a kept proxy gets one flush interval.
 	demoStep(s, 7, "Write the cutover report")
 	report := filepath.Join(dir, "migrate-report.html")
-	demoCommand(s, "report", "--config", rel(config), "--inventory", rel(inventory), "-o", rel(report))
+	demoCommand(s, "report", "--config", rel(config), "--inventory", rel(inventory), "--out", rel(report))
 	if o.keep {
 		time.Sleep(demoFlush + demoFlush/2)
 	} else {
@@ -426,7 +426,7 @@ func demoCutover(ctx context.Context, c *strangler.AdminClient, route string, s 
 	}
 	if !rep.Pass {
 		fmt.Fprintf(s.out, "  %s %s stays in shadow: %s\n", s.paint(colorRed, "✗"), route, verdictPhrase(rep.Verdict))
-		return render(indent(indent(s)).out, "table", nil, func(tw *tabwriter.Writer) { gateTable(tw, s, failing(rep.Routes)) })
+		return render(indent(indent(s)).out, "table", nil, func(tw *tableWriter) { gateTable(tw, s, failing(rep.Routes)) })
 	}
 	for _, to := range []strangler.Mode{strangler.ModeCanary, strangler.ModeCutover} {
 		req := strangler.TransitionRequest{Target: route, To: to, Actor: "migrate demo",

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -165,7 +164,7 @@ func runDiffs(ctx context.Context, o *diffsOptions, route string, g *globalOptio
 			return err
 		}
 	case o.replay:
-		_ = render(s.out, "table", doc, func(tw *tabwriter.Writer) {
+		_ = render(s.out, "table", doc, func(tw *tableWriter) {
 			row(tw, "ROUTE", "SAMPLE", "BEFORE", "NOW", "STILL DIFFERENT")
 			for _, r := range doc.Routes {
 				for _, rp := range r.Replay {

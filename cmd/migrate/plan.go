@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
@@ -45,7 +44,7 @@ type planSummary struct {
 func newPlanCmd(s *streams, g *globalOptions) *cobra.Command {
 	o := &planOptions{}
 	cmd := &cobra.Command{
-		Use:   "plan --inventory inventory.json [-o strangler.yaml]",
+		Use:   "plan --inventory inventory.json [--out strangler.yaml]",
 		Short: "Turn an inventory into a strangler config, every route on legacy",
 		Long: `Write a commented strangler config from an inventory: one route per OpenAPI
 operation ("METHOD /path/template"), grouped by service, every route starting in
@@ -53,17 +52,14 @@ legacy mode, legacy upstreams taken from the cluster description (override with
 --upstream SERVICE=URL), and a default route that passes anything unmatched to
 legacy. The file is meant to be edited by hand and committed.
 
-Output: the config is written to stdout, or to the file named by --out. As a
-convenience, -o FILE also names the output file when FILE is not one of the
-output formats (table, json, yaml): "migrate plan -o strangler.yaml" writes the
-file. An existing file is not overwritten without --force.`,
-		Example: `  migrate plan --inventory inventory.json -o strangler.yaml
+Output: the config is written to stdout (as YAML, or as JSON with -o json), or to
+the file named by --out, and then -o is the format of the summary printed. An
+existing file is not overwritten without --force.`,
+		Example: `  migrate plan --inventory inventory.json --out strangler.yaml
   migrate plan --inventory inventory.json --upstream order-service=http://10.0.0.7:8080 > strangler.yaml
-  migrate plan --inventory inventory.json --candidate order-service=components/order.wasm -o strangler.yaml
+  migrate plan --inventory inventory.json --candidate order-service=components/order.wasm --out strangler.yaml
   migrate plan --inventory inventory.json --default http://legacy-gateway:8080 --out strangler.yaml --force`,
 		Args: cobra.NoArgs,
-		// -o FILE: plan takes a file where other commands take a format.
-		PersistentPreRunE: fileOutputFlag(g, &o.out),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.inventory == "" {
 				return usageErrorf("--inventory is required: the inventory.json written by `migrate analyze ... --inventory-out`")
@@ -137,7 +133,7 @@ func runPlan(_ context.Context, o *planOptions, g *globalOptions, s *streams) er
 		return fmt.Errorf("write %s: %w", o.out, err)
 	}
 	sum := planSummary{APIVersion: APIVersion, File: o.out, Services: res.Services, Routes: res.Routes, Skipped: res.Skipped}
-	return render(s.out, g.output, sum, func(tw *tabwriter.Writer) {
+	return render(s.out, g.output, sum, func(tw *tableWriter) {
 		row(tw, "wrote", o.out)
 		row(tw, "services", res.Services)
 		row(tw, "routes", fmt.Sprintf("%d, all on legacy", res.Routes))

@@ -133,9 +133,9 @@ func TestPlanCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "strangler.yaml")
-	stdout, stderr, code := runCLI(t, "plan", "--inventory", inv, "-o", out)
+	stdout, stderr, code := runCLI(t, "plan", "--inventory", inv, "--out", out)
 	if code != exitOK || !strings.Contains(stdout, "routes") {
-		t.Fatalf("plan -o FILE: exit %d %s %s", code, stdout, stderr)
+		t.Fatalf("plan --out FILE: exit %d %s %s", code, stdout, stderr)
 	}
 	cfg, err := strangler.LoadConfig(out)
 	if err != nil {
@@ -165,7 +165,7 @@ func TestPlanCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	for module, want := range map[string]bool{"components/order.wasm": true, "components/missing.wasm": false} {
-		stdout, stderr, code := runCLI(t, "plan", "--inventory", inv, "--candidate", "order-service="+module, "-o", out, "--force")
+		stdout, stderr, code := runCLI(t, "plan", "--inventory", inv, "--candidate", "order-service="+module, "--out", out, "--force")
 		if code != exitOK {
 			t.Fatalf("plan --candidate: exit %d %s", code, stderr)
 		}
