@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/strangler-fig/migrate/shadow"
 )
 
 // WriteMarkdown writes the report as GitHub/GitLab-flavoured Markdown:
@@ -333,9 +335,9 @@ func (m mdWriter) route(rr RouteReport) {
 	m.p("\n")
 	if len(e.Differences) > 0 {
 		m.p("Top differences (%d %s):\n\n", e.DifferenceClasses, plural(e.DifferenceClasses, "class", "classes"))
-		m.header("Path", "Type", ">Samples")
+		m.header("Difference", "Where", ">Samples")
 		for _, d := range e.Differences {
-			m.row(mdCode(d.Path), md(d.Type), fmtCount(d.Count))
+			m.row(md(d.Text), mdCode(shadow.PointerText(d.Path)), fmtCount(d.Count))
 		}
 		m.p("\n")
 	}

@@ -57,7 +57,7 @@ func Render(s Sample, w io.Writer, color bool) error {
 		fmt.Fprintf(bw, "latency  legacy %v  candidate %v\n", s.Legacy.Latency.Round(10_000), s.Candidate.Latency.Round(10_000))
 	}
 	for _, d := range s.Result.Differences {
-		line := printable(fmt.Sprintf("  %-12s %-28s %s", d.Type, displayPath(d.Path), valuePair(d)))
+		line := printable(fmt.Sprintf("  %-40s %s", Describe(d), valuePair(d)))
 		if d.Shape != "" {
 			line += "  [" + d.Shape + "]"
 		}
@@ -166,13 +166,6 @@ func requestBodyLine(r RecordedRequest) string {
 		text += "…"
 	}
 	return text
-}
-
-func displayPath(p string) string {
-	if p == "" {
-		return "/ (body)"
-	}
-	return p
 }
 
 func valuePair(d Difference) string {

@@ -197,7 +197,7 @@ func runStatus(ctx context.Context, o *statusOptions, filter string, g *globalOp
 		for _, r := range doc.Routes {
 			match := "-"
 			if answered := r.Matches + r.Mismatches; answered > 0 {
-				match = fmt.Sprintf("%.2f%%", 100*float64(r.Matches)/float64(answered))
+				match = percentText(r.Matches, answered)
 			}
 			row(tw, r.Route, r.Service, s.paint(modeColor(r.Mode), string(r.Mode)), weightCell(r.Mode, r.Weight), r.Samples, match,
 				r.Mismatches, r.CandidateErrors, latencyCell(r.Latency[strangler.SideLegacy]),

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -149,7 +150,18 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 		return err
 	}
 	config := filepath.Join(dir, "strangler.yaml")
-	po := &planOptions{inventory: inventory, out: config, force: true, gate: demoGate, shadow: demoShadow}
+	// The config names the addresses the proxy below serves on, so that
+	// `migrate status --config` and friends reach it while --keep holds it up.
+	listenAddr, err := freeLoopbackAddr()
+	if err != nil {
+		return err
+	}
+	adminAddr, err := freeLoopbackAddr()
+	if err != nil {
+		return err
+	}
+	po := &planOptions{inventory: inventory, out: config, force: true, gate: demoGate, shadow: demoShadow,
+		listen: listenAddr, admin: adminAddr}
 	for _, name := range fixtures.ServiceNames {
 		po.upstreams = append(po.upstreams, name+"="+fleet.URL(name))
 	}
@@ -169,7 +181,7 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 	ready := make(chan addrs, 1)
 	proxyDone := make(chan error, 1)
 	go func() {
-		proxyDone <- runProxy(proxyCtx, &proxyOptions{config: config, listen: "127.0.0.1:0", admin: "127.0.0.1:0",
+		proxyDone <- runProxy(proxyCtx, &proxyOptions{config: config,
 			flush: demoFlush, shutdownGrace: 5 * time.Second,
 			onReady: func(l, a string) { ready <- addrs{l, a} }}, s)
 	}()
@@ -242,17 +254,32 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 	if !o.keep {
 		return nil
 	}
+	cfgArg := rel(config)
+	if strings.ContainsAny(cfgArg, " '\"") {
+		cfgArg = "'" + strings.ReplaceAll(cfgArg, "'", `'\''`) + "'"
+	}
 	fmt.Fprintf(s.out, "\nStill running (Ctrl-C stops everything):\n")
 	fmt.Fprintf(s.out, "  proxy   %s   e.g. curl %s/api/product\n", proxyURL, proxyURL)
-	fmt.Fprintf(s.out, "  admin   %s   e.g. migrate status --admin %s\n", adminURL, adminURL)
-	fmt.Fprintf(s.out, "                 migrate diffs 'GET /api/inventory' --admin %s\n", adminURL)
-	fmt.Fprintf(s.out, "                 migrate rollback product-service --admin %s\n", adminURL)
+	fmt.Fprintf(s.out, "  admin   %s   the address %s names, so these work as printed:\n", adminURL, cfgArg)
+	fmt.Fprintf(s.out, "    migrate status --config %s\n", cfgArg)
+	fmt.Fprintf(s.out, "    migrate diffs 'GET /api/inventory' --config %s\n", cfgArg)
+	fmt.Fprintf(s.out, "    migrate rollback product-service --config %s\n", cfgArg)
 	for _, name := range fixtures.ServiceNames {
 		fmt.Fprintf(s.out, "  %-22s %s\n", name, fleet.URL(name))
 	}
 	<-ctx.Done()
 	stopProxy()
 	return <-proxyDone
+}
+
+// freeLoopbackAddr finds a loopback port nothing listens on.
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free loopback port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 // demoFlush is how often the demo's proxy writes counters and evidence.
@@ -404,7 +431,7 @@ func demoFindings(ctx context.Context, c *strangler.AdminClient, s *streams) err
 			fmt.Fprintf(s.out, "    %s no unexplained difference in %d samples\n", s.paint(colorGreen, "✓"), r.Samples)
 		}
 		for _, d := range r.Differences {
-			fmt.Fprintf(s.out, "    %s %-44s %d samples\n", s.paint(colorRed, "✗"), signatureText(d.Signature), d.Count)
+			fmt.Fprintf(s.out, "    %s %-44s %d samples\n", s.paint(colorRed, "✗"), shadow.DescribeSignature(d.Signature), d.Count)
 		}
 		for _, n := range r.Noise {
 			fmt.Fprintf(s.out, "    %s noise learned: %s\n", s.paint(colorDim, "~"), n)
@@ -461,16 +488,4 @@ func verdictPhrase(verdict string) string {
 		return "the gate failed"
 	}
 	return "the gate is " + verdict
-}
-
-// signatureText reads a difference signature ("/*/price value") as words.
-func signatureText(sig string) string {
-	path, typ := shadow.SplitSignature(sig)
-	if typ == "" {
-		return sig
-	}
-	if path == "" {
-		path = "/"
-	}
-	return typ + " at " + path
 }

@@ -70,7 +70,7 @@ func TestDiffsRendersStoredSamples(t *testing.T) {
 		t.Fatalf("exit %d, want %d (differences found); stderr %s", code, exitGateOrDiff, errb.String())
 	}
 	text := out.String()
-	for _, want := range []string{"missing      /0/skuCode", "extra        /0/sku", `-    "skuCode": "BRK-PD-HP"`, `+    "sku": "BRK-PD-HP"`} {
+	for _, want := range []string{"field missing at /0/skuCode", "extra field at /0/sku", `-    "skuCode": "BRK-PD-HP"`, `+    "sku": "BRK-PD-HP"`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}

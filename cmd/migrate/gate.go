@@ -293,7 +293,7 @@ func gateCell(s *streams, t strangler.Transition) string {
 		cell = "ungated"
 	}
 	if snap.Shadow != nil && snap.Shadow.Samples > 0 {
-		cell += fmt.Sprintf(" (%d samples, %.2f%% match)", snap.Shadow.Samples, 100*snap.Shadow.MatchRatio)
+		cell += fmt.Sprintf(" (%d samples, %s match)", snap.Shadow.Samples, ratioText(snap.Shadow.MatchRatio))
 	}
 	if snap.Canary != nil {
 		cell += fmt.Sprintf(" (step %d%%: %d requests, %d errors)", snap.Canary.Weight, snap.Canary.CandidateRequests, snap.Canary.CandidateErrors)

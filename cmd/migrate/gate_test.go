@@ -139,7 +139,7 @@ func TestCutoverRefusedThenForced(t *testing.T) {
 	code, out, _ = gateCLI("status", "orders", "--timeline", "--admin", admin)
 	t.Logf("timeline:\n%s", out)
 	if code != 0 || !strings.Contains(out, "canary 10% → cutover") || !strings.Contains(out, "CAB-1234") ||
-		!strings.Contains(out, "forced over inconclusive (412 samples, 100.00% match)") {
+		!strings.Contains(out, "forced over inconclusive (412 samples, 100% match)") {
 		t.Fatalf("timeline:\n%s", out)
 	}
 	code, out, _ = gateCLI("status", "GET /api/order", "--timeline", "-o", "json", "--admin", admin)

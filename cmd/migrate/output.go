@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -53,6 +55,33 @@ func row(tw io.Writer, cells ...any) {
 		fmt.Fprint(tw, c)
 	}
 	fmt.Fprintln(tw)
+}
+
+// percentText shows n of total as a percentage to 0.1 pp, never rounded
+// to 100% or 0% when it is not.
+func percentText(n, total int64) string {
+	switch {
+	case total <= 0:
+		return "-"
+	case n == total:
+		return "100%"
+	case n == 0:
+		return "0%"
+	}
+	return ratioText(float64(n) / float64(total))
+}
+
+// ratioText shows a ratio (0-1) as a percentage to 0.1 pp, never rounded
+// to 100% or 0% when it is not.
+func ratioText(f float64) string {
+	switch {
+	case f >= 1:
+		return "100%"
+	case f <= 0:
+		return "0%"
+	}
+	v := min(max(math.Round(1000*f)/10, 0.1), 99.9)
+	return strconv.FormatFloat(v, 'f', 1, 64) + "%"
 }
 
 // -o is the output format everywhere; a file is always named by --out.

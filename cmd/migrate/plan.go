@@ -30,6 +30,9 @@ type planOptions struct {
 	gate *strangler.GateConfig
 	// shadow, when set, replaces a service's default shadow block (the demo).
 	shadow map[string]*shadow.Options
+	// listen and admin, when set, replace the default addresses (the demo
+	// writes the ones its proxy serves on, so the config works as is).
+	listen, admin string
 }
 
 // planSummary is what `plan --out FILE` prints.
@@ -109,7 +112,7 @@ func runPlan(_ context.Context, o *planOptions, g *globalOptions, s *streams) er
 		}
 	}
 	res, err := strangler.Plan(inv, strangler.PlanOptions{Source: o.inventory, Upstreams: ups, Default: o.def,
-		Candidates: cands, Reusable: reusable, Gate: o.gate, Shadow: o.shadow})
+		Candidates: cands, Reusable: reusable, Gate: o.gate, Shadow: o.shadow, Listen: o.listen, Admin: o.admin})
 	if err != nil {
 		return usageErrorf("%v", err)
 	}
