@@ -100,6 +100,15 @@ func TestDemoJourney(t *testing.T) {
 			t.Errorf("demo output lacks %q\n%s", want, got)
 		}
 	}
+	// Plain words everywhere: no Go identifiers or fmt artefacts, and
+	// percentages to 0.1 pp.
+	goish := regexp.MustCompile(`\b[A-Z][A-Za-z]+\.[A-Z][A-Za-z]+\b|%!|<nil>|map\[|&\{|\[\]string`)
+	if m := goish.FindString(got + errOut.String()); m != "" {
+		t.Errorf("demo output shows %q, which is Go, not words", m)
+	}
+	if m := regexp.MustCompile(`\d+\.\d{2,}(%| pp)`).FindString(got); m != "" {
+		t.Errorf("demo output shows %q: percentages are to 0.1 pp", m)
+	}
 	inv, err := analyze.ReadInventory(filepath.Join(dir, "inventory.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -117,6 +126,9 @@ func TestDemoJourney(t *testing.T) {
 		if !bytes.Contains(report, []byte(want)) {
 			t.Errorf("report lacks %q", want)
 		}
+	}
+	if m := goish.Find(report); m != nil {
+		t.Errorf("report shows %q, which is Go, not words", m)
 	}
 	if bytes.Contains(report, []byte(`src="http`)) || bytes.Contains(report, []byte(`@import`)) {
 		t.Error("report loads something from the network; it must be self-contained")
