@@ -128,7 +128,7 @@ func (m mdWriter) summary(r *Report) {
 		for _, b := range s.Blocked {
 			var fails []string
 			for _, c := range b.Failed {
-				fails = append(fails, "**"+md(c.Name)+"**: "+md(c.Detail))
+				fails = append(fails, "**"+md(checkName(c.Name))+"**: "+md(c.Detail))
 			}
 			m.row(mdCode(b.Route), md(b.Service), md(modeLabel(b.Mode, b.Weight)), strings.Join(fails, "; "))
 		}
@@ -292,7 +292,7 @@ func (m mdWriter) route(rr RouteReport) {
 			} else if !c.Passed {
 				res = "❌ failed"
 			}
-			m.row(md(c.Name), md(checkValue(c)), md(checkThreshold(c)), res+" — "+md(c.Detail))
+			m.row(md(checkName(c.Name)), md(checkValue(c)), md(checkThreshold(c)), res+" — "+md(c.Detail))
 		}
 		m.p("\n")
 	}

@@ -57,6 +57,10 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"targets":        targetsText,
 	"matchChart":     matchChart,
 	"latencyChart":   latencyChart,
+	"statesChart":    routeStatesChart,
+	"readinessChart": readinessChart,
+	"diffChart":      differenceChart,
+	"checkName":      checkName,
 }).Parse(htmlSource))
 
 // Formats accepted by Render.
