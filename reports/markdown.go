@@ -388,7 +388,11 @@ func (m mdWriter) footprint(r *Report) {
 			if s.SizeRatio != nil {
 				ratio = fmtRatio(*s.SizeRatio) + "×"
 			}
-			m.row(md(s.Service), fmtBytesPtr(s.ImageBytes), fmtBytesPtr(s.WasmBytes), ratio)
+			img := fmtBytesPtr(s.ImageBytes)
+			if s.ImageImplausible != "" {
+				img += " (not compared)"
+			}
+			m.row(md(s.Service), img, fmtBytesPtr(s.WasmBytes), ratio)
 		}
 		m.row("**Total (known values)**", "**"+fmtBytes(f.Totals.ImageBytes)+"**", "**"+fmtBytes(f.Totals.WasmBytes)+"**", "")
 		m.p("\n### Memory\n\n")
