@@ -106,9 +106,7 @@ func footprintHeadline(fp Footprint) []string {
 	for _, s := range fp.Services {
 		if s.ImageImplausible != "" {
 			implausible++
-			continue
-		}
-		if s.ImageBytes != nil && s.WasmBytes != nil {
+		} else if s.ImageBytes != nil && s.WasmBytes != nil {
 			img += *s.ImageBytes
 			wasm += *s.WasmBytes
 			n++

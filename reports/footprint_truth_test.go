@@ -16,9 +16,10 @@ func TestFootprintComparesOnlyRealImages(t *testing.T) {
 	inv := func(size int64) *analyze.Inventory {
 		return &analyze.Inventory{APIVersion: analyze.APIVersion, Kind: "Inventory", Generated: time.Now(),
 			Services: []analyze.Service{{Name: "order-service", Sources: []string{"x"},
-				Image: &analyze.Image{Ref: "shop/order:1", SizeBytes: size, Java: &analyze.Java{Version: "17.0.13"}}}}}
+				Image:      &analyze.Image{Ref: "shop/order:1", SizeBytes: size, Java: &analyze.Java{Version: "17.0.13"}},
+				Deployment: &analyze.Deployment{Kind: "Deployment", Replicas: 2, Resources: analyze.Resources{Requests: map[string]string{"memory": "512Mi", "cpu": "500m"}}}}}}
 	}
-	mods := []WasmModule{{Service: "order-service", Component: "order.wasm", SizeBytes: 3_700_000}}
+	mods := []WasmModule{{Service: "order-service", Component: "order.wasm", SizeBytes: 3_700_000, MemoryBytes: 12 << 20}}
 
 	fixture := Build(inv(16_706), nil, Options{Now: fixedNow, Modules: mods})
 	sf := fixture.Footprint.Services[0]
@@ -28,6 +29,9 @@ func TestFootprintComparesOnlyRealImages(t *testing.T) {
 	}
 	if sf.ImageBytes == nil || *sf.ImageBytes != 16_706 || sf.ImageImplausible == "" || !strings.Contains(head, "left out of the size comparison") {
 		t.Errorf("the fixture image is not shown and flagged: %+v; headline %q", sf, head)
+	}
+	if !strings.Contains(head, "the Wasm routes used at most 12.0 MiB") {
+		t.Errorf("the memory comparison went with the image: headline %q", head)
 	}
 	if fixture.Footprint.Totals.ImageBytes != 0 {
 		t.Errorf("total image bytes %d include the fixture", fixture.Footprint.Totals.ImageBytes)
