@@ -21,7 +21,7 @@ func hbarChart(label string, rows []hbar, max float64, labelW float64) template.
 	if len(rows) == 0 || max <= 0 {
 		return ""
 	}
-	const rowH, top, valueW = 22.0, 6.0, 150.0
+	const rowH, top, valueW = 22.0, 6.0, 130.0
 	w := chartW
 	h := top*2 + rowH*float64(len(rows))
 	barL, barR := labelW+8, w-valueW
@@ -100,7 +100,7 @@ func differenceChart(services []Service) template.HTML {
 		rows = append(rows, hbar{label: c.route + ": " + c.d.Text, v: float64(c.d.Count),
 			value: fmtCount(c.d.Count) + " " + plural(int(min(c.d.Count, 2)), "sample", "samples"), tone: "bad"})
 	}
-	return hbarChart("Difference classes", rows, float64(all[0].d.Count), 250)
+	return hbarChart("Difference classes", rows, float64(all[0].d.Count), 300)
 }
 
 // bucketLabel writes a latency bucket's upper bound for an axis: few

@@ -127,8 +127,9 @@ func footprintHeadline(fp Footprint) []string {
 			fmtBytes(img), fmtBytes(wasm), n, plural(n, "service", "services"), cmp))
 	}
 	if implausible > 0 {
-		out = append(out, fmt.Sprintf("Artifacts: %d analyzed %s too small to be the Java images %s deployed (a test fixture?); %s left out of the size comparison.",
-			implausible, plural(implausible, "image is", "images are"), plural(implausible, "it is", "they are"), plural(implausible, "it is", "they are")))
+		out = append(out, fmt.Sprintf("Artifacts: not compared for %d %s: %s too small to hold the Java runtime %s (%s).",
+			implausible, plural(implausible, "service", "services"), plural(implausible, "its analyzed image is", "their analyzed images are"),
+			plural(implausible, "it ships", "they ship"), plural(implausible, "a test fixture?", "test fixtures?")))
 	}
 	if nm > 0 {
 		out = append(out, fmt.Sprintf("Memory: the legacy deployments reserve %s (declared requests × replicas); the Wasm routes used at most %s (measured by the proxy; %d %s compared).",

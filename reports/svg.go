@@ -346,8 +346,7 @@ func latencyChart(e *EvidenceReport) template.HTML {
 		}
 	}
 	b.WriteString("</g>")
-	b.text(l-6, chartH-12, "ax", "end", "ms")
-	b.text(l+pw/2, chartH-1, "ax", "middle", "latency bucket (upper bound); bars: share of each side's requests")
+	b.text(l+pw/2, chartH-1, "ax", "middle", "latency in ms (bucket upper bound)")
 	b.WriteString(`<path class="c-l" stroke-width="10" d="M` + num(l+pw-145) + ` 14v-10"/>`)
 	b.text(l+pw-136, 13, "ax", "", "legacy")
 	b.WriteString(`<path class="c-w" stroke-width="10" d="M` + num(l+pw-75) + ` 14v-10"/>`)
