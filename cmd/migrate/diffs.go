@@ -183,7 +183,11 @@ func runDiffs(ctx context.Context, o *diffsOptions, route string, g *globalOptio
 					default:
 						now = s.paint(colorRed, now)
 					}
-					row(tw, r.Route, rp.ID, rp.Before, now, strings.Join(rp.Signatures, ", "))
+					still := make([]string, len(rp.Signatures))
+					for i, sig := range rp.Signatures {
+						still[i] = shadow.DescribeSignature(sig)
+					}
+					row(tw, r.Route, rp.ID, rp.Before, now, strings.Join(still, ", "))
 				}
 			}
 		})

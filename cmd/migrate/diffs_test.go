@@ -123,6 +123,19 @@ func TestDiffsReplay(t *testing.T) {
 		t.Fatalf("replay output: %s", out.String())
 	}
 
+	// A candidate that still answers "sku": the table says what still
+	// differs in words, not as signatures.
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `[{"sku":"BRK-PD-HP","price":150.00,"name":"Brake Pads","id":"1"}]`)
+	}))
+	defer broken.Close()
+	out.Reset()
+	code = run([]string{"diffs", "--admin", admin, "--replay", "--candidate", broken.URL}, &streams{in: strings.NewReader(""), out: &out, err: &errb})
+	if code != exitGateOrDiff || !strings.Contains(out.String(), "extra field at /*/sku, field missing at /*/skuCode") {
+		t.Fatalf("replay table: exit %d\n%s", code, out.String())
+	}
+
 	out.Reset()
 	code = run([]string{"diffs", "--admin", admin, "--replay"}, &streams{in: strings.NewReader(""), out: &out, err: &errb})
 	if code != exitUsage {
