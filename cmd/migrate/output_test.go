@@ -100,6 +100,7 @@ func TestOutputFlagIsAFormatEverywhere(t *testing.T) {
 		{[]string{"cutover", "GET /x"}, "table, json, yaml"},
 		{[]string{"report"}, "html, md, json"},
 		{[]string{"demo"}, "table"},
+		{[]string{"proxy", "--config", "strangler.yaml"}, "table"},
 	}
 	for _, tt := range tests {
 		for _, bad := range []string{"xml", "out.yaml"} {
