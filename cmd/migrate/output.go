@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode"
@@ -129,6 +130,37 @@ func checkOutputFormat(cmd *cobra.Command, format string) error {
 		msg += fmt.Sprintf("\n-o is the format; to write a file use --out %s", format)
 	}
 	return &codedError{code: exitUsage, err: selfExplainingError(msg)}
+}
+
+var badFlagValue = regexp.MustCompile(`^invalid argument "(.*)" for "(.*)" flag: (.*)$`)
+
+// plainFlagError says a flag value the flag parser refused in our words:
+// its message names Go functions ("strconv.ParseInt: parsing ...").
+func plainFlagError(err error) error {
+	m := badFlagValue.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	value, flag, why := m[1], m[2], m[3]
+	if i := strings.LastIndex(flag, ", "); i >= 0 {
+		flag = flag[i+2:] // "-o, --output": the long name
+	}
+	var want string
+	switch {
+	case strings.Contains(why, "out of range"):
+		want = "a number in range"
+	case strings.HasPrefix(why, "strconv.ParseInt"), strings.HasPrefix(why, "strconv.ParseUint"):
+		want = "a whole number"
+	case strings.HasPrefix(why, "strconv.ParseFloat"):
+		want = "a number"
+	case strings.HasPrefix(why, "strconv.ParseBool"):
+		want = "true or false"
+	case strings.HasPrefix(why, "time:"):
+		want = "a duration such as 30s, 10m or 1h"
+	default:
+		return err
+	}
+	return fmt.Errorf("%s %q: want %s", flag, value, want)
 }
 
 // selfExplainingError is a usage error whose message already says what to

@@ -169,3 +169,22 @@ func TestReportOutputFormatAndFile(t *testing.T) {
 		t.Fatalf("-o md --format html: exit %d %s", code, stderr)
 	}
 }
+
+// TestFlagValueErrorsInWords: a bad flag value is refused in our words,
+// never with the parser's Go function names.
+func TestFlagValueErrorsInWords(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"diffs", "--limit", "x"}, `--limit "x": want a whole number`},
+		{[]string{"demo", "--rate", "fast"}, `--rate "fast": want a number`},
+		{[]string{"canary", "GET /x", "--interval", "5"}, `--interval "5": want a duration such as 30s, 10m or 1h`},
+		{[]string{"diffs", "--all=maybe"}, `--all "maybe": want true or false`},
+	} {
+		_, stderr, code := runCLI(t, tt.args...)
+		if code != exitUsage || !strings.Contains(stderr, tt.want) || strings.Contains(stderr, "strconv") || strings.Contains(stderr, "time:") {
+			t.Errorf("migrate %s: exit %d\n%s", strings.Join(tt.args, " "), code, stderr)
+		}
+	}
+}

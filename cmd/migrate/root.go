@@ -132,7 +132,7 @@ Try the whole journey on the built-in fixture fleet:
 	root.SetOut(s.out)
 	root.SetErr(s.err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return &codedError{code: exitUsage, err: err}
+		return &codedError{code: exitUsage, err: plainFlagError(err)}
 	})
 
 	pf := root.PersistentFlags()
