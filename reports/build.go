@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/strangler-fig/migrate/analyze"
+	"github.com/strangler-fig/migrate/shadow"
 )
 
 // Build assembles the report from the inventory (nil is allowed) and the
@@ -200,6 +201,9 @@ func buildEvidence(ev *Evidence, opts Options) *EvidenceReport {
 	if len(diffs) > opts.TopDifferences {
 		diffs = diffs[:opts.TopDifferences]
 	}
+	for i := range diffs {
+		diffs[i].Text = shadow.DescribeSignature(diffs[i].Path + " " + diffs[i].Type)
+	}
 	e.Differences = diffs
 	e.SampleDiff, e.SampleDiffOmitted = clipDiff(ev.SampleDiff, opts.MaxDiffLines, opts.MaxDiffBytes)
 	if ev.Legacy.P99 > 0 && ev.Candidate.P99 > 0 {
@@ -365,7 +369,7 @@ func checkDetail(c GateCheck, e *EvidenceReport) string {
 		if c.Passed {
 			return fmt.Sprintf("match %s ≥ %s", fmtPct(c.Actual), fmtPct(c.Threshold))
 		}
-		return fmt.Sprintf("match %s < %s, %s pts short", fmtPct(c.Actual), fmtPct(c.Threshold), fmtPts(c.Threshold-c.Actual))
+		return fmt.Sprintf("match %s < %s, %s pp short", fmtPct(c.Actual), fmtPct(c.Threshold), fmtPts(c.Threshold-c.Actual))
 	case "p99Ratio":
 		abs := ""
 		if e != nil && e.Candidate.P99Ms != nil && e.Legacy.P99Ms != nil {
@@ -379,7 +383,7 @@ func checkDetail(c GateCheck, e *EvidenceReport) string {
 		if c.Passed {
 			return fmt.Sprintf("errors %s ≤ %s", fmtPct(c.Actual), fmtPct(c.Threshold))
 		}
-		return fmt.Sprintf("errors %s > %s, %s pts over", fmtPct(c.Actual), fmtPct(c.Threshold), fmtPts(c.Actual-c.Threshold))
+		return fmt.Sprintf("errors %s > %s, %s pp over", fmtPct(c.Actual), fmtPct(c.Threshold), fmtPts(c.Actual-c.Threshold))
 	}
 	return fmt.Sprintf("%s %g (threshold %g)", c.Name, c.Actual, c.Threshold)
 }
@@ -678,8 +682,8 @@ func stepFor(rr RouteReport, c GateCheck) (Step, bool) {
 			if e.DifferenceClasses == 1 {
 				noun = "difference class"
 			}
-			st.Text = fmt.Sprintf("Fix the %d %s on %s (%s); the largest is a %s difference at %s in %s samples.",
-				e.DifferenceClasses, noun, rr.Route, c.Detail, top.Type, top.Path, fmtCount(top.Count))
+			st.Text = fmt.Sprintf("Fix the %d %s on %s (%s); the largest, %s, shows in %s samples.",
+				e.DifferenceClasses, noun, rr.Route, c.Detail, top.Text, fmtCount(top.Count))
 		} else {
 			st.Text = fmt.Sprintf("Investigate the %s mismatching samples on %s (%s).", fmtCount(e.Mismatches), rr.Route, c.Detail)
 		}

@@ -62,9 +62,9 @@ func TestCheckDetailSaysByHowMuch(t *testing.T) {
 		t.Fatalf("POST /api/order is not blocked: %+v", r.Summary.Blocked)
 	}
 	want := map[string]string{
-		"match":     "match 97.50% < 99.90%, 2.40 pts short",
+		"match":     "match 97.5% < 99.9%, 2.4 pp short",
 		"p99Ratio":  "p99 ratio 1.61× > 1.50×, 0.11× over; p99 71.0 ms Wasm vs 44.0 ms legacy",
-		"errorRate": "errors 0.33% > 0.10%, 0.23 pts over",
+		"errorRate": "errors 0.3% > 0.1%, 0.2 pp over",
 	}
 	if len(blocked.Failed) != len(want) {
 		t.Fatalf("failed checks = %+v, want %d", blocked.Failed, len(want))
@@ -121,7 +121,7 @@ func TestTimelineSortedWithGateNumbers(t *testing.T) {
 	if !slices.IsSortedFunc(order.Timeline, func(a, b Transition) int { return a.At.Compare(b.At) }) {
 		t.Fatalf("timeline not sorted: %+v", order.Timeline)
 	}
-	if got := order.Timeline[1]; got.To != "canary" || !got.Forced || got.Checks[1].Detail != "match 98.10% < 99.90%, 1.80 pts short" {
+	if got := order.Timeline[1]; got.To != "canary" || !got.Forced || got.Checks[1].Detail != "match 98.1% < 99.9%, 1.8 pp short" {
 		t.Fatalf("forced transition = %+v", got)
 	}
 }

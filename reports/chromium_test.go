@@ -114,11 +114,14 @@ func TestChromiumRendersReport(t *testing.T) {
 				t.Errorf("DOM lacks section %s", id)
 			}
 		}
-		// One dependency graph plus a match chart and a latency chart for each of the four routes with evidence.
-		if n := strings.Count(d, "<svg"); n != 9 {
-			t.Errorf("DOM has %d SVG charts, want 9", n)
+		// Route states, readiness per service, the dependency graph and the
+		// largest difference classes, plus a match chart and a latency chart
+		// for each of the four routes with evidence.
+		if n := strings.Count(d, "<svg"); n != 12 {
+			t.Errorf("DOM has %d SVG charts, want 12", n)
 		}
-		for _, label := range []string{`aria-label="Migration order by dependency depth"`, `aria-label="Match ratio over time"`, `aria-label="Latency distribution, legacy and Wasm"`} {
+		for _, label := range []string{`aria-label="Route states"`, `aria-label="Readiness per service"`, `aria-label="Difference classes"`,
+			`aria-label="Migration order by dependency depth"`, `aria-label="Match ratio over time"`, `aria-label="Latency distribution, legacy and Wasm"`} {
 			if !strings.Contains(d, label) {
 				t.Errorf("DOM lacks chart %s", label)
 			}

@@ -27,7 +27,7 @@ func ExampleBuild() {
 	}
 	// Output:
 	// 1 blocked
-	// Fix the 1 difference class on POST /api/order (match 97.50% < 99.90%, 2.40 pts short); the largest is a missing difference at /orderNumber in 30 samples.
+	// Fix the 1 difference class on POST /api/order (match 97.5% < 99.9%, 2.4 pp short); the largest, field missing at /orderNumber, shows in 30 samples.
 }
 
 // Render picks the format by name: html, md or json.

@@ -73,7 +73,7 @@ func buildFootprint(inv *analyze.Inventory, services []Service, opts Options) Fo
 		sf := serviceFootprint(n, byName[n], modules[n], routesOf[n], c)
 		fp.Services = append(fp.Services, sf)
 		t := &fp.Totals
-		if sf.ImageBytes != nil {
+		if sf.ImageBytes != nil && sf.ImageImplausible == "" {
 			t.ImageBytes += *sf.ImageBytes
 		}
 		if sf.WasmBytes != nil {
@@ -100,11 +100,13 @@ func buildFootprint(inv *analyze.Inventory, services []Service, opts Options) Fo
 func footprintHeadline(fp Footprint) []string {
 	out := []string{}
 	var img, wasm int64
-	var n int
+	var n, implausible int
 	var reserved, used int64
 	var nm int
 	for _, s := range fp.Services {
-		if s.ImageBytes != nil && s.WasmBytes != nil {
+		if s.ImageImplausible != "" {
+			implausible++
+		} else if s.ImageBytes != nil && s.WasmBytes != nil {
 			img += *s.ImageBytes
 			wasm += *s.WasmBytes
 			n++
@@ -121,11 +123,16 @@ func footprintHeadline(fp Footprint) []string {
 		if wasm > img {
 			cmp = fmt.Sprintf("%s× larger", fmtRatio(float64(wasm)/float64(img)))
 		}
-		out = append(out, fmt.Sprintf("Artifacts: %s of container images against %s of Wasm modules for the %d %s with both (the modules are %s).",
+		out = append(out, fmt.Sprintf("Artifacts (measured): %s of container images (compressed layers, as analyzed) against %s of Wasm module files for the %d %s with both (the modules are %s).",
 			fmtBytes(img), fmtBytes(wasm), n, plural(n, "service", "services"), cmp))
 	}
+	if implausible > 0 {
+		out = append(out, fmt.Sprintf("Artifacts: not compared for %d %s: %s too small to hold the Java runtime %s (%s).",
+			implausible, plural(implausible, "service", "services"), plural(implausible, "its analyzed image is", "their analyzed images are"),
+			plural(implausible, "it ships", "they ship"), plural(implausible, "a test fixture?", "test fixtures?")))
+	}
 	if nm > 0 {
-		out = append(out, fmt.Sprintf("Memory: the legacy deployments reserve %s; the Wasm routes used at most %s (%d %s compared).",
+		out = append(out, fmt.Sprintf("Memory: the legacy deployments reserve %s (declared requests × replicas); the Wasm routes used at most %s (measured by the proxy; %d %s compared).",
 			fmtBytes(reserved), fmtBytes(used), nm, plural(nm, "service", "services")))
 	}
 	if t := fp.Totals; t.Compared > 0 && t.LegacySCI > 0 {
@@ -134,6 +141,11 @@ func footprintHeadline(fp Footprint) []string {
 	}
 	return out
 }
+
+// minJavaImageBytes is the least a container image holding a Java runtime
+// weighs compressed: the smallest JRE base images (jlink-trimmed, Alpine or
+// distroless) are several times this. A smaller "Java image" is synthetic.
+const minJavaImageBytes = 20 << 20
 
 func serviceFootprint(name string, s *analyze.Service, m WasmModule, routes []RouteReport, c Coefficients) ServiceFootprint {
 	sf := ServiceFootprint{Service: name}
@@ -145,7 +157,12 @@ func serviceFootprint(name string, s *analyze.Service, m WasmModule, routes []Ro
 		v := m.SizeBytes
 		sf.WasmBytes = &v
 	}
-	if sf.ImageBytes != nil && sf.WasmBytes != nil {
+	if s != nil && s.Image != nil && s.Image.Java != nil && s.Image.SizeBytes > 0 && s.Image.SizeBytes < minJavaImageBytes {
+		sf.ImageImplausible = fmt.Sprintf("the image measures %s yet ships Java %s, whose runtime alone compresses to more than %s: it is not the image the service deploys (a test fixture?), so no size is compared",
+			fmtBytes(s.Image.SizeBytes), s.Image.Java.Version, fmtBytes(minJavaImageBytes))
+		sf.Notes = append(sf.Notes, sf.ImageImplausible)
+	}
+	if sf.ImageBytes != nil && sf.WasmBytes != nil && sf.ImageImplausible == "" {
 		r := float64(*sf.ImageBytes) / float64(*sf.WasmBytes)
 		sf.SizeRatio = &r
 	}

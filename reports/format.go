@@ -30,27 +30,35 @@ func fmtCount(n int64) string {
 	return b.String()
 }
 
-// fmtPct writes a ratio as a percentage with enough digits to tell 99.9% from 100%.
+// fmtPct writes a ratio as a percentage to 0.1 pp: a value with at most
+// two decimals (a threshold as configured, 99.95%) exactly, a measured one
+// rounded, but never to 100% or 0% when it is not.
 func fmtPct(r float64) string {
 	p := r * 100
-	switch {
-	case p != 100 && p > 99.99:
-		return strconv.FormatFloat(math.Floor(p*1000)/1000, 'f', 3, 64) + "%"
-	case p != 100 && p >= 90:
-		return strconv.FormatFloat(math.Floor(p*100)/100, 'f', 2, 64) + "%"
-	case p > 0 && p < 1:
-		return strconv.FormatFloat(p, 'f', 2, 64) + "%"
+	if math.Abs(p*100-math.Round(p*100)) < 1e-6 {
+		p = math.Round(p*100) / 100
+		if p == math.Round(p*10)/10 {
+			return strconv.FormatFloat(p, 'f', 1, 64) + "%"
+		}
+		return strconv.FormatFloat(p, 'f', -1, 64) + "%"
 	}
-	return strconv.FormatFloat(p, 'f', 1, 64) + "%"
+	v := math.Round(p*10) / 10
+	switch {
+	case v >= 100 && r < 1:
+		v = 99.9
+	case v <= 0 && r > 0:
+		v = 0.1
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64) + "%"
 }
 
-// fmtPts writes a difference of ratios in percentage points.
+// fmtPts writes a difference of ratios in percentage points, to 0.1.
 func fmtPts(d float64) string {
-	p := math.Abs(d * 100)
-	if p < 0.01 {
-		return strconv.FormatFloat(p, 'f', 3, 64)
+	p := math.Round(math.Abs(d*100)*10) / 10
+	if p == 0 && d != 0 {
+		return "<0.1"
 	}
-	return strconv.FormatFloat(p, 'f', 2, 64)
+	return strconv.FormatFloat(p, 'f', 1, 64)
 }
 
 func fmtRatio(r float64) string { return strconv.FormatFloat(r, 'f', 2, 64) }

@@ -135,6 +135,9 @@ type Difference struct {
 	Type string `json:"type"`
 	// Count is the number of samples showing this difference.
 	Count int64 `json:"count"`
+	// Text says the difference in plain words ("body differs", "array has
+	// extra items at (root)"); Build fills it in.
+	Text string `json:"text,omitempty"`
 }
 
 // Latency is one side's latency distribution. Zero percentiles mean unknown.

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/strangler-fig/migrate/shadow"
 )
 
 // WriteMarkdown writes the report as GitHub/GitLab-flavoured Markdown:
@@ -126,7 +128,7 @@ func (m mdWriter) summary(r *Report) {
 		for _, b := range s.Blocked {
 			var fails []string
 			for _, c := range b.Failed {
-				fails = append(fails, "**"+md(c.Name)+"**: "+md(c.Detail))
+				fails = append(fails, "**"+md(checkName(c.Name))+"**: "+md(c.Detail))
 			}
 			m.row(mdCode(b.Route), md(b.Service), md(modeLabel(b.Mode, b.Weight)), strings.Join(fails, "; "))
 		}
@@ -290,7 +292,7 @@ func (m mdWriter) route(rr RouteReport) {
 			} else if !c.Passed {
 				res = "❌ failed"
 			}
-			m.row(md(c.Name), md(checkValue(c)), md(checkThreshold(c)), res+" — "+md(c.Detail))
+			m.row(md(checkName(c.Name)), md(checkValue(c)), md(checkThreshold(c)), res+" — "+md(c.Detail))
 		}
 		m.p("\n")
 	}
@@ -340,9 +342,9 @@ func (m mdWriter) route(rr RouteReport) {
 	m.p("\n")
 	if len(e.Differences) > 0 {
 		m.p("Top differences (%d %s):\n\n", e.DifferenceClasses, plural(e.DifferenceClasses, "class", "classes"))
-		m.header("Path", "Type", ">Samples")
+		m.header("Difference", "Where", ">Samples")
 		for _, d := range e.Differences {
-			m.row(mdCode(d.Path), md(d.Type), fmtCount(d.Count))
+			m.row(md(d.Text), mdCode(shadow.PointerText(d.Path)), fmtCount(d.Count))
 		}
 		m.p("\n")
 	}
@@ -393,7 +395,11 @@ func (m mdWriter) footprint(r *Report) {
 			if s.SizeRatio != nil {
 				ratio = fmtRatio(*s.SizeRatio) + "×"
 			}
-			m.row(md(s.Service), fmtBytesPtr(s.ImageBytes), fmtBytesPtr(s.WasmBytes), ratio)
+			img := fmtBytesPtr(s.ImageBytes)
+			if s.ImageImplausible != "" {
+				img += " (not compared)"
+			}
+			m.row(md(s.Service), img, fmtBytesPtr(s.WasmBytes), ratio)
 		}
 		m.row("**Total (known values)**", "**"+fmtBytes(f.Totals.ImageBytes)+"**", "**"+fmtBytes(f.Totals.WasmBytes)+"**", "")
 		m.p("\n### Memory\n\n")

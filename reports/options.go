@@ -92,7 +92,7 @@ const (
 	sourceCCFUtil = "Cloud Carbon Footprint methodology: 50% average vCPU utilisation when none is measured"
 	sourceIEA     = "IEA global average carbon intensity of electricity generation (475 gCO2/kWh), as used in Green Software Foundation SCI examples"
 	sourceSCI     = "Green Software Foundation, Software Carbon Intensity (SCI) specification v1.1 / ISO/IEC 21031:2024 (sci.greensoftware.foundation)"
-	sourceNoM     = "not included: embodied emissions need hardware data; set Options.Carbon.EmbodiedPerVCPUHour (CCF embodied-emissions methodology) to include M"
+	sourceNoM     = "not included: embodied emissions need hardware data; give gCO2e per vCPU-hour with migrate report --embodied-per-vcpu-hour (CCF embodied-emissions methodology) to include M"
 	sourceUser    = "overridden in report options"
 )
 

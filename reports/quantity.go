@@ -33,7 +33,8 @@ func ParseQuantity(s string) (float64, error) {
 	}
 	v, err := strconv.ParseFloat(num, 64)
 	if err != nil {
-		return 0, fmt.Errorf("parse quantity %q: %w", s, err)
+		// strconv's message names a Go function; say it in our words.
+		return 0, fmt.Errorf("parse quantity %q: %q is not a number; use a Kubernetes quantity such as 512Mi or 250m", s, num)
 	}
 	mult, err := quantitySuffix(suffix)
 	if err != nil {

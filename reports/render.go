@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/strangler-fig/migrate/shadow"
 )
 
 //go:embed templates/report.html.tmpl
@@ -27,6 +29,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"css":            func() template.CSS { return template.CSS(cssSource) },
 	"when":           fmtTime,
 	"count":          func(n int64) string { return fmtCount(n) },
+	"pointer":        shadow.PointerText,
 	"pct":            fmtPctPtr,
 	"ms":             fmtMsPtr,
 	"bytes":          fmtBytesPtr,
@@ -54,6 +57,10 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"targets":        targetsText,
 	"matchChart":     matchChart,
 	"latencyChart":   latencyChart,
+	"statesChart":    routeStatesChart,
+	"readinessChart": readinessChart,
+	"diffChart":      differenceChart,
+	"checkName":      checkName,
 }).Parse(htmlSource))
 
 // Formats accepted by Render.

@@ -11,6 +11,10 @@ import (
 	"github.com/strangler-fig/migrate/strangler"
 )
 
+// minChartPoints is how many points a match chart needs to show a trend;
+// with fewer minutes of evidence the chart uses the per-second series.
+const minChartPoints = 10
+
 // FromStore reads what the proxy recorded — each configured route's mode,
 // its audited transitions, shadow evidence, learned noise and a
 // representative mismatching sample — into report input. Routes the store
@@ -140,7 +144,12 @@ func reportEvidence(ev *shadow.Evidence, noise *shadow.Noise) *Evidence {
 	for _, s := range noise.Suggestions() {
 		out.NoiseFields = append(out.NoiseFields, s.String())
 	}
-	for _, m := range ev.Timeline {
+	series := ev.Timeline
+	if len(series) < minChartPoints && len(ev.Seconds) > len(series) {
+		// A route's first minutes: chart them second by second.
+		series = ev.Seconds
+	}
+	for _, m := range series {
 		out.MatchSeries = append(out.MatchSeries, MatchPoint{At: m.Start, Samples: int64(m.Samples), Matches: int64(m.Matches)})
 	}
 	return out

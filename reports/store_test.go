@@ -62,7 +62,7 @@ func TestWasmUsageReachesFootprint(t *testing.T) {
 		t.Errorf("inventory-service Wasm memory = %d, want unknown", *p)
 	}
 	headline := strings.Join(rep.Footprint.Headline, " ")
-	want := "the Wasm routes used at most " + fmtBytes(24<<20) + " (1 service compared)"
+	want := "the Wasm routes used at most " + fmtBytes(24<<20) + " (measured by the proxy; 1 service compared)"
 	if !strings.Contains(headline, want) {
 		t.Errorf("footprint headline %q lacks %q", headline, want)
 	}

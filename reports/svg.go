@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The charts are inline SVG built as text: a report holds hundreds of them,
@@ -273,8 +274,13 @@ func matchChart(e *EvidenceReport, gate float64) template.HTML {
 	if n > 0 {
 		b.WriteString(`<path class="c-m" d="` + line.String() + `"/>`)
 	}
-	b.text(l, chartH-8, "ax", "start", pts[0].At.Format("2006-01-02 15:04"))
-	b.text(l+pw, chartH-8, "ax", "end", pts[len(pts)-1].At.Format("2006-01-02 15:04")+" UTC")
+	layout := "2006-01-02 15:04"
+	if pts[len(pts)-1].At.Sub(pts[0].At) < time.Hour {
+		layout = "2006-01-02 15:04:05" // a per-second series
+	}
+	b.text(l, chartH-8, "ax", "start", pts[0].At.Format(layout))
+	b.text(l+pw, chartH-8, "ax", "end", pts[len(pts)-1].At.Format(layout)+" UTC")
+	b.text(l+pw/2, chartH-8, "ax", "middle", strconv.Itoa(len(pts))+" intervals")
 	return b.html()
 }
 
@@ -330,15 +336,17 @@ func latencyChart(e *EvidenceReport) template.HTML {
 		}
 		b.bars([]string{"c-l", "c-w"}[side], gw*0.36, t+ph, xs, hs)
 	}
-	every := int(math.Ceil(float64(len(bounds)) / 8))
+	// At most six bucket labels, each a short number, so they never
+	// overlap at the chart's narrowest (a phone's width).
+	every := int(math.Ceil(float64(len(bounds)) / 6))
 	b.WriteString(`<g class="ax" text-anchor="middle">`)
 	for i, v := range bounds {
-		if i%every == 0 || i == len(bounds)-1 {
-			b.WriteString(`<text x="` + num(l+float64(i)*gw+gw/2) + `" y="` + num(chartH-10) + `">≤` + strconv.FormatFloat(v, 'g', 4, 64) + "</text>")
+		if i%every == 0 {
+			b.WriteString(`<text x="` + num(l+float64(i)*gw+gw/2) + `" y="` + num(chartH-12) + `">` + esc(bucketLabel(v)) + "</text>")
 		}
 	}
 	b.WriteString("</g>")
-	b.text(l-6, chartH-10, "ax", "end", "ms")
+	b.text(l+pw/2, chartH-1, "ax", "middle", "latency in ms (bucket upper bound)")
 	b.WriteString(`<path class="c-l" stroke-width="10" d="M` + num(l+pw-145) + ` 14v-10"/>`)
 	b.text(l+pw-136, 13, "ax", "", "legacy")
 	b.WriteString(`<path class="c-w" stroke-width="10" d="M` + num(l+pw-75) + ` 14v-10"/>`)

@@ -32,6 +32,7 @@ const (
 	maxClasses    = 256
 	maxSignatures = 1024
 	maxMinutes    = 24 * 60
+	maxSeconds    = 120
 	overflowKey   = "(other)"
 )
 
@@ -84,6 +85,10 @@ type Evidence struct {
 	Recent Window `json:"recent"`
 	// Timeline is the match ratio per minute, the last 24 hours of it.
 	Timeline []Minute `json:"timeline,omitempty"`
+	// Seconds is the match ratio per second, the last two minutes of it:
+	// enough points to chart a route's first minutes of evidence, when
+	// Timeline has one or two.
+	Seconds []Minute `json:"seconds,omitempty"`
 
 	First time.Time `json:"first,omitzero"`
 	Last  time.Time `json:"last,omitzero"`
@@ -100,7 +105,7 @@ type Class struct {
 	Last       time.Time `json:"last"`
 }
 
-// Minute is one minute of the timeline.
+// Minute is one interval of a timeline: a minute of Timeline, a second of Seconds.
 type Minute struct {
 	Start   time.Time `json:"start"`
 	Samples uint64    `json:"samples"`
@@ -244,26 +249,32 @@ func (e *Evidence) class(sigs []string, at time.Time) *Class {
 	return c
 }
 
-// tick adds the sample to its minute of the timeline.
+// tick adds the sample to its minute of the timeline and its second.
 func (e *Evidence) tick(at time.Time, match, errored bool) {
-	start := at.Truncate(time.Minute)
+	tickInto(&e.Timeline, at.Truncate(time.Minute), maxMinutes, match, errored)
+	tickInto(&e.Seconds, at.Truncate(time.Second), maxSeconds, match, errored)
+}
+
+// tickInto counts a sample in the interval starting at start, keeping the
+// newest limit intervals.
+func tickInto(tl *[]Minute, start time.Time, limit int, match, errored bool) {
 	var m *Minute
-	// Samples arrive nearly in order; look back a few minutes at most.
-	for i := len(e.Timeline) - 1; i >= 0 && i >= len(e.Timeline)-3; i-- {
-		if e.Timeline[i].Start.Equal(start) {
-			m = &e.Timeline[i]
+	// Samples arrive nearly in order; look back a few intervals at most.
+	for i := len(*tl) - 1; i >= 0 && i >= len(*tl)-3; i-- {
+		if (*tl)[i].Start.Equal(start) {
+			m = &(*tl)[i]
 			break
 		}
 	}
 	if m == nil {
-		if n := len(e.Timeline); n > 0 && start.Before(e.Timeline[n-1].Start) {
-			m = &e.Timeline[n-1] // too late to have its own minute; count it in the latest
+		if n := len(*tl); n > 0 && start.Before((*tl)[n-1].Start) {
+			m = &(*tl)[n-1] // too late to have its own interval; count it in the latest
 		} else {
-			if len(e.Timeline) >= maxMinutes {
-				e.Timeline = append(e.Timeline[:0], e.Timeline[1:]...)
+			if len(*tl) >= limit {
+				*tl = append((*tl)[:0], (*tl)[1:]...)
 			}
-			e.Timeline = append(e.Timeline, Minute{Start: start})
-			m = &e.Timeline[len(e.Timeline)-1]
+			*tl = append(*tl, Minute{Start: start})
+			m = &(*tl)[len(*tl)-1]
 		}
 	}
 	m.Samples++
@@ -301,6 +312,7 @@ func (e *Evidence) Clone() *Evidence {
 	}
 	c.Recent.Codes = append([]int32(nil), e.Recent.Codes...)
 	c.Timeline = append([]Minute(nil), e.Timeline...)
+	c.Seconds = append([]Minute(nil), e.Seconds...)
 	return &c
 }
 

@@ -63,8 +63,8 @@ func ExampleRender() {
 	// Output:
 	// POST /api/order
 	// 0001-01-01T00:00:00Z  legacy vs candidate  mismatch (2 differences, 0 noise)
-	//   status       @status                      201 → 500
-	//   line         @line/1                      Product is not in stock, please try again later → internal error
+	//   status differs                           201 → 500
+	//   text line 1 differs                      Product is not in stock, please try again later → internal error
 	// --- legacy
 	// +++ candidate
 	// @@ status @@

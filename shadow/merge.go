@@ -54,6 +54,7 @@ func (e *Evidence) Merge(other *Evidence) {
 	})
 
 	e.Timeline = mergeTimelines(e.Timeline, other.Timeline)
+	e.Seconds = mergeSeries(e.Seconds, other.Seconds, maxSeconds)
 	if !other.First.IsZero() && (e.First.IsZero() || other.First.Before(e.First)) {
 		e.First = other.First
 	}
@@ -89,7 +90,10 @@ func (h *Histogram) merge(o *Histogram) {
 
 // mergeTimelines adds two timelines minute by minute, keeping the newest
 // maxMinutes.
-func mergeTimelines(a, b []Minute) []Minute {
+func mergeTimelines(a, b []Minute) []Minute { return mergeSeries(a, b, maxMinutes) }
+
+// mergeSeries adds two timelines interval by interval, keeping the newest limit.
+func mergeSeries(a, b []Minute, limit int) []Minute {
 	if len(b) == 0 {
 		return a
 	}
@@ -108,8 +112,8 @@ func mergeTimelines(a, b []Minute) []Minute {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
-	if len(out) > maxMinutes {
-		out = out[len(out)-maxMinutes:]
+	if len(out) > limit {
+		out = out[len(out)-limit:]
 	}
 	return out
 }

@@ -57,9 +57,9 @@ func Render(s Sample, w io.Writer, color bool) error {
 		fmt.Fprintf(bw, "latency  legacy %v  candidate %v\n", s.Legacy.Latency.Round(10_000), s.Candidate.Latency.Round(10_000))
 	}
 	for _, d := range s.Result.Differences {
-		line := printable(fmt.Sprintf("  %-12s %-28s %s", d.Type, displayPath(d.Path), valuePair(d)))
+		line := printable(fmt.Sprintf("  %-40s %s", Describe(d), valuePair(d)))
 		if d.Type == DiffSideEffect {
-			line = printable(fmt.Sprintf("  %-12s %s", d.Type, SideEffectText(d)))
+			line = printable("  " + SideEffectText(d))
 		}
 		if d.Shape != "" {
 			line += "  [" + d.Shape + "]"
@@ -193,13 +193,6 @@ func callLine(c Call) string {
 		line += " (stubbed, not sent)"
 	}
 	return line
-}
-
-func displayPath(p string) string {
-	if p == "" {
-		return "/ (body)"
-	}
-	return p
 }
 
 func valuePair(d Difference) string {

@@ -429,13 +429,31 @@ func isWriteRoute(route string) bool {
 	return true
 }
 
+// fmtPercent shows a fraction as a percentage people can read: a value
+// with at most two decimals as a percentage (thresholds as configured,
+// 99.95%), a measured one to 0.1 pp, never rounded to 100% or 0% when it
+// is not.
 func fmtPercent(f float64) string {
-	return strconv.FormatFloat(math.Round(f*1e6)/1e4, 'f', -1, 64) + "%"
+	v := f * 100
+	if math.Abs(v*100-math.Round(v*100)) < 1e-6 {
+		return strconv.FormatFloat(math.Round(v*100)/100, 'f', -1, 64) + "%"
+	}
+	r := math.Round(v*10) / 10
+	switch {
+	case r >= 100 && f < 1:
+		r = 99.9
+	case r <= 0 && f > 0:
+		r = 0.1
+	}
+	return strconv.FormatFloat(r, 'f', 1, 64) + "%"
 }
 
-// points is a difference of two fractions in percentage points.
+// points is a difference of two fractions in percentage points, to 0.1 pp.
 func points(d float64) string {
-	s := strconv.FormatFloat(math.Abs(math.Round(d*1e6)/1e4), 'f', -1, 64) + " pp"
+	s := strconv.FormatFloat(math.Abs(math.Round(d*1000)/10), 'f', -1, 64) + " pp"
+	if s == "0 pp" && d != 0 {
+		s = "<0.1 pp"
+	}
 	if d < 0 {
 		return "−" + s
 	}

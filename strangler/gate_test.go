@@ -703,3 +703,19 @@ func TestGateConfigRoundTrip(t *testing.T) {
 		t.Fatalf("round trip changed the gate:\n%s\n%s", data, again)
 	}
 }
+
+func TestPercentagesToATenthOfAPoint(t *testing.T) {
+	for f, want := range map[float64]string{
+		0.841014: "84.1%", 0.999: "99.9%", 0.9995: "99.95%", 0.99996: "99.9%", 0.00004: "0.1%",
+		1: "100%", 0: "0%", 0.0025: "0.25%", 365.0 / 434: "84.1%",
+	} {
+		if got := fmtPercent(f); got != want {
+			t.Errorf("fmtPercent(%v) = %q, want %q", f, got, want)
+		}
+	}
+	for d, want := range map[float64]string{-0.157986: "−15.8 pp", 0.04: "+4 pp", -0.0001: "−<0.1 pp", 0: "+0 pp"} {
+		if got := points(d); got != want {
+			t.Errorf("points(%v) = %q, want %q", d, got, want)
+		}
+	}
+}

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -210,7 +209,7 @@ func runAnalyzeOpenAPI(ctx context.Context, o *analyzeOpenAPIOptions, s *streams
 		return err
 	}
 	return renderPartial(s, o.output, inv, fmt.Sprintf("%d of %d sources analyzed", len(services), len(o.sources)), failed,
-		func(tw *tabwriter.Writer) { operationsTable(tw, inv, s) })
+		func(tw *tableWriter) { operationsTable(tw, inv, s) })
 }
 
 // runAnalyzeImage analyzes the images concurrently, each as one service.
@@ -245,7 +244,7 @@ func runAnalyzeImage(ctx context.Context, o *analyzeImageOptions, s *streams) er
 		return err
 	}
 	return renderPartial(s, o.output, inv, fmt.Sprintf("%d of %d images analyzed", len(services), len(refs)), failed,
-		func(tw *tabwriter.Writer) { summaryTable(tw, inv, s) })
+		func(tw *tableWriter) { summaryTable(tw, inv, s) })
 }
 
 // runAnalyzeCluster reads the manifests, then adds images, probes and
@@ -349,7 +348,7 @@ func runAnalyzeCluster(ctx context.Context, o *analyzeClusterOptions, s *streams
 	// A directory of manifests is one input but many files, so the summary
 	// counts services, not inputs.
 	return renderPartial(s, o.output, inv, fmt.Sprintf("%s analyzed", plural(len(inv.Services), "service")), failed,
-		func(tw *tabwriter.Writer) { summaryTable(tw, inv, s) })
+		func(tw *tableWriter) { summaryTable(tw, inv, s) })
 }
 
 // finish builds the inventory and writes --inventory-out with what could
@@ -402,7 +401,7 @@ func summaryLine(e analyze.InputError) string {
 
 // renderPartial renders the inventory, then reports the failed inputs as
 // the command's error (exit 1).
-func renderPartial(s *streams, output string, inv *analyze.Inventory, lead string, failed []analyze.InputError, table func(*tabwriter.Writer)) error {
+func renderPartial(s *streams, output string, inv *analyze.Inventory, lead string, failed []analyze.InputError, table func(*tableWriter)) error {
 	if err := render(s.out, output, inv, table); err != nil {
 		return err
 	}
@@ -418,7 +417,7 @@ func oneLineError(e analyze.InputError) string {
 }
 
 // summaryTable is the people's view of an inventory: one row per service.
-func summaryTable(tw *tabwriter.Writer, inv *analyze.Inventory, s *streams) {
+func summaryTable(tw *tableWriter, inv *analyze.Inventory, s *streams) {
 	row(tw, "SERVICE", "READINESS", "SCORE", "SPIN", "WASMCLOUD", "BUILD", "JAVA", "SPRING BOOT", "OPS", "FINDINGS")
 	for _, svc := range inv.Services {
 		build, java, boot := "-", "-", "-"
@@ -474,7 +473,7 @@ func findingsSummary(fs []analyze.Finding) string {
 }
 
 // operationsTable lists every operation of every document, then problems.
-func operationsTable(tw *tabwriter.Writer, inv *analyze.Inventory, s *streams) {
+func operationsTable(tw *tableWriter, inv *analyze.Inventory, s *streams) {
 	row(tw, "SERVICE", "METHOD", "PATH", "OPERATION ID", "TAGS")
 	for _, svc := range inv.Services {
 		if svc.API == nil {
@@ -507,7 +506,7 @@ func operationsTable(tw *tabwriter.Writer, inv *analyze.Inventory, s *streams) {
 	inputErrorsTable(tw, inv)
 }
 
-func inputErrorsTable(tw *tabwriter.Writer, inv *analyze.Inventory) {
+func inputErrorsTable(tw *tableWriter, inv *analyze.Inventory) {
 	if len(inv.Errors) == 0 {
 		return
 	}

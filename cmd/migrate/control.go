@@ -10,7 +10,6 @@ import (
 	"os/user"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -191,13 +190,13 @@ func runStatus(ctx context.Context, o *statusOptions, filter string, g *globalOp
 	if doc.Routes == nil {
 		doc.Routes = []strangler.RouteStatus{}
 	}
-	err = render(s.out, g.output, doc, func(tw *tabwriter.Writer) {
+	err = render(s.out, g.output, doc, func(tw *tableWriter) {
 		row(tw, "ROUTE", "SERVICE", "MODE", "WEIGHT", "SAMPLES", "MATCH", "MISMATCH", "CAND-ERR",
 			"LEGACY p50/p99", "CANDIDATE p50/p99")
 		for _, r := range doc.Routes {
 			match := "-"
 			if answered := r.Matches + r.Mismatches; answered > 0 {
-				match = fmt.Sprintf("%.2f%%", 100*float64(r.Matches)/float64(answered))
+				match = percentText(r.Matches, answered)
 			}
 			row(tw, r.Route, r.Service, s.paint(modeColor(r.Mode), string(r.Mode)), weightCell(r.Mode, r.Weight), r.Samples, match,
 				r.Mismatches, r.CandidateErrors, latencyCell(r.Latency[strangler.SideLegacy]),
@@ -383,7 +382,7 @@ func runTransition(ctx context.Context, o *transitionOptions, target string, g *
 		fmt.Fprintf(s.out, "%s is already in %s mode; nothing changed\n", target, o.mode)
 		return nil
 	}
-	return render(s.out, g.output, doc, func(tw *tabwriter.Writer) {
+	return render(s.out, g.output, doc, func(tw *tableWriter) {
 		row(tw, "ROUTE", "SERVICE", "FROM", "TO", "WEIGHT", "FORCED")
 		for _, t := range doc.Transitions {
 			forced := ""

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -71,6 +72,7 @@ and the fleet stay up so you can try migrate status, diffs and rollback by hand.
 	f.Float64Var(&o.rate, "rate", 300, "requests per second (0: as fast as the clients go)")
 	f.IntVar(&o.concurrency, "concurrency", 4, "how many clients send at once")
 	f.BoolVar(&o.keep, "keep", false, "leave the proxy and the fleet running after the journey")
+	setFormats(cmd, "table") // the journey is a narrative, not data
 	return cmd
 }
 
@@ -149,14 +151,25 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 		return err
 	}
 	config := filepath.Join(dir, "strangler.yaml")
-	po := &planOptions{inventory: inventory, out: config, force: true, gate: demoGate, shadow: demoShadow}
+	// The config names the addresses the proxy below serves on, so that
+	// `migrate status --config` and friends reach it while --keep holds it up.
+	listenAddr, err := freeLoopbackAddr()
+	if err != nil {
+		return err
+	}
+	adminAddr, err := freeLoopbackAddr()
+	if err != nil {
+		return err
+	}
+	po := &planOptions{inventory: inventory, out: config, force: true, gate: demoGate, shadow: demoShadow,
+		listen: listenAddr, admin: adminAddr}
 	for _, name := range fixtures.ServiceNames {
 		po.upstreams = append(po.upstreams, name+"="+fleet.URL(name))
 	}
 	for _, c := range demoCandidates {
 		po.candidates = append(po.candidates, c.service+"="+components[c.component])
 	}
-	demoCommand(s, "plan", "--inventory", rel(inventory), "--candidate", "SERVICE=components/….wasm", "-o", rel(config))
+	demoCommand(s, "plan", "--inventory", rel(inventory), "--candidate", "SERVICE=components/….wasm", "--out", rel(config))
 	if err := runPlan(ctx, po, &globalOptions{output: "table"}, indent(s)); err != nil {
 		return err
 	}
@@ -169,7 +182,7 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 	ready := make(chan addrs, 1)
 	proxyDone := make(chan error, 1)
 	go func() {
-		proxyDone <- runProxy(proxyCtx, &proxyOptions{config: config, listen: "127.0.0.1:0", admin: "127.0.0.1:0",
+		proxyDone <- runProxy(proxyCtx, &proxyOptions{config: config,
 			flush: demoFlush, shutdownGrace: 5 * time.Second,
 			onReady: func(l, a string) { ready <- addrs{l, a} }}, s)
 	}()
@@ -204,6 +217,23 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 	if err := waitForMirror(ctx, client); err != nil {
 		return err
 	}
+	// A busy machine drops copies rather than slow clients down, so the
+	// traffic may leave a route short of the gate's minimum: drive more,
+	// as an operator would, rather than judge on too little evidence.
+	for round := 0; round < 4; round++ {
+		short, err := shortOfSamples(ctx, client)
+		if err != nil || short == "" {
+			break
+		}
+		fmt.Fprintf(s.out, "  more traffic: %s\n", short)
+		if _, err := fixtures.DriveTraffic(ctx, proxyURL, fixtures.TrafficOptions{Requests: o.requests / 2,
+			Concurrency: o.concurrency, Rate: o.rate, Seed: uint64(43 + round)}); err != nil {
+			return err
+		}
+		if err := waitForMirror(ctx, client); err != nil {
+			return err
+		}
+	}
 
 	// 5. What the diff found.
 	demoStep(s, 5, "What the shadow diff found")
@@ -228,7 +258,7 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 	// in full when it stops; a kept proxy gets one flush interval.
 	demoStep(s, 7, "Write the cutover report")
 	report := filepath.Join(dir, "migrate-report.html")
-	demoCommand(s, "report", "--config", rel(config), "--inventory", rel(inventory), "-o", rel(report))
+	demoCommand(s, "report", "--config", rel(config), "--inventory", rel(inventory), "--out", rel(report))
 	if o.keep {
 		time.Sleep(demoFlush + demoFlush/2)
 	} else {
@@ -246,17 +276,32 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 	if !o.keep {
 		return nil
 	}
+	cfgArg := rel(config)
+	if strings.ContainsAny(cfgArg, " '\"") {
+		cfgArg = "'" + strings.ReplaceAll(cfgArg, "'", `'\''`) + "'"
+	}
 	fmt.Fprintf(s.out, "\nStill running (Ctrl-C stops everything):\n")
 	fmt.Fprintf(s.out, "  proxy   %s   e.g. curl %s/api/product\n", proxyURL, proxyURL)
-	fmt.Fprintf(s.out, "  admin   %s   e.g. migrate status --admin %s\n", adminURL, adminURL)
-	fmt.Fprintf(s.out, "                 migrate diffs 'GET /api/inventory' --admin %s\n", adminURL)
-	fmt.Fprintf(s.out, "                 migrate rollback product-service --admin %s\n", adminURL)
+	fmt.Fprintf(s.out, "  admin   %s   the address %s names, so these work as printed:\n", adminURL, cfgArg)
+	fmt.Fprintf(s.out, "    migrate status --config %s\n", cfgArg)
+	fmt.Fprintf(s.out, "    migrate diffs 'GET /api/inventory' --config %s\n", cfgArg)
+	fmt.Fprintf(s.out, "    migrate rollback product-service --config %s\n", cfgArg)
 	for _, name := range fixtures.ServiceNames {
 		fmt.Fprintf(s.out, "  %-22s %s\n", name, fleet.URL(name))
 	}
 	<-ctx.Done()
 	stopProxy()
 	return <-proxyDone
+}
+
+// freeLoopbackAddr finds a loopback port nothing listens on.
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free loopback port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 // demoFlush is how often the demo's proxy writes counters and evidence.
@@ -394,6 +439,21 @@ func waitForMirror(ctx context.Context, c *strangler.AdminClient) error {
 	return nil
 }
 
+// shortOfSamples names a demo route with fewer compared samples than the
+// demo's gate needs, or says "" when none is short.
+func shortOfSamples(ctx context.Context, c *strangler.AdminClient) (string, error) {
+	doc, err := c.Routes(ctx)
+	if err != nil {
+		return "", apiError(err)
+	}
+	for _, r := range doc.Routes {
+		if slices.Contains(demoRoutes, r.Route) && r.Samples < int64(demoGate.MinSamples) {
+			return fmt.Sprintf("%s has %d compared samples, its gate wants %d", r.Route, r.Samples, demoGate.MinSamples), nil
+		}
+	}
+	return "", nil
+}
+
 // demoFindings prints, per shadowed route, the difference classes the diff
 // found and the noise it learned from legacy-vs-legacy samples.
 func demoFindings(ctx context.Context, c *strangler.AdminClient, s *streams) error {
@@ -410,7 +470,7 @@ func demoFindings(ctx context.Context, c *strangler.AdminClient, s *streams) err
 			fmt.Fprintf(s.out, "    %s no unexplained difference in %d samples\n", s.paint(colorGreen, "✓"), r.Samples)
 		}
 		for _, d := range r.Differences {
-			fmt.Fprintf(s.out, "    %s %-44s %d samples\n", s.paint(colorRed, "✗"), signatureText(d.Signature), d.Count)
+			fmt.Fprintf(s.out, "    %s %-44s %d samples\n", s.paint(colorRed, "✗"), shadow.DescribeSignature(d.Signature), d.Count)
 		}
 		for _, n := range r.Noise {
 			fmt.Fprintf(s.out, "    %s noise learned: %s\n", s.paint(colorDim, "~"), n)
@@ -449,19 +509,4 @@ func verdictPhrase(verdict string) string {
 		return "the gate failed"
 	}
 	return "the gate is " + verdict
-}
-
-// signatureText reads a difference signature ("/*/price value") as words.
-func signatureText(sig string) string {
-	path, typ := shadow.SplitSignature(sig)
-	if typ == "" {
-		return sig
-	}
-	if typ == shadow.DiffSideEffect {
-		return "side-effect " + strings.TrimPrefix(path, "@call/")
-	}
-	if path == "" {
-		path = "/"
-	}
-	return typ + " at " + path
 }

@@ -11,8 +11,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -25,6 +25,7 @@ import (
 type diffsOptions struct {
 	controlOptions
 	limit     int
+	maxBytes  int
 	all       bool
 	replay    bool
 	candidate string
@@ -57,6 +58,9 @@ Exits 3 when differences remain, so CI can use it as a check.`,
 			if o.limit <= 0 {
 				return usageErrorf("--limit must be positive, not %d", o.limit)
 			}
+			if o.maxBytes < 0 {
+				return usageErrorf("--max-bytes must be 0 (no cut) or positive, not %d", o.maxBytes)
+			}
 			if o.candidate != "" && !o.replay {
 				return usageErrorf("--candidate only makes sense with --replay")
 			}
@@ -67,6 +71,7 @@ Exits 3 when differences remain, so CI can use it as a check.`,
 	cmd.ValidArgsFunction = o.completeTargets(false) // routes only
 	f := cmd.Flags()
 	f.IntVar(&o.limit, "limit", 20, "how many stored differences to show per route, newest first (with --all: samples of any kind)")
+	f.IntVar(&o.maxBytes, "max-bytes", 4096, "cut each sample's diff after this many bytes, and any line after 240 (0: no cut; -o json is never cut)")
 	f.BoolVar(&o.all, "all", false, "include matching and A/A baseline samples")
 	f.BoolVar(&o.replay, "replay", false, "re-send stored mismatching requests to the current candidate and report which now match")
 	f.StringVar(&o.candidate, "candidate", "", "candidate base URL to replay against (default: the config's candidate)")
@@ -166,7 +171,7 @@ func runDiffs(ctx context.Context, o *diffsOptions, route string, g *globalOptio
 			return err
 		}
 	case o.replay:
-		_ = render(s.out, "table", doc, func(tw *tabwriter.Writer) {
+		_ = render(s.out, "table", doc, func(tw *tableWriter) {
 			row(tw, "ROUTE", "SAMPLE", "BEFORE", "NOW", "STILL DIFFERENT")
 			for _, r := range doc.Routes {
 				for _, rp := range r.Replay {
@@ -179,7 +184,11 @@ func runDiffs(ctx context.Context, o *diffsOptions, route string, g *globalOptio
 					default:
 						now = s.paint(colorRed, now)
 					}
-					row(tw, r.Route, rp.ID, rp.Before, now, strings.Join(rp.Signatures, ", "))
+					still := make([]string, len(rp.Signatures))
+					for i, sig := range rp.Signatures {
+						still[i] = shadow.DescribeSignature(sig)
+					}
+					row(tw, r.Route, rp.ID, rp.Before, now, strings.Join(still, ", "))
 				}
 			}
 		})
@@ -191,9 +200,11 @@ func runDiffs(ctx context.Context, o *diffsOptions, route string, g *globalOptio
 					fmt.Fprintln(s.out)
 				}
 				fmt.Fprintf(s.out, "%s\n", s.paint(colorDim, fmt.Sprintf("sample %d", smp.ID)))
-				if err := shadow.Render(smp.Sample, s.out, s.color); err != nil {
+				var buf bytes.Buffer
+				if err := shadow.Render(smp.Sample, &buf, s.color); err != nil {
 					return err
 				}
+				writeBounded(s.out, buf.String(), o.maxBytes, s.color)
 				shown++
 			}
 		}
@@ -398,4 +409,78 @@ func (b urlBackend) RoundTrip(r *http.Request) (*http.Response, error) {
 	r.Host = b.base.Host
 	r.RequestURI = ""
 	return b.client.Do(r)
+}
+
+// maxDiffLineBytes is where a rendered diff line is cut: a minified JSON
+// body or a long text line would otherwise fill the screen.
+const maxDiffLineBytes = 240
+
+// writeBounded writes a rendered sample with long lines cut at
+// maxDiffLineBytes, and stops at the first line past limit bytes (0: no
+// cut at all); each cut says how many bytes it left out. Bytes are
+// counted as shown: colour codes do not count, and a cut never splits a
+// character or a code.
+func writeBounded(w io.Writer, text string, limit int, color bool) {
+	if limit == 0 {
+		io.WriteString(w, text)
+		return
+	}
+	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	written := 0
+	for i, line := range lines {
+		if written >= limit {
+			rest := 0
+			for _, l := range lines[i:] {
+				rest += visibleLen(l) + 1
+			}
+			fmt.Fprintf(w, "… %d more bytes (--max-bytes 0 or -o json shows them all)\n", rest)
+			return
+		}
+		cut, omitted := cutVisible(line, maxDiffLineBytes)
+		written += visibleLen(cut) + 1
+		if omitted > 0 {
+			cut += resetIf(color) + fmt.Sprintf(" … %d more bytes", omitted)
+		}
+		io.WriteString(w, cut+"\n")
+	}
+}
+
+func resetIf(color bool) string {
+	if color {
+		return "\x1b[0m"
+	}
+	return ""
+}
+
+// cutVisible keeps the first n shown bytes of s (escape sequences are kept
+// whole and not counted) and returns how many shown bytes it dropped.
+func cutVisible(s string, n int) (string, int) {
+	shown := 0
+	for i := 0; i < len(s); {
+		if s[i] == 0x1b {
+			i += escapeLen(s[i:])
+			continue
+		}
+		_, size := utf8.DecodeRuneInString(s[i:])
+		if shown+size > n {
+			return s[:i], visibleLen(s[i:])
+		}
+		shown += size
+		i += size
+	}
+	return s, 0
+}
+
+// visibleLen counts the bytes of s outside escape sequences.
+func visibleLen(s string) int {
+	n := 0
+	for i := 0; i < len(s); {
+		if s[i] == 0x1b {
+			i += escapeLen(s[i:])
+			continue
+		}
+		n++
+		i++
+	}
+	return n
 }

@@ -70,7 +70,7 @@ func TestDiffsRendersStoredSamples(t *testing.T) {
 		t.Fatalf("exit %d, want %d (differences found); stderr %s", code, exitGateOrDiff, errb.String())
 	}
 	text := out.String()
-	for _, want := range []string{"missing      /0/skuCode", "extra        /0/sku", `-    "skuCode": "BRK-PD-HP"`, `+    "sku": "BRK-PD-HP"`} {
+	for _, want := range []string{"field missing at /0/skuCode", "extra field at /0/sku", `-    "skuCode": "BRK-PD-HP"`, `+    "sku": "BRK-PD-HP"`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
@@ -121,6 +121,19 @@ func TestDiffsReplay(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), `"after": "match"`) || !strings.Contains(out.String(), `"before": "mismatch"`) {
 		t.Fatalf("replay output: %s", out.String())
+	}
+
+	// A candidate that still answers "sku": the table says what still
+	// differs in words, not as signatures.
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `[{"sku":"BRK-PD-HP","price":150.00,"name":"Brake Pads","id":"1"}]`)
+	}))
+	defer broken.Close()
+	out.Reset()
+	code = run([]string{"diffs", "--admin", admin, "--replay", "--candidate", broken.URL}, &streams{in: strings.NewReader(""), out: &out, err: &errb})
+	if code != exitGateOrDiff || !strings.Contains(out.String(), "extra field at /*/sku, field missing at /*/skuCode") {
+		t.Fatalf("replay table: exit %d\n%s", code, out.String())
 	}
 
 	out.Reset()

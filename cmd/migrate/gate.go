@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -63,7 +62,7 @@ func runGate(ctx context.Context, o *gateOptions, target string, g *globalOption
 	if err != nil {
 		return apiError(err)
 	}
-	err = render(s.out, g.output, rep, func(tw *tabwriter.Writer) {
+	err = render(s.out, g.output, rep, func(tw *tableWriter) {
 		gateTable(tw, s, rep.Routes)
 	})
 	if err != nil {
@@ -120,7 +119,7 @@ func verdictColor(v string) string {
 }
 
 // gateTable prints one row per criterion of each route.
-func gateTable(tw *tabwriter.Writer, s *streams, routes []strangler.RouteGate) {
+func gateTable(tw *tableWriter, s *streams, routes []strangler.RouteGate) {
 	row(tw, "ROUTE", "TO", "CRITERION", "WANT", "GOT", "OFF BY", "RESULT")
 	for _, r := range routes {
 		if len(r.Criteria) == 0 {
@@ -192,7 +191,7 @@ func refusedTransition(err error, target string, g *globalOptions, s *streams) e
 	}
 	if g.output == "table" {
 		fmt.Fprintf(s.out, "%s refused, gate verdict %s:\n\n", target, s.paint(verdictColor(verdict), verdict))
-		_ = render(s.out, "table", nil, func(tw *tabwriter.Writer) { gateTable(tw, s, routes) })
+		_ = render(s.out, "table", nil, func(tw *tableWriter) { gateTable(tw, s, routes) })
 		writeHints(s, routes)
 		fmt.Fprintln(s.out)
 	} else if rerr := render(s.out, g.output, e.Doc, nil); rerr != nil {
@@ -233,12 +232,12 @@ func runCanaryWalk(ctx context.Context, o *transitionOptions, target string, g *
 	if err != nil {
 		return apiError(err)
 	}
-	return render(s.out, g.output, doc, func(tw *tabwriter.Writer) {
+	return render(s.out, g.output, doc, func(tw *tableWriter) {
 		walkTable(tw, s, doc.Walks)
 	})
 }
 
-func walkTable(tw *tabwriter.Writer, s *streams, walks []strangler.CanaryWalk) {
+func walkTable(tw *tableWriter, s *streams, walks []strangler.CanaryWalk) {
 	row(tw, "WALK", "TARGET", "STEPS", "WEIGHT", "INTERVAL", "STATE", "DETAIL")
 	for _, w := range walks {
 		steps := make([]string, len(w.Steps))
@@ -294,7 +293,7 @@ func runTimeline(ctx context.Context, c *strangler.AdminClient, filter string, g
 	if walks != nil && walks.Walks != nil {
 		doc.Walks = walks.Walks
 	}
-	return render(s.out, g.output, doc, func(tw *tabwriter.Writer) {
+	return render(s.out, g.output, doc, func(tw *tableWriter) {
 		row(tw, "TIME", "SERVICE", "ROUTE", "CHANGE", "ACTOR", "GATE", "REASON")
 		for _, t := range doc.Transitions {
 			change := fmt.Sprintf("%s → %s", modeText(t.From, t.FromWeight), modeText(t.To, t.ToWeight))
@@ -330,7 +329,7 @@ func gateCell(s *streams, t strangler.Transition) string {
 		cell = "ungated"
 	}
 	if snap.Shadow != nil && snap.Shadow.Samples > 0 {
-		cell += fmt.Sprintf(" (%d samples, %.2f%% match)", snap.Shadow.Samples, 100*snap.Shadow.MatchRatio)
+		cell += fmt.Sprintf(" (%d samples, %s match)", snap.Shadow.Samples, ratioText(snap.Shadow.MatchRatio))
 	}
 	if snap.Canary != nil {
 		cell += fmt.Sprintf(" (step %d%%: %d requests, %d errors)", snap.Canary.Weight, snap.Canary.CandidateRequests, snap.Canary.CandidateErrors)

@@ -87,7 +87,7 @@ func TestGateCommand(t *testing.T) {
 		{"service inconclusive", []string{"gate", "orders", "--admin", admin}, 3,
 			[]string{"GET /api/order", "samples", "≥ 1000 samples", "412", "−588", "inconclusive", "gate for orders: inconclusive"}},
 		{"route passes", []string{"gate", "POST /api/order", "--admin", admin}, 0,
-			[]string{"match ratio", "100% (2000 of 2000 after noise; 99.8649%–100% at 95% confidence)", "gate for POST /api/order: pass"}},
+			[]string{"match ratio", "100% (2000 of 2000 after noise; 99.9%–100% at 95% confidence)", "gate for POST /api/order: pass"}},
 		{"bad --to", []string{"gate", "orders", "--to", "canary", "--admin", admin}, 2, nil},
 		{"unknown target", []string{"gate", "nope", "--admin", admin}, 2, nil},
 	}
@@ -144,7 +144,7 @@ func TestCutoverRefusedThenForced(t *testing.T) {
 	code, out, _ = gateCLI("status", "orders", "--timeline", "--admin", admin)
 	t.Logf("timeline:\n%s", out)
 	if code != 0 || !strings.Contains(out, "shadow → cutover") || !strings.Contains(out, "CAB-1234") ||
-		!strings.Contains(out, "forced over inconclusive (412 samples, 100.00% match)") {
+		!strings.Contains(out, "forced over inconclusive (412 samples, 100% match)") {
 		t.Fatalf("timeline:\n%s", out)
 	}
 	code, out, _ = gateCLI("status", "GET /api/order", "--timeline", "-o", "json", "--admin", admin)

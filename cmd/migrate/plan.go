@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -38,6 +37,9 @@ type planOptions struct {
 	gate *strangler.GateConfig
 	// shadow, when set, replaces a service's default shadow block (the demo).
 	shadow map[string]*shadow.Options
+	// listen and admin, when set, replace the default addresses (the demo
+	// writes the ones its proxy serves on, so the config works as is).
+	listen, admin string
 }
 
 // planSummary is what `plan --out FILE` prints.
@@ -52,7 +54,7 @@ type planSummary struct {
 func newPlanCmd(s *streams, g *globalOptions) *cobra.Command {
 	o := &planOptions{}
 	cmd := &cobra.Command{
-		Use:   "plan --inventory inventory.json [-o strangler.yaml]",
+		Use:   "plan --inventory inventory.json [--out strangler.yaml]",
 		Short: "Turn an inventory into a strangler config, every route on legacy",
 		Long: `Write a commented strangler config from an inventory: one route per OpenAPI
 operation ("METHOD /path/template"), grouped by service, every route starting in
@@ -64,17 +66,14 @@ edited by hand and committed.
 A --candidate must be a WebAssembly file that exists (a relative path is read from
 the config's directory, as the proxy will) or a URL that answers.
 
-Output: the config is written to stdout, or to the file named by --out. As a
-convenience, -o FILE also names the output file when FILE is not one of the
-output formats (table, json, yaml): "migrate plan -o strangler.yaml" writes the
-file. An existing file is not overwritten without --force.`,
-		Example: `  migrate plan --inventory inventory.json -o strangler.yaml
+Output: the config is written to stdout (as YAML, or as JSON with -o json), or to
+the file named by --out, and then -o is the format of the summary printed. An
+existing file is not overwritten without --force.`,
+		Example: `  migrate plan --inventory inventory.json --out strangler.yaml
   migrate plan --inventory inventory.json --upstream order-service=http://10.0.0.7:8080 > strangler.yaml
-  migrate plan --inventory inventory.json --candidate order-service=components/order.wasm -o strangler.yaml
+  migrate plan --inventory inventory.json --candidate order-service=components/order.wasm --out strangler.yaml
   migrate plan --inventory inventory.json --default http://legacy-gateway:8080 --out strangler.yaml --force`,
 		Args: cobra.NoArgs,
-		// -o FILE: plan takes a file where other commands take a format.
-		PersistentPreRunE: fileOutputFlag(g, &o.out),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.inventory == "" {
 				return usageErrorf("--inventory is required: the inventory.json written by `migrate analyze ... --inventory-out`")
@@ -129,7 +128,7 @@ func runPlan(ctx context.Context, o *planOptions, g *globalOptions, s *streams) 
 		reusable[name], _ = wasm.IsReusable(path)
 	}
 	res, err := strangler.Plan(inv, strangler.PlanOptions{Source: o.inventory, Upstreams: ups, Default: o.def,
-		Candidates: cands, Reusable: reusable, Gate: o.gate, Shadow: o.shadow})
+		Candidates: cands, Reusable: reusable, Gate: o.gate, Shadow: o.shadow, Listen: o.listen, Admin: o.admin})
 	if err != nil {
 		return usageErrorf("%v", err)
 	}
@@ -153,7 +152,7 @@ func runPlan(ctx context.Context, o *planOptions, g *globalOptions, s *streams) 
 		return fmt.Errorf("write %s: %w", o.out, err)
 	}
 	sum := planSummary{APIVersion: APIVersion, File: o.out, Services: res.Services, Routes: res.Routes, Skipped: res.Skipped}
-	return render(s.out, g.output, sum, func(tw *tabwriter.Writer) {
+	return render(s.out, g.output, sum, func(tw *tableWriter) {
 		row(tw, "wrote", o.out)
 		row(tw, "services", res.Services)
 		row(tw, "routes", fmt.Sprintf("%d, all on legacy", res.Routes))

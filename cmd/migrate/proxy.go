@@ -75,6 +75,7 @@ requires MIGRATE_ADMIN_TOKEN, which clients then send as a bearer token.`,
 	f.DurationVar(&o.poll, "watch-interval", 2*time.Second, "how often to check the config file for changes (0 disables)")
 	f.DurationVar(&o.flush, "flush-interval", 5*time.Second, "how often counters are written to the state store")
 	f.DurationVar(&o.shutdownGrace, "shutdown-grace", 15*time.Second, "how long in-flight requests may finish on shutdown")
+	setFormats(cmd, "table") // it serves; its logs take --log-format
 	return cmd
 }
 

@@ -134,9 +134,9 @@ func TestPlanCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "strangler.yaml")
-	stdout, stderr, code := runCLI(t, "plan", "--inventory", inv, "-o", out)
+	stdout, stderr, code := runCLI(t, "plan", "--inventory", inv, "--out", out)
 	if code != exitOK || !strings.Contains(stdout, "routes") {
-		t.Fatalf("plan -o FILE: exit %d %s %s", code, stdout, stderr)
+		t.Fatalf("plan --out FILE: exit %d %s %s", code, stdout, stderr)
 	}
 	cfg, err := strangler.LoadConfig(out)
 	if err != nil {
@@ -165,7 +165,7 @@ func TestPlanCommand(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "components", "order.wasm"), []byte(reusable), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr, code = runCLI(t, "plan", "--inventory", inv, "--candidate", "order-service=components/order.wasm", "-o", out, "--force")
+	stdout, stderr, code = runCLI(t, "plan", "--inventory", inv, "--candidate", "order-service=components/order.wasm", "--out", out, "--force")
 	if code != exitOK {
 		t.Fatalf("plan --candidate: exit %d %s", code, stderr)
 	}
@@ -187,7 +187,7 @@ func TestPlanCommand(t *testing.T) {
 		{dead.URL, "nothing answers at " + dead.URL},
 	} {
 		before, _ := os.ReadFile(out)
-		_, stderr, code := runCLI(t, "plan", "--inventory", inv, "--candidate", "order-service="+tt.candidate, "-o", out, "--force")
+		_, stderr, code := runCLI(t, "plan", "--inventory", inv, "--candidate", "order-service="+tt.candidate, "--out", out, "--force")
 		if code != exitUsage || !strings.Contains(stderr, tt.want) {
 			t.Errorf("--candidate %s: exit %d %s; want exit 2 and %q", tt.candidate, code, stderr, tt.want)
 		}

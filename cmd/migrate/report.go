@@ -53,7 +53,7 @@ func (o *reportOptions) carbonFlags() []struct {
 func newReportCmd(s *streams, g *globalOptions) *cobra.Command {
 	o := &reportOptions{}
 	cmd := &cobra.Command{
-		Use:   "report [--format html|md|json] [-o FILE]",
+		Use:   "report [-o html|md|json] [--out FILE]",
 		Short: "Write the cutover report for architects",
 		Long: `Write the cutover report from the inventory and the proxy's state store: a
 decision summary (what is cut over, what is blocked and why, what to do next),
@@ -65,15 +65,15 @@ report says which part is missing; a file named with --config or --inventory mus
 exist (exit 2 otherwise).
 
 HTML is one self-contained file (no network fetches) that prints well; md renders
-on GitHub and GitLab; json is the versioned model for dashboards. The format
-follows the file extension unless --format says otherwise. As with plan, -o FILE
-names the output file when FILE is not table, json or yaml.`,
-		Example: `  migrate report -o migrate-report.html
-  migrate report --format md -o CUTOVER.md --inventory inventory.json --config strangler.yaml
-  migrate report --format json --out - | jq .summary
-  migrate report --grid-intensity 56 --pue 1.1 -o report.html   # a low-carbon region`,
-		Args:              cobra.NoArgs,
-		PersistentPreRunE: fileOutputFlag(g, &o.out),
+on GitHub and GitLab; json is the versioned model for dashboards. As in every
+command, -o is the format and --out the file: the format follows --out's
+extension when -o is not given, and the file defaults to migrate-report.<format>
+(--out - writes to stdout).`,
+		Example: `  migrate report --out migrate-report.html
+  migrate report -o md --out CUTOVER.md --inventory inventory.json --config strangler.yaml
+  migrate report -o json --out - | jq .summary
+  migrate report --grid-intensity 56 --pue 1.1 --out report.html   # a low-carbon region`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, c := range o.carbonFlags() {
 				if cmd.Flags().Changed(c.name) {
@@ -81,8 +81,11 @@ names the output file when FILE is not table, json or yaml.`,
 				}
 			}
 			o.configSet, o.inventorySet = cmd.Flags().Changed("config"), cmd.Flags().Changed("inventory")
-			if g.output == "json" && o.format == "" && o.out == "" {
-				o.format, o.out = "json", "-" // -o json: the model on stdout
+			if cmd.Flags().Changed("output") {
+				if o.format != "" && o.format != g.output {
+					return usageErrorf("-o %s and --format %s disagree; use -o alone", g.output, o.format)
+				}
+				o.format = g.output
 			}
 			return runReport(cmd.Context(), o, s)
 		},
@@ -91,17 +94,20 @@ names the output file when FILE is not table, json or yaml.`,
 	f.StringVarP(&o.config, "config", "c", "strangler.yaml", "strangler config: its routes, gates and state store")
 	f.StringVarP(&o.inventory, "inventory", "i", "inventory.json", "inventory written by migrate analyze (optional)")
 	f.StringVar(&o.format, "format", "", "html, md or json (default: from the file extension, else html)")
+	_ = f.MarkDeprecated("format", "use -o html|md|json")
 	f.StringVar(&o.out, "out", "", "output file, - for stdout (default migrate-report.<format>)")
 	f.StringVar(&o.title, "title", "", "report title")
 	for _, c := range o.carbonFlags() {
 		f.Float64Var(&c.coef.Value, c.name, 0, c.help)
 	}
-	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(
-		[]string{"html", "md", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	setFormats(cmd, reportFormats...)
 	return cmd
 }
 
-// reportFormat settles the format from --format or the file extension.
+// reportFormats are the -o values of report.
+var reportFormats = []string{"html", "md", "json"}
+
+// reportFormat settles the format from -o or the file extension.
 func reportFormat(format, out string) (string, error) {
 	if format == "" {
 		switch strings.ToLower(filepath.Ext(out)) {
@@ -119,7 +125,7 @@ func reportFormat(format, out string) (string, error) {
 	case "markdown":
 		return "md", nil
 	}
-	return "", usageErrorf("--format must be html, md or json, not %q", format)
+	return "", usageErrorf("unknown report format %q; valid: %s", format, strings.Join(reportFormats, ", "))
 }
 
 func runReport(ctx context.Context, o *reportOptions, s *streams) error {

@@ -124,10 +124,8 @@ Try the whole journey on the built-in fixture fleet:
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			switch g.output {
-			case "table", "json", "yaml":
-			default:
-				return usageErrorf("-o must be table, json or yaml, not %q", g.output)
+			if err := checkOutputFormat(cmd, g.output); err != nil {
+				return err
 			}
 			logger, err := newLogger(s.err, g.logLevel, g.logFormat)
 			if err != nil {
@@ -141,15 +139,16 @@ Try the whole journey on the built-in fixture fleet:
 	root.SetOut(s.out)
 	root.SetErr(s.err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return &codedError{code: exitUsage, err: err}
+		return &codedError{code: exitUsage, err: plainFlagError(err)}
 	})
 
 	pf := root.PersistentFlags()
-	pf.StringVarP(&g.output, "output", "o", "table", "output format: table, json or yaml")
+	pf.StringVarP(&g.output, "output", "o", "table", "output format: table, json or yaml (report: html, md or json); a file is named with --out")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
-	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(
-		[]string{"table", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = root.RegisterFlagCompletionFunc("output", func(cmd *cobra.Command, _ []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return outputFormats(cmd), cobra.ShellCompDirectiveNoFileComp
+	})
 
 	root.AddCommand(
 		newVersionCmd(s, g),

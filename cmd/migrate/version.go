@@ -3,7 +3,6 @@ package main
 import (
 	"runtime"
 	"runtime/debug"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 )
@@ -35,7 +34,7 @@ func newVersionCmd(s *streams, g *globalOptions) *cobra.Command {
 					}
 				}
 			}
-			return render(s.out, g.output, info, func(tw *tabwriter.Writer) {
+			return render(s.out, g.output, info, func(tw *tableWriter) {
 				row(tw, "version", info.Version)
 				if info.Commit != "" {
 					row(tw, "commit", info.Commit)
