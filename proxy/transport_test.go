@@ -247,3 +247,32 @@ func TestTransportUpgrade(t *testing.T) {
 		t.Fatalf("through the upgraded connection: %q", line)
 	}
 }
+
+// TestTransportProbeDoesNotAllocate: the liveness probe runs before every
+// reuse of a pooled connection, so it is on every proxied request; it
+// must not allocate, and must still tell a live connection from one the
+// upstream closed.
+func TestTransportProbeDoesNotAllocate(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer srv.Close()
+	tr, _ := newTestTransport(t, srv.URL, time.Second)
+	kc, _, err := tr.conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.conn.Close()
+	if !alive(kc) {
+		t.Fatal("a fresh connection to a live server was probed dead")
+	}
+	if n := testing.AllocsPerRun(100, func() { alive(kc) }); n != 0 {
+		t.Fatalf("the probe allocates %.0f times per call, want 0", n)
+	}
+	srv.CloseClientConnections()
+	deadline := time.Now().Add(2 * time.Second)
+	for alive(kc) {
+		if time.Now().After(deadline) {
+			t.Fatal("a connection the server closed still probes alive")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
