@@ -107,8 +107,8 @@ func planConfig(services int, legacy string) string {
 	return b.String()
 }
 
-// BenchmarkServeLegacyParallel is BenchmarkServeLegacy with concurrent
-// clients over a plan-shaped table of 20 services and 200 routes, metrics
+// BenchmarkServeLegacyParallel is BenchmarkServeLegacy with 8 concurrent
+// clients per core over a plan-shaped table of 20 services and 200 routes, metrics
 // registered and the SQLite store open: run it with -cpu 1,2 to see
 // whether the request path scales with cores, and with -mutexprofile or
 // -blockprofile to see what it waits for.
@@ -119,6 +119,7 @@ func BenchmarkServeLegacyParallel(b *testing.B) {
 	defer backend.Close()
 	h := newHarness(b, planConfig(20, backend.URL), nil, nil)
 	paths := []string{"/api/s03/items/42", "/api/s11/items", "/api/s19/users/u7/items", "/api/s07/items/9/history"}
+	b.SetParallelism(8) // 8 clients per core, so the upstream pool holds many connections
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
