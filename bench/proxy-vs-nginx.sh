@@ -6,6 +6,8 @@
 #
 #   bench/proxy-vs-nginx.sh [DURATION_SECONDS] [CONNECTIONS]
 #   PIN=1 bench/proxy-vs-nginx.sh   # wrk on CPU 0; backend, nginx and migrate on CPU 1
+#   SHADOW=1 bench/proxy-vs-nginx.sh  # also a second migrate proxy whose measured route
+#                                     # is in shadow mode (candidate: the same backend)
 set -euo pipefail
 
 # With PIN=1 the load generator no longer competes with the proxies for a
@@ -60,11 +62,15 @@ CONF
 # (sticky key, shadow and gate blocks, the default upstream), the access log
 # at its default 1% sample, the SQLite store next to the file. The measured
 # route, GET /api/product, belongs to the last service planned.
-{
-  printf 'listen: 127.0.0.1:%s\nadmin: 127.0.0.1:%s\nstore: "migrate.db"\nmaxBufferedBody: 1MiB\n' $PROXY_PORT $ADMIN_PORT
+# plan_config LISTEN_PORT ADMIN_PORT MODE_OF_THE_MEASURED_SERVICE
+plan_config() {
+  printf 'listen: 127.0.0.1:%s\nadmin: 127.0.0.1:%s\nstore: "migrate.db"\nmaxBufferedBody: 1MiB\n' "$1" "$2"
   printf 'default: "http://127.0.0.1:%s"\nservices:\n' $BACKEND_PORT
   for s in $(seq -w 1 20); do
-    printf '  "svc%s":\n    legacy: "http://127.0.0.1:%s"\n    timeout: 30s\n    mode: legacy\n' "$s" $BACKEND_PORT
+    mode=legacy
+    [ "$s" = 20 ] && mode=$3
+    printf '  "svc%s":\n    legacy: "http://127.0.0.1:%s"\n    timeout: 30s\n    mode: %s\n' "$s" $BACKEND_PORT $mode
+    [ "$mode" = shadow ] && printf '    candidate: {url: "http://127.0.0.1:%s"}\n' $BACKEND_PORT
     printf '    weight: 10\n    stickyBy: "header:X-User"\n    shadow: {sample: 100%%, writes: deny}\n'
     printf '    gate: {minSamples: 1000, minMatch: 99.9%%, maxP99Ratio: 1.5, maxErrorRate: 0.1%%}\n    routes:\n'
     if [ "$s" = 20 ]; then p=/api/product; else p=/api/s$s/items; fi
@@ -73,11 +79,21 @@ CONF
       printf '      - "%s"\n' "$r"
     done
   done
-} > "$WORK/strangler.yaml"
+}
+plan_config $PROXY_PORT $ADMIN_PORT legacy > "$WORK/strangler.yaml"
 "${SERVER[@]}" "$WORK/migrate" proxy --config "$WORK/strangler.yaml" 2>"$WORK/proxy.log" & PIDS+=($!)
 PROXY_PID=$!
+PORTS=($BACKEND_PORT $NGINX_PORT $PROXY_PORT)
+if [ "${SHADOW:-0}" = 1 ]; then
+  SHADOW_PORT=$((PORT_BASE + 4))
+  mkdir -p "$WORK/shadow"
+  plan_config $SHADOW_PORT $((PORT_BASE + 5)) shadow > "$WORK/shadow/strangler.yaml"
+  "${SERVER[@]}" "$WORK/migrate" proxy --config "$WORK/shadow/strangler.yaml" 2>"$WORK/shadow/proxy.log" & PIDS+=($!)
+  SHADOW_PID=$!
+  PORTS+=($SHADOW_PORT)
+fi
 
-for port in $BACKEND_PORT $NGINX_PORT $PROXY_PORT; do
+for port in "${PORTS[@]}"; do
   wait_up "http://127.0.0.1:$port/api/product"
 done
 
@@ -112,13 +128,17 @@ for u in $URL_DIRECT $URL_NGINX $URL_PROXY; do "${CLIENT[@]}" wrk -t2 -c"$CONNS"
 # and the median of the five same-round ratios, which a load that changes
 # between rounds moves less than the ratio of the medians.
 NGINX_PIDS=("$(cat "$WORK/nginx.pid")" $(pgrep -P "$(cat "$WORK/nginx.pid")"))
-declare -a N M NC MC Q
+declare -a N M NC MC Q S SC SQ
 for i in 1 2 3 4 5; do
   echo "round $i: throughput ($CONNS connections, ${DUR}s each)..." >&2
   read -r n nc < <(round "$URL_NGINX" "$CONNS" "$DUR" "${NGINX_PIDS[@]}")
   read -r m mc < <(round "$URL_PROXY" "$CONNS" "$DUR" "$PROXY_PID")
   N+=("$n") NC+=("$nc") M+=("$m") MC+=("$mc")
   Q+=("$(awk -v m="$m" -v n="$n" 'BEGIN {printf "%.3f", m / n}')")
+  if [ -n "${SHADOW_PID:-}" ]; then
+    read -r sh shc < <(round "http://127.0.0.1:$SHADOW_PORT/api/product" "$CONNS" "$DUR" "$SHADOW_PID")
+    S+=("$sh") SC+=("$shc") SQ+=("$(awk -v s="$sh" -v m="$m" 'BEGIN {printf "%.3f", s / m}')")
+  fi
 done
 median() { printf '%s\n' "$@" | sort -g | sed -n 3p; }
 NGINX_RPS=$(median "${N[@]}") NGINX_CPU=$(median "${NC[@]}")
@@ -154,3 +174,12 @@ awk -v n="$NGINX_RPS" -v m="$PROXY_RPS" -v dd="$P50_DIRECT" -v dn="$P50_NGINX" -
   printf "| max RSS at 256 keep-alive conns (MiB) | %.1f | | ≤ 64 MiB |\n", rss/1024
   printf "\nload average at the end: %s\n", load
 }'
+if [ -n "${SHADOW_PID:-}" ]; then
+  awk -v s="$(median "${S[@]}")" -v sc="$(median "${SC[@]}")" -v q="$(median "${SQ[@]}")" -v qs="${SQ[*]}" \
+      -v rs="${S[*]}" -v scs="${SC[*]}" 'BEGIN {
+    printf "\n| shadow mode (same table, GET /api/product shadowed) | migrate, shadow | target |\n|---|---|---|\n"
+    printf "| throughput, median (req/s) | %.0f | |\n| rounds (req/s) | %s | |\n", s, rs
+    printf "| same-round ratios shadow / legacy (median) | %s (**%.2f×**) | ≥ 0.8× |\n", qs, q
+    printf "| CPU per request, median (µs); rounds | %.1f; %s | |\n", sc, scs
+  }'
+fi
