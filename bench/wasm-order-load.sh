@@ -84,6 +84,8 @@ post() { hey -n "$1" -c "$C" -m POST -T application/json -d "$BODY" "http://127.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
+# quantile_ms Q < hey-output → the Q% latency in ms, or NA
+quantile_ms() { awk -v q="$1%" '$1 == q && $2 == "in" && $4 == "secs" {v = $3 * 1000} END {if (v == "") print "NA"; else printf "%.2f\n", v}'; }
 
 echo "warming up..." >&2
 for v in "${VARIANTS[@]}"; do post 500 "$v" >/dev/null; done
@@ -97,14 +99,19 @@ for round in $(seq "$ROUNDS"); do
     out=$(post "$N" "$v")
     c1=$(cpu_ticks "${PID[$v]}")
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-    p50=$(awk '/ 50% in / {print $3 * 1000}' <<<"$out")
-    p99=$(awk '/ 99% in / {print $3 * 1000}' <<<"$out")
+    # hey prints "  50% in 0.0049 secs" under "Latency distribution" (and
+    # nothing there when no request succeeded). A missing value is written
+    # as NA, never as an empty field: an empty one shifted every column
+    # after it in the results file and left p50/p99 blank in the report.
+    p50=$(quantile_ms 50 <<<"$out")
+    p99=$(quantile_ms 99 <<<"$out")
+    rps=${rps:-NA}
     ok=$(awk '/\[201\]/ {print $2}' <<<"$out"); ok=${ok:-0}
     codes=$(awk '/Status code distribution/ {f = 1; next} f && /\[/ {printf "%s%s %s", sep, $1, $2; sep = ", "} f && !/\[/ && NF == 0 {f = 0}' <<<"$out")
     errs=$(awk '/Error distribution/ {f = 1; next} f && /\[/ {s += substr($1, 2) + 0} END {print s + 0}' <<<"$out")
     cpu=$(awk -v t=$((c1 - c0)) -v u="$TICK_US" -v n="$N" 'BEGIN {printf "%.0f", t * u / n}')
     echo "$v $round $rps $ok $errs $p50 $p99 $cpu $codes" >> "$WORK/results"
-    printf '  %-5s round %d: %7.0f req/s  %s/%s × 201  p50 %s ms  p99 %s ms  proxy CPU %s µs/req  (%s)\n' \
+    printf '  %-5s round %d: %7s req/s  %s/%s × 201  p50 %s ms  p99 %s ms  proxy CPU %s µs/req  (%s)\n' \
       "$v" "$round" "$rps" "$ok" "$N" "$p50" "$p99" "$cpu" "$codes" >&2
   done
 done
@@ -114,10 +121,20 @@ for v in "${VARIANTS[@]}"; do
 done
 
 awk -v n="$N" -v c="$C" -v rounds="$ROUNDS" -v memfile="$WORK/memory" '
-function median(list,   a, k, i, j, t) {
+# median of the numbers in list (NA skipped); NA when there are none
+function median(list,   a, b, k, n, i, j, t) {
   k = split(list, a, " ")
-  for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
-  return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+  n = 0
+  for (i = 1; i <= k; i++) if (a[i] != "NA") b[++n] = a[i] + 0
+  if (n == 0) return "NA"
+  for (i = 2; i <= n; i++) { t = b[i]; for (j = i - 1; j >= 1 && b[j] > t; j--) b[j + 1] = b[j]; b[j + 1] = t }
+  return (n % 2) ? b[(n + 1) / 2] : (b[n / 2] + b[n / 2 + 1]) / 2
+}
+function fmt(v, f) { return v == "NA" ? "–" : sprintf(f, v) }
+function ints(list,   a, k, i, out) {
+  k = split(list, a, " ")
+  for (i = 1; i <= k; i++) out = out (i > 1 ? " / " : "") (a[i] == "NA" ? "–" : sprintf("%.0f", a[i]))
+  return out
 }
 { rps[$1] = rps[$1] " " $3; ok[$1] += $4; tot[$1] += n; errs[$1] += $5; p50[$1] = p50[$1] " " $6; p99[$1] = p99[$1] " " $7; cpu[$1] = cpu[$1] " " $8 }
 END {
@@ -128,6 +145,6 @@ END {
   split("fresh reuse", vs, " ")
   for (i = 1; i <= 2; i++) {
     v = vs[i]
-    printf "| %s | **%.0f** | %s | %d / %d | %d | %.1f ms | %.1f ms | %s | %.0f MiB | %.0f MiB |\n", v, median(rps[v]), substr(rps[v], 2), ok[v], tot[v], errs[v], median(p50[v]), median(p99[v]), median(cpu[v]), hwm[v] / 1024, rss[v] / 1024
+    printf "| %s | **%s** | %s | %d / %d | %d | %s | %s | %s | %.0f MiB | %.0f MiB |\n", v, fmt(median(rps[v]), "%.0f"), ints(rps[v]), ok[v], tot[v], errs[v], fmt(median(p50[v]), "%.1f ms"), fmt(median(p99[v]), "%.1f ms"), fmt(median(cpu[v]), "%.0f"), hwm[v] / 1024, rss[v] / 1024
   }
 }' "$WORK/results"

@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/strangler-fig/migrate/shadow"
@@ -82,4 +84,53 @@ func (c comparedSignal) Wants(s shadow.Sample) bool {
 		c.done <- struct{}{}
 	}
 	return false
+}
+
+// planConfig is a route table shaped as `migrate plan` writes it: several
+// services, each with its own legacy upstream, timeout, sticky key, shadow
+// and gate blocks, ten operation shapes each; the access log at its
+// default 1% sample.
+func planConfig(services int, legacy string) string {
+	var b strings.Builder
+	b.WriteString("maxBufferedBody: 1MiB\ndefault: " + legacy + "\nservices:\n")
+	for s := 0; s < services; s++ {
+		fmt.Fprintf(&b, "  svc%02d:\n    legacy: %s\n    timeout: 30s\n    mode: legacy\n    weight: 10\n"+
+			"    stickyBy: \"header:X-User\"\n    shadow: {sample: 100%%, writes: deny}\n"+
+			"    gate: {minSamples: 1000, minMatch: 99.9%%, maxP99Ratio: 1.5, maxErrorRate: 0.1%%}\n    routes:\n", s, legacy)
+		for _, r := range []string{"GET /api/s%02d/items", "POST /api/s%02d/items", "GET /api/s%02d/items/{id}",
+			"PUT /api/s%02d/items/{id}", "DELETE /api/s%02d/items/{id}", "GET /api/s%02d/items/{id}/history",
+			"GET /api/s%02d/search", "GET /api/s%02d/users/{user}/items", "POST /api/s%02d/users/{user}/items",
+			"GET /api/s%02d/health"} {
+			fmt.Fprintf(&b, "      - %q\n", fmt.Sprintf(r, s))
+		}
+	}
+	return b.String()
+}
+
+// BenchmarkServeLegacyParallel is BenchmarkServeLegacy with 8 concurrent
+// clients per core over a plan-shaped table of 20 services and 200 routes, metrics
+// registered and the SQLite store open: run it with -cpu 1,2 to see
+// whether the request path scales with cores, and with -mutexprofile or
+// -blockprofile to see what it waits for.
+func BenchmarkServeLegacyParallel(b *testing.B) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `[{"id":"1","name":"Car Engine","price":8500}]`)
+	}))
+	defer backend.Close()
+	h := newHarness(b, planConfig(20, backend.URL), nil, nil)
+	paths := []string{"/api/s03/items/42", "/api/s11/items", "/api/s19/users/u7/items", "/api/s07/items/9/history"}
+	b.SetParallelism(8) // 8 clients per core, so the upstream pool holds many connections
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &discardWriter{h: http.Header{}}
+		reqs := make([]*http.Request, len(paths))
+		for i, p := range paths {
+			reqs[i] = httptest.NewRequest(http.MethodGet, p, nil)
+		}
+		for i := 0; pb.Next(); i++ {
+			clear(w.h)
+			h.px.ServeHTTP(w, reqs[i%len(reqs)])
+		}
+	})
 }

@@ -43,6 +43,12 @@ type keepAliveConn struct {
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	idleFrom time.Time
+	// raw and peek are the liveness probe, made once per connection: a
+	// fresh SyscallConn and closure on every reuse were two of the
+	// request path's allocations.
+	raw  syscall.RawConn // nil when conn has no file descriptor
+	peek func(fd uintptr) bool
+	live bool // peek's result
 }
 
 func newKeepAliveTransport(addr string, maxIdle int, headerTimeout time.Duration) *keepAliveTransport {
@@ -117,7 +123,22 @@ func (t *keepAliveTransport) conn(ctx context.Context) (*keepAliveConn, bool, er
 	if err != nil {
 		return nil, false, err
 	}
-	return &keepAliveConn{conn: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 4096)}, false, nil
+	kc := &keepAliveConn{conn: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 4096)}
+	if sc, ok := c.(syscall.Conn); ok {
+		if kc.raw, err = sc.SyscallConn(); err != nil {
+			c.Close()
+			return nil, false, err
+		}
+		kc.peek = func(fd uintptr) bool {
+			// EAGAIN: nothing to read, still open. 0 bytes: closed. Data:
+			// something the upstream should not have sent; do not trust it.
+			var buf [1]byte
+			_, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			kc.live = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
+			return true // never wait: this is a probe
+		}
+	}
+	return kc, false, nil
 }
 
 // alive checks, without blocking, that an idle connection has neither been
@@ -128,24 +149,11 @@ func alive(kc *keepAliveConn) bool {
 	if kc.br.Buffered() > 0 {
 		return false
 	}
-	sc, ok := kc.conn.(syscall.Conn)
-	if !ok {
+	if kc.raw == nil {
 		return true
 	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	live := false
-	var buf [1]byte
-	err = raw.Read(func(fd uintptr) bool {
-		// EAGAIN: nothing to read, still open. 0 bytes: closed. Data:
-		// something the upstream should not have sent; do not trust it.
-		_, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		live = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
-		return true // never wait: this is a probe
-	})
-	return err == nil && live
+	kc.live = false
+	return kc.raw.Read(kc.peek) == nil && kc.live
 }
 
 // exchange writes the request and reads the response headers on kc.

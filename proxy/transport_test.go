@@ -247,3 +247,44 @@ func TestTransportUpgrade(t *testing.T) {
 		t.Fatalf("through the upgraded connection: %q", line)
 	}
 }
+
+// TestTransportProbeDoesNotAllocate: the liveness probe runs before every
+// reuse of a pooled connection, so it is on every proxied request; it
+// must not allocate, and must still tell a live connection from one the
+// upstream closed.
+func TestTransportProbeDoesNotAllocate(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	tr, _ := newTestTransport(t, "http://"+ln.Addr().String(), time.Second)
+	kc, _, err := tr.conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.conn.Close()
+	server := <-accepted
+	if !alive(kc) {
+		t.Fatal("a fresh connection to a live server was probed dead")
+	}
+	// Many runs: AllocsPerRun counts the whole process, and goroutines
+	// other tests left behind may allocate meanwhile.
+	if n := testing.AllocsPerRun(2000, func() { alive(kc) }); n != 0 {
+		t.Fatalf("the probe allocates %.0f times per call, want 0", n)
+	}
+	server.Close()
+	deadline := time.Now().Add(2 * time.Second)
+	for alive(kc) {
+		if time.Now().After(deadline) {
+			t.Fatal("a connection the server closed still probes alive")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -112,3 +112,18 @@ func TestYielderGivesWayToClients(t *testing.T) {
 	}
 	tr.End()
 }
+
+// BenchmarkTrafficBeginEnd is what every client request pays the mirror's
+// traffic count (Begin and End around it), from concurrent goroutines:
+// with -cpu 1,2 it shows what the shared counters cost when two cores
+// write them at once.
+func BenchmarkTrafficBeginEnd(b *testing.B) {
+	var tr Traffic
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			tr.Begin()
+			tr.End()
+		}
+	})
+}
