@@ -78,19 +78,21 @@ func runSpringDemo(ctx context.Context, o *demoOptions, s *streams) error {
 			fleet.Started[name].Round(100*time.Millisecond))
 	}
 
-	// 2. Analyze the manifests and the live services.
-	demoStep(s, 2, "Analyze the fleet: manifests, live OpenAPI and actuator")
+	// 2. Analyze the manifests, the Jib images and the live services.
+	demoStep(s, 2, "Analyze the fleet: manifests, Jib images, live OpenAPI and actuator")
 	clusterDir := filepath.Join(dir, "cluster")
 	if err := writeEmbedded(fixtures.Cluster, "cluster/k8s", clusterDir); err != nil {
 		return err
 	}
 	inventory := filepath.Join(dir, "inventory.json")
-	ac := &analyzeClusterOptions{files: []string{clusterDir}, concurrency: 4}
+	ac := &analyzeClusterOptions{files: []string{clusterDir}, images: true, concurrency: 4}
 	ac.output, ac.inventoryOut = "table", inventory
 	for _, name := range fixtures.ServiceNames {
+		ac.overrides = append(ac.overrides, name+"=docker-archive:"+build.Images[name])
 		ac.probes = append(ac.probes, name+"="+fleet.URL(name))
 	}
-	demoCommand(s, "analyze", "cluster", "-f", rel(clusterDir), "--probe", "…", "--inventory-out", rel(inventory))
+	demoCommand(s, "analyze", "cluster", "-f", rel(clusterDir), "--images", "--image-override", "SERVICE=docker-archive:…/jib/SERVICE.tar",
+		"--probe", "…", "--inventory-out", rel(inventory))
 	if err := runAnalyzeCluster(ctx, ac, indent(s)); err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ func TestSpringDemoJourney(t *testing.T) {
 	t.Log(got)
 	for _, want := range []string{
 		"Spring Boot 3.5.7 fleet",
-		"17.0.",                              // Java from the live /actuator/info
+		"jib    17    3.5.7",                 // the Jib image: build tool, bytecode level, Boot version
 		"no unexplained difference in",       // GET /api/product is faithful
 		"GET /api/product cut over",          // ... and clears its gate
 		"size at /",                          // duplicate SKUs not collapsed
@@ -54,8 +54,21 @@ func TestSpringDemoJourney(t *testing.T) {
 	}
 	var order *analyze.API
 	for _, svc := range inv.Services {
-		if svc.Name == "order-service" {
-			order = svc.API
+		if svc.Name != "order-service" {
+			continue
+		}
+		order = svc.API
+		deps := map[string]bool{}
+		if svc.Image != nil {
+			for _, d := range svc.Image.Dependencies {
+				deps[d.Artifact] = true
+			}
+		}
+		for _, want := range []string{"spring-webmvc", "hibernate-core", "h2", "spring-boot-actuator",
+			"springdoc-openapi-starter-webmvc-api", "resilience4j-circuitbreaker"} {
+			if !deps[want] {
+				t.Errorf("order-service image dependencies lack %s", want)
+			}
 		}
 	}
 	if order == nil || order.Format != "openapi-3.1" || len(order.Operations) != 2 || len(order.Problems) != 0 {
