@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The real Spring Boot fleet (fixtures/spring) against its Go Wasm ports, in
+# one run: each JVM's start-up to its first 200 and idle RSS, each port's
+# compile time, first request, fresh-instance median and memory per
+# instance (bench/springwasm). Needs java 17+ and mvn; the fleet is built
+# once and cached (~/.cache/migrate/spring-fleet). Markdown on stdout.
+#
+#   bench/spring-vs-wasm.sh [REQUESTS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+go run ./bench/springwasm -requests "${1:-200}"
