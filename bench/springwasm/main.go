@@ -6,7 +6,9 @@
 // resident memory once idle; for each Wasm port run in process (proxy/wasm),
 // the time to compile the module, the first request (instantiation
 // included), the median of fresh-instance requests, and the linear memory
-// one instance uses. It prints a Markdown table; see bench/spring-vs-wasm.sh.
+// one instance uses; then the published load test (-load POST /api/order at
+// -c) on the JVM order-service and on its Wasm port in process. It prints
+// Markdown tables; see bench/spring-vs-wasm.sh.
 package main
 
 import (
@@ -39,10 +41,14 @@ var probe = map[string]struct{ method, path, body string }{
 	fixtures.NotificationService: {"GET", "/actuator/health", ""},
 }
 
+var loadN, loadC int
+
 var guests = map[string]string{fixtures.ProductService: "product", fixtures.InventoryService: "inventory", fixtures.OrderService: "order"}
 
 func main() {
 	requests := flag.Int("requests", 200, "fresh-instance requests per Wasm port for the median")
+	flag.IntVar(&loadN, "load", 10000, "POST /api/order requests of the load test, on the JVM and on the Wasm port (0: skip)")
+	flag.IntVar(&loadC, "c", 20, "concurrency of the load test")
 	flag.Parse()
 	if err := run(*requests); err != nil {
 		fmt.Fprintln(os.Stderr, "springwasm:", err)
@@ -197,6 +203,38 @@ func run(requests int) error {
 		ports[service] = r
 	}
 
+	var jvmLoad, wasmLoad loadResult
+	if loadN > 0 {
+		p := probe[fixtures.OrderService]
+		fmt.Fprintf(os.Stderr, "load test: %d POST /api/order at c=%d on the JVM...\n", loadN, loadC)
+		jvmLoad = load(loadN, loadC, func() (bool, error) {
+			code, b, err := sendRead(ctx, urls[fixtures.OrderService], p.method, p.path, p.body)
+			return placed(code, b), err
+		})
+		rt, err := wasm.NewRuntime(ctx, "", nil)
+		if err != nil {
+			return err
+		}
+		be, err := wasm.New(ctx, wasm.Options{Path: mods["order"]}, rt)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "load test: the same on the Wasm port...\n")
+		wasmLoad = load(loadN, loadC, func() (bool, error) {
+			req, _ := http.NewRequestWithContext(ctx, p.method, "http://127.0.0.1"+p.path, strings.NewReader(p.body))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := be.RoundTrip(req)
+			if err != nil {
+				return false, err
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			return placed(resp.StatusCode, b), err
+		})
+		be.Close(ctx)
+		rt.Close(ctx)
+	}
+
 	fmt.Printf("Spring Boot %s on %s (%s), JVM options `%s`; Wasm ports on wazero in process, %d fresh-instance requests each.\n\n",
 		spring.BootVersion, "Java "+b.Toolchain.JavaVersion, b.Toolchain.Java, strings.Join(spring.JVMOptions, " "), requests)
 	fmt.Println("| service | JVM: exec → first 200 on the API (health) | JVM idle RSS (peak) | Wasm: compile | first request | median request (fresh instance) | linear memory per instance | module |")
@@ -211,7 +249,64 @@ func run(requests int) error {
 		}
 		fmt.Println(row)
 	}
+	if loadN > 0 {
+		fmt.Printf("\nLoad test: %d × `POST /api/order` (one in-stock line), concurrency %d.\n\n", loadN, loadC)
+		fmt.Println("| order-service | req/s | placed (201) | other answers / errors | p50 | p99 | slowest |")
+		fmt.Println("| --- | --- | --- | --- | --- | --- | --- |")
+		for _, r := range []struct {
+			name string
+			l    loadResult
+		}{{"Spring Boot JVM, direct (its inventory call included)", jvmLoad}, {"Wasm port in process, fresh instance per request", wasmLoad}} {
+			fmt.Printf("| %s | %.0f | %d | %d | %s | %s | %s |\n", r.name, r.l.rps, r.l.created, r.l.other, ms(r.l.p50), ms(r.l.p99), ms(r.l.max))
+		}
+	}
 	return nil
+}
+
+type loadResult struct {
+	rps            float64
+	created, other int
+	p50, p99, max  time.Duration
+}
+
+// load sends n requests from c workers and summarises what came back.
+func load(n, c int, do func() (bool, error)) loadResult {
+	lat := make([]time.Duration, n)
+	ok := make([]bool, n)
+	next := make(chan int, n)
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	start := time.Now()
+	done := make(chan struct{})
+	for range c {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range next {
+				t := time.Now()
+				placed, err := do()
+				lat[i] = time.Since(t)
+				ok[i] = placed && err == nil
+			}
+		}()
+	}
+	for range c {
+		<-done
+	}
+	elapsed := time.Since(start)
+	var r loadResult
+	for _, placed := range ok {
+		if placed {
+			r.created++
+		} else {
+			r.other++
+		}
+	}
+	slices.Sort(lat)
+	r.rps = float64(n) / elapsed.Seconds()
+	r.p50, r.p99, r.max = lat[n/2], lat[n*99/100], lat[n-1]
+	return r
 }
 
 // first200 polls until method path answers 200 or 201, and returns the time since start.
@@ -226,27 +321,38 @@ func first200(ctx context.Context, base, method, path, body string, start time.T
 	return 0, fmt.Errorf("no 2xx from %s %s within %s", method, path, limit)
 }
 
-var client = &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 10 * time.Second}
+var client = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64}, Timeout: 10 * time.Second}
 
 func send(ctx context.Context, base, method, path, body string) (int, error) {
+	code, _, err := sendRead(ctx, base, method, path, body)
+	return code, err
+}
+
+// placed reports whether an order-service answer is a placed order: a 201
+// may also be the out-of-stock or circuit-breaker message.
+func placed(code int, body []byte) bool {
+	return code == http.StatusCreated && strings.HasPrefix(string(body), "Order Number ")
+}
+
+func sendRead(ctx context.Context, base, method, path, body string) (int, []byte, error) {
 	var r io.Reader
 	if body != "" {
 		r = strings.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, base+path, r)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, nil
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
 }
 
 // procMemory reads VmRSS and VmHWM (KiB) of a process.
