@@ -102,25 +102,13 @@ func runSpringDemo(ctx context.Context, o *demoOptions, s *streams) error {
 	for _, name := range fixtures.ServiceNames {
 		urls[name] = fleet.URL(name)
 	}
-	if err := demoJourneyFrom(ctx, o, s, dir, inventory, urls); err != nil {
-		return err
-	}
-	fmt.Fprintf(s.out, "\n%s in %s. Open %s\n", s.paint(colorGreen, "Journey complete"),
-		time.Since(start).Round(time.Second), s.paint(colorBold, "file://"+filepath.Join(dir, "migrate-report.html")))
-	if !o.keep {
-		return nil
-	}
-	fmt.Fprintf(s.out, "\nThe JVMs are still running (Ctrl-C stops them):\n")
-	for _, name := range fixtures.ServiceNames {
-		fmt.Fprintf(s.out, "  %-22s %s\n", name, fleet.URL(name))
-	}
-	<-ctx.Done()
-	return nil
+	return demoJourneyFrom(ctx, o, s, start, dir, inventory, urls)
 }
 
 // demoJourneyFrom runs steps 3 to 7 of the journey (plan, shadow with
 // traffic, findings, gated cutover, report) against legacy services at urls.
-func demoJourneyFrom(ctx context.Context, o *demoOptions, s *streams, dir, inventory string, urls map[string]string) error {
+// With --keep it then leaves the proxy up until ctx ends.
+func demoJourneyFrom(ctx context.Context, o *demoOptions, s *streams, start time.Time, dir, inventory string, urls map[string]string) error {
 	demoStep(s, 3, "Plan the strangler config, with the Wasm ports as candidates")
 	components, err := fixtures.BuildReusableWasm(ctx, filepath.Join(dir, "components"))
 	if err != nil {
@@ -206,5 +194,24 @@ func demoJourneyFrom(ctx context.Context, o *demoOptions, s *streams, dir, inven
 			return err
 		}
 	}
-	return runReport(ctx, &reportOptions{config: config, inventory: inventory, out: report}, indent(s))
+	if err := runReport(ctx, &reportOptions{config: config, inventory: inventory, out: report}, indent(s)); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "\n%s in %s. Open %s\n", s.paint(colorGreen, "Journey complete"),
+		time.Since(start).Round(time.Second), s.paint(colorBold, "file://"+report))
+	if !o.keep {
+		return nil
+	}
+	fmt.Fprintf(s.out, "\nStill running (Ctrl-C stops everything):\n")
+	fmt.Fprintf(s.out, "  proxy   %s   e.g. curl %s/api/product\n", proxyURL, proxyURL)
+	fmt.Fprintf(s.out, "  admin   %s   e.g. migrate status --admin %s\n", adminURL, adminURL)
+	for _, name := range fixtures.ServiceNames {
+		fmt.Fprintf(s.out, "  %-22s %s\n", name, urls[name])
+	}
+	<-ctx.Done()
+	stopProxy()
+	if err := <-proxyDone; err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
 }
