@@ -13,6 +13,7 @@ import (
 	"path"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,6 +61,7 @@ const (
 	factOSRelease    = "os-release"
 	factJavaRelease  = "java-release"
 	factJavac        = "javac"
+	factClassFile    = "class-file" // text: the Java release its class file version means
 	factJibMain      = "jib-main-class"
 	factJibClasspath = "jib-classpath"
 	factManifest     = "manifest"
@@ -75,6 +77,9 @@ type imageScan struct {
 	facts map[string]imageFact
 	buf   bytes.Buffer // reused for files read into memory
 	notes []Evidence   // things worth saying that are not facts (skipped jars, ...)
+	// classSeen is set once one application class file has been read: one
+	// tells the bytecode level, reading them all would cost for nothing.
+	classSeen bool
 }
 
 func (src *imageSource) analyze(ctx context.Context) (*Image, error) {
@@ -261,6 +266,18 @@ func (sc *imageScan) file(layer int, name string, size int64, r io.Reader) error
 		set(imageFact{kind: factLayersIdx})
 	case strings.Contains(name, "/org/springframework/boot/loader/") && strings.HasSuffix(name, "Launcher.class"):
 		set(imageFact{kind: factLoader})
+	case !sc.classSeen && strings.HasSuffix(name, ".class") && strings.Contains(name, "/classes/") && !isJDKPath(name):
+		// An exploded application (Jib's /app/classes, an extracted
+		// BOOT-INF/classes): its bytecode level is the oldest Java that
+		// runs it, the one fact left when the image has no runtime.
+		b, ok, err := sc.readSmall(r, min(size, 8), 8)
+		if err != nil || !ok {
+			return err
+		}
+		if release, ok := classFileRelease(b); ok {
+			sc.classSeen = true
+			set(imageFact{kind: factClassFile, text: release})
+		}
 	case strings.HasSuffix(name, ".jar") && !isJDKPath(name):
 		if isLibDir(name) {
 			return sc.libJar(layer, name, size, r)
@@ -441,6 +458,22 @@ func (sc *imageScan) detectBuildTool(img *Image, cfg *v1.ConfigFile, labels map[
 	img.BuildTool = "unknown"
 }
 
+// classFileRelease reads a class file's header (0xCAFEBABE, minor, major)
+// and returns the Java release of its major version: 61 is Java 17.
+func classFileRelease(b []byte) (string, bool) {
+	if len(b) < 8 || b[0] != 0xCA || b[1] != 0xFE || b[2] != 0xBA || b[3] != 0xBE {
+		return "", false
+	}
+	major := int(b[6])<<8 | int(b[7])
+	if major < 45 || major > 200 {
+		return "", false
+	}
+	if major < 49 {
+		return "1." + strconv.Itoa(major-44), true
+	}
+	return strconv.Itoa(major - 44), true
+}
+
 // javaVersionFromEnv turns "jdk-17.0.13+11" (Temurin's JAVA_VERSION) into 17.0.13.
 func javaVersionFromEnv(v string) string {
 	v = strings.TrimPrefix(strings.TrimPrefix(v, "jdk-"), "jdk")
@@ -480,6 +513,20 @@ func (sc *imageScan) detectJava(img *Image, env map[string]string, boots []image
 			break
 		}
 	}
+	for _, p := range sc.factsOf(factClassFile) {
+		f := sc.facts[p]
+		src := f.where(p) + ": class file version " + strconv.Itoa(classFileMajor(f.text))
+		if img.Java == nil {
+			img.Java = &Java{Version: f.text, Evidence: src + " (the bytecode level; no runtime found in the image)"}
+		}
+		ev("compiled for Java "+f.text, src)
+	}
+}
+
+// classFileMajor is classFileRelease backwards, for the evidence line.
+func classFileMajor(release string) int {
+	n, _ := strconv.Atoi(strings.TrimPrefix(release, "1."))
+	return n + 44
 }
 
 func (sc *imageScan) detectSpringBoot(img *Image, labels map[string]string, boots []imageBootManifest, ev func(string, string)) {

@@ -97,3 +97,53 @@ func FuzzOpenDockerArchive(f *testing.F) {
 		src.analyze(t.Context())
 	})
 }
+
+// A Jib image on a scratch base has no runtime, no JAVA_VERSION and no
+// manifest: the application's bytecode level is what says which Java it
+// needs (class file 61 = Java 17).
+func TestScanJibScratchJavaFromClassFile(t *testing.T) {
+	class := func(major byte) string { return string([]byte{0xCA, 0xFE, 0xBA, 0xBE, 0, 0, 0, major, 1, 2, 3}) }
+	layers := [][]byte{
+		testLayer(t, [][2]string{{"app/libs/spring-boot-3.5.7.jar", "x"}}),
+		testLayer(t, [][2]string{{"app/resources/application.properties", "server.port=8080\n"}}),
+		testLayer(t, [][2]string{{"app/classes/com/example/A.class", class(61)}, {"app/classes/com/example/B.class", class(65)},
+			{"app/jib-main-class-file", "com.example.A\n"}, {"app/jib-classpath-file", "/app/resources:/app/classes:/app/libs/*\n"}}),
+	}
+	sc := &imageScan{facts: map[string]imageFact{}}
+	for i, l := range layers {
+		if err := sc.scanLayer(i+1, bytes.NewReader(l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := &Image{Layers: len(layers)}
+	sc.finish(img, &v1.ConfigFile{})
+	if img.BuildTool != "jib" || img.Java == nil || img.Java.Version != "17" ||
+		!strings.Contains(img.Java.Evidence, "/app/classes/com/example/A.class (layer 3): class file version 61") {
+		t.Fatalf("java = %+v, build tool %q", img.Java, img.BuildTool)
+	}
+	found := false
+	for _, e := range img.Evidence {
+		found = found || (e.Fact == "compiled for Java 17" && strings.Contains(e.Source, "class file version 61"))
+	}
+	if !found {
+		t.Errorf("evidence = %+v", img.Evidence)
+	}
+}
+
+func TestClassFileRelease(t *testing.T) {
+	for _, c := range []struct {
+		b    []byte
+		want string
+		ok   bool
+	}{
+		{[]byte{0xCA, 0xFE, 0xBA, 0xBE, 0, 0, 0, 61}, "17", true},
+		{[]byte{0xCA, 0xFE, 0xBA, 0xBE, 0, 0, 0, 52}, "8", true},
+		{[]byte{0xCA, 0xFE, 0xBA, 0xBE, 0, 3, 0, 45}, "1.1", true},
+		{[]byte{0xCA, 0xFE, 0xBA, 0xBE, 0, 0, 0}, "", false},
+		{[]byte{0xCA, 0xFE, 0xD0, 0x0D, 0, 0, 0, 61}, "", false},
+	} {
+		if got, ok := classFileRelease(c.b); got != c.want || ok != c.ok {
+			t.Errorf("classFileRelease(% x) = %q, %v", c.b, got, ok)
+		}
+	}
+}

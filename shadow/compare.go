@@ -172,7 +172,7 @@ func Compare(legacy, candidate Response, opts *Options, noise *Noise) Result {
 			Legacy: strconv.Itoa(legacy.Status), Candidate: strconv.Itoa(candidate.Status),
 			Signature: "@status " + DiffStatus})
 	}
-	w.compareHeaders(legacy.Header, candidate.Header)
+	w.compareHeaders(legacy.Header, candidate.Header, legacy.Status)
 	if legacy.CallsRecorded && candidate.CallsRecorded {
 		w.compareCalls(legacy.Calls, candidate.Calls)
 	}
@@ -410,7 +410,7 @@ func (w *walker) add(d Difference) {
 	w.diffs = append(w.diffs, d)
 }
 
-func (w *walker) compareHeaders(lh, ch http.Header) {
+func (w *walker) compareHeaders(lh, ch http.Header, status int) {
 	names := make([]string, 0, len(lh)+len(ch))
 	for k := range lh {
 		names = append(names, k)
@@ -442,6 +442,17 @@ func (w *walker) compareHeaders(lh, ch http.Header) {
 		if lok == cok && lv == cv {
 			continue
 		}
+		if fold, ok := listHeaders[lk]; ok {
+			lt, ct := headerTokens(lv, fold), headerTokens(cv, fold)
+			if lk == "vary" && status >= 400 {
+				lt, ct = withoutCORSVary(lt), withoutCORSVary(ct)
+			}
+			// An empty list (Spring's `Accept-Patch: ` on OPTIONS when no
+			// handler takes PATCH) says what no header says.
+			if len(lt) == len(ct) && slices.Equal(lt, ct) {
+				continue
+			}
+		}
 		d := Difference{Path: path, Type: DiffHeader, Legacy: lv, Candidate: cv, Signature: path + " " + DiffHeader}
 		switch {
 		case !cok:
@@ -453,6 +464,44 @@ func (w *walker) compareHeaders(lh, ch http.Header) {
 		}
 		w.add(d)
 	}
+}
+
+// listHeaders are headers whose value is a set of comma-separated tokens:
+// order, spacing, repeats, an empty value versus none and (where the value
+// maps to true) case carry no meaning,
+// and servers differ in all three. Spring writes `Allow: GET, POST` or
+// `GET,HEAD,POST,OPTIONS` depending on the path through the framework, and
+// sends Vary as one header line per field.
+var listHeaders = map[string]bool{
+	"allow": false, "vary": true, "accept-patch": true,
+	"access-control-allow-methods": false, "access-control-allow-headers": true,
+	"access-control-expose-headers": true,
+}
+
+// headerTokens splits a list header into its sorted, de-duplicated tokens.
+func headerTokens(v string, fold bool) []string {
+	var out []string
+	for _, t := range strings.Split(v, ",") {
+		t = strings.TrimSpace(t)
+		if fold {
+			t = strings.ToLower(t)
+		}
+		if t != "" {
+			out = append(out, t)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// withoutCORSVary drops the Vary fields a CORS filter adds. Spring's CORS
+// processing puts them on error answers (a 404 from the dispatcher carries
+// `Vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers`)
+// where no cache keys on them; on a 2xx answer they still count.
+func withoutCORSVary(tokens []string) []string {
+	return slices.DeleteFunc(tokens, func(t string) bool {
+		return t == "origin" || t == "access-control-request-method" || t == "access-control-request-headers"
+	})
 }
 
 // headerValue joins a header's values case-insensitively.

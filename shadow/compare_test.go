@@ -355,3 +355,53 @@ func TestOptionsRoundTripAndSuggestionText(t *testing.T) {
 		t.Fatalf("suggestion text %q", got)
 	}
 }
+
+// Spring answers with list headers in its own order and spacing, one Vary
+// line per field, and CORS Vary fields on error answers; none of that is a
+// difference, but a missing method or Vary field on a success still is.
+func TestCompareListHeaders(t *testing.T) {
+	withHeaders := func(status int, kv ...string) Response {
+		r := jsonResp(status, `{}`)
+		for i := 0; i+1 < len(kv); i += 2 {
+			r.Header.Add(kv[i], kv[i+1])
+		}
+		return r
+	}
+	for _, c := range []struct {
+		name   string
+		legacy Response
+		cand   Response
+		want   string
+	}{
+		{"allow spacing", withHeaders(405, "Allow", "GET, POST"), withHeaders(405, "Allow", "GET,POST"), ""},
+		{"allow order", withHeaders(200, "Allow", "GET,HEAD,POST,OPTIONS"), withHeaders(200, "Allow", "OPTIONS, POST, HEAD, GET"), ""},
+		{"allow lacks a method", withHeaders(200, "Allow", "GET,HEAD,POST,OPTIONS"), withHeaders(200, "Allow", "GET,POST"), "@header/allow header"},
+		{"allow method case", withHeaders(405, "Allow", "GET"), withHeaders(405, "Allow", "get"), "@header/allow header"},
+		{"vary lines", withHeaders(200, "Vary", "Origin", "Vary", "Accept-Encoding"), withHeaders(200, "Vary", "accept-encoding, origin"), ""},
+		{"cors vary on a 404", withHeaders(404, "Vary", "Origin", "Vary", "Access-Control-Request-Method", "Vary", "Access-Control-Request-Headers"),
+			withHeaders(404), ""},
+		{"other vary on a 404", withHeaders(404, "Vary", "Origin", "Vary", "Accept-Language"), withHeaders(404), "@header/vary missing"},
+		{"cors vary on a 200", withHeaders(200, "Vary", "Origin"), withHeaders(200), "@header/vary missing"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := Compare(c.legacy, c.cand, nil, nil)
+			if got := strings.Join(diffsOf(res), "|"); got != c.want {
+				t.Errorf("differences = %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestCompareEmptyListHeader(t *testing.T) {
+	l, c := jsonResp(200, `{}`), jsonResp(200, `{}`)
+	l.Header.Set("Allow", "GET,HEAD,OPTIONS")
+	l.Header["Accept-Patch"] = []string{""}
+	c.Header.Set("Allow", "GET, HEAD, OPTIONS")
+	if res := Compare(l, c, nil, nil); !res.Matched() {
+		t.Errorf("an empty Accept-Patch differs from none: %v", res.Signatures())
+	}
+	c.Header.Set("Accept-Patch", "application/json-patch+json")
+	if res := Compare(l, c, nil, nil); res.Matched() {
+		t.Error("a candidate that takes PATCH bodies the legacy does not compares equal")
+	}
+}

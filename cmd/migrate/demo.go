@@ -31,6 +31,7 @@ type demoOptions struct {
 	concurrency int
 	rate        float64
 	keep        bool
+	fleet       string // --fleet: go (default) or spring
 }
 
 func newDemoCmd(s *streams, g *globalOptions) *cobra.Command {
@@ -55,7 +56,8 @@ Every step runs the same code as the command it names. With --keep the proxy
 and the fleet stay up so you can try migrate status, diffs and rollback by hand.`,
 		Example: `  migrate demo
   migrate demo --keep            # leave everything running; Ctrl-C stops it
-  migrate demo --requests 6000 --rate 500 --dir /tmp/migrate-demo`,
+  migrate demo --requests 6000 --rate 500 --dir /tmp/migrate-demo
+  migrate demo --fleet spring    # the same journey on real Spring Boot services (java, mvn)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("log-level") {
@@ -63,7 +65,7 @@ and the fleet stay up so you can try migrate status, diffs and rollback by hand.
 				logger, _ := newLogger(s.err, "warn", g.logFormat)
 				slog.SetDefault(logger)
 			}
-			return runDemo(cmd.Context(), o, g, s)
+			return runDemoFleet(cmd.Context(), o, g, s)
 		},
 	}
 	f := cmd.Flags()
@@ -72,6 +74,7 @@ and the fleet stay up so you can try migrate status, diffs and rollback by hand.
 	f.Float64Var(&o.rate, "rate", 300, "requests per second (0: as fast as the clients go)")
 	f.IntVar(&o.concurrency, "concurrency", 4, "how many clients send at once")
 	f.BoolVar(&o.keep, "keep", false, "leave the proxy and the fleet running after the journey")
+	f.StringVar(&o.fleet, "fleet", demoFleetGo, "the legacy fleet: go (built in, starts at once) or spring (real Spring Boot 3.5.7 services built with Maven; needs java 17+ and mvn)")
 	setFormats(cmd, "table") // the journey is a narrative, not data
 	return cmd
 }

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/strangler-fig/migrate/fixtures"
+	"github.com/strangler-fig/migrate/fixtures/spring"
+	"github.com/strangler-fig/migrate/strangler"
+)
+
+// Fleets `migrate demo --fleet` runs the journey on.
+const (
+	demoFleetGo     = "go"     // the built-in Go imitation: starts in milliseconds
+	demoFleetSpring = "spring" // the real Spring Boot services, built with Maven
+)
+
+// runDemoFleet runs the journey on the fleet --fleet names.
+func runDemoFleet(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) error {
+	switch o.fleet {
+	case demoFleetGo, "":
+		return runDemo(ctx, o, g, s)
+	case demoFleetSpring:
+		return runSpringDemo(ctx, o, s)
+	}
+	return fmt.Errorf("--fleet %q: want %q (the built-in Go fleet) or %q (real Spring Boot services, needs java and mvn)",
+		o.fleet, demoFleetGo, demoFleetSpring)
+}
+
+// runSpringDemo is the demo's journey on the real Spring Boot 3.5.7 fleet
+// (fixtures/spring): built with Maven once and cached, started as four JVMs
+// on loopback, analyzed live, shadowed against the same Go Wasm ports.
+func runSpringDemo(ctx context.Context, o *demoOptions, s *streams) error {
+	start := time.Now()
+	tc, err := spring.FindToolchain()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		return fmt.Errorf("demo directory: %w", err)
+	}
+	dir, err := filepath.Abs(o.dir)
+	if err != nil {
+		return err
+	}
+	for _, f := range []string{"migrate.db", "migrate.db-wal", "migrate.db-shm"} {
+		_ = os.Remove(filepath.Join(dir, f))
+	}
+	fmt.Fprintf(s.out, "%s — the whole journey on the Spring Boot %s fleet (files in %s)\n",
+		s.paint(colorBold, "migrate demo --fleet spring"), spring.BootVersion, dir)
+
+	// 1. Build (or reuse) and start the JVMs.
+	demoStep(s, 1, "Build and start the Spring Boot fleet")
+	fmt.Fprintf(s.out, "  java %s (%s), mvn %s\n", tc.JavaVersion, tc.Java, tc.Maven)
+	buildStart := time.Now()
+	build, err := spring.BuildFleet(ctx)
+	if err != nil {
+		return err
+	}
+	if build.Reused {
+		fmt.Fprintf(s.out, "  reusing the build of these sources in %s\n", build.Dir)
+	} else {
+		fmt.Fprintf(s.out, "  built with Maven in %s into %s\n", time.Since(buildStart).Round(time.Second), build.Dir)
+	}
+	fleetCtx, stopFleet := context.WithCancel(ctx)
+	defer stopFleet()
+	fleet, err := build.Start(fleetCtx)
+	if err != nil {
+		return err
+	}
+	defer fleet.Close()
+	for _, name := range fixtures.ServiceNames {
+		fmt.Fprintf(s.out, "  %-22s %s   (pid %d, healthy after %s)\n", name, fleet.URL(name), fleet.PID(name),
+			fleet.Started[name].Round(100*time.Millisecond))
+	}
+
+	// 2. Analyze the manifests, the Jib images and the live services.
+	demoStep(s, 2, "Analyze the fleet: manifests, Jib images, live OpenAPI and actuator")
+	clusterDir := filepath.Join(dir, "cluster")
+	if err := writeEmbedded(fixtures.Cluster, "cluster/k8s", clusterDir); err != nil {
+		return err
+	}
+	inventory := filepath.Join(dir, "inventory.json")
+	ac := &analyzeClusterOptions{files: []string{clusterDir}, images: true, concurrency: 4}
+	ac.output, ac.inventoryOut = "table", inventory
+	for _, name := range fixtures.ServiceNames {
+		ac.overrides = append(ac.overrides, name+"=docker-archive:"+build.Images[name])
+		ac.probes = append(ac.probes, name+"="+fleet.URL(name))
+	}
+	demoCommand(s, "analyze", "cluster", "-f", rel(clusterDir), "--images", "--image-override", "SERVICE=docker-archive:…/jib/SERVICE.tar",
+		"--probe", "…", "--inventory-out", rel(inventory))
+	if err := runAnalyzeCluster(ctx, ac, indent(s)); err != nil {
+		return err
+	}
+
+	// 3..7 are the default journey's, on the JVMs.
+	urls := map[string]string{}
+	for _, name := range fixtures.ServiceNames {
+		urls[name] = fleet.URL(name)
+	}
+	return demoJourneyFrom(ctx, o, s, start, dir, inventory, urls)
+}
+
+// demoJourneyFrom runs steps 3 to 7 of the journey (plan, shadow with
+// traffic, findings, gated cutover, report) against legacy services at urls.
+// With --keep it then leaves the proxy up until ctx ends.
+func demoJourneyFrom(ctx context.Context, o *demoOptions, s *streams, start time.Time, dir, inventory string, urls map[string]string) error {
+	demoStep(s, 3, "Plan the strangler config, with the Wasm ports as candidates")
+	components, err := fixtures.BuildReusableWasm(ctx, filepath.Join(dir, "components"))
+	if err != nil {
+		return err
+	}
+	config := filepath.Join(dir, "strangler.yaml")
+	po := &planOptions{inventory: inventory, out: config, force: true, gate: demoGate, shadow: demoShadow}
+	for _, name := range fixtures.ServiceNames {
+		po.upstreams = append(po.upstreams, name+"="+urls[name])
+	}
+	for _, c := range demoCandidates {
+		po.candidates = append(po.candidates, c.service+"="+components[c.component])
+	}
+	demoCommand(s, "plan", "--inventory", rel(inventory), "--candidate", "SERVICE=components/….wasm", "-o", rel(config))
+	if err := runPlan(ctx, po, &globalOptions{output: "table"}, indent(s)); err != nil {
+		return err
+	}
+
+	demoStep(s, 4, "Start the proxy, shadow the candidates, drive shop traffic")
+	proxyCtx, stopProxy := context.WithCancel(ctx)
+	defer stopProxy()
+	type addrs struct{ listen, admin string }
+	ready := make(chan addrs, 1)
+	proxyDone := make(chan error, 1)
+	go func() {
+		proxyDone <- runProxy(proxyCtx, &proxyOptions{config: config, listen: "127.0.0.1:0", admin: "127.0.0.1:0",
+			flush: demoFlush, shutdownGrace: 5 * time.Second,
+			onReady: func(l, a string) { ready <- addrs{l, a} }}, s)
+	}()
+	var px addrs
+	select {
+	case px = <-ready:
+	case err := <-proxyDone:
+		return fmt.Errorf("start the proxy: %w", err)
+	}
+	proxyURL, adminURL := "http://"+px.listen, "http://"+px.admin
+	fmt.Fprintf(s.out, "  proxy %s   admin %s\n", proxyURL, adminURL)
+	client := &strangler.AdminClient{BaseURL: adminURL}
+	for _, route := range demoRoutes {
+		demoCommand(s, "shadow", route)
+		if _, err := client.Transition(ctx, strangler.TransitionRequest{Target: route, To: strangler.ModeShadow,
+			Actor: "migrate demo", Reason: "start collecting evidence"}); err != nil {
+			return apiError(err)
+		}
+	}
+	bar := newProgressBar(s, "  shop traffic")
+	res, err := fixtures.DriveTraffic(ctx, proxyURL, fixtures.TrafficOptions{Requests: o.requests,
+		Concurrency: o.concurrency, Rate: o.rate, Seed: 42, Progress: bar.Update})
+	bar.Finish()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "  %d requests in %s, %s\n", res.Requests, res.Duration.Round(time.Millisecond), statusSummary(res.ByStatus, res.Errors))
+	if err := waitForMirror(ctx, client); err != nil {
+		return err
+	}
+
+	demoStep(s, 5, "What the shadow diff found")
+	demoCommand(s, "status")
+	if err := runStatus(ctx, &statusOptions{controlOptions: controlOptions{admin: adminURL}}, "", &globalOptions{output: "table"}, indent(s)); err != nil {
+		return err
+	}
+	if err := demoFindings(ctx, client, s); err != nil {
+		return err
+	}
+
+	demoStep(s, 6, "Cut over what clears its gate; refuse the rest")
+	for _, route := range demoRoutes {
+		demoCommand(s, "cutover", route)
+		if err := demoCutover(ctx, client, route, s); err != nil {
+			return err
+		}
+	}
+
+	demoStep(s, 7, "Write the cutover report")
+	report := filepath.Join(dir, "migrate-report.html")
+	demoCommand(s, "report", "--config", rel(config), "--inventory", rel(inventory), "-o", rel(report))
+	if o.keep {
+		time.Sleep(demoFlush + demoFlush/2)
+	} else {
+		stopProxy()
+		if err := <-proxyDone; err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	if err := runReport(ctx, &reportOptions{config: config, inventory: inventory, out: report}, indent(s)); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "\n%s in %s. Open %s\n", s.paint(colorGreen, "Journey complete"),
+		time.Since(start).Round(time.Second), s.paint(colorBold, "file://"+report))
+	if !o.keep {
+		return nil
+	}
+	fmt.Fprintf(s.out, "\nStill running (Ctrl-C stops everything):\n")
+	fmt.Fprintf(s.out, "  proxy   %s   e.g. curl %s/api/product\n", proxyURL, proxyURL)
+	fmt.Fprintf(s.out, "  admin   %s   e.g. migrate status --admin %s\n", adminURL, adminURL)
+	for _, name := range fixtures.ServiceNames {
+		fmt.Fprintf(s.out, "  %-22s %s\n", name, urls[name])
+	}
+	<-ctx.Done()
+	stopProxy()
+	if err := <-proxyDone; err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
