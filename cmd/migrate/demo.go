@@ -209,52 +209,8 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 			return apiError(err)
 		}
 	}
-	bar := newProgressBar(s, "  shop traffic")
-	res, err := fixtures.DriveTraffic(ctx, proxyURL, fixtures.TrafficOptions{Requests: o.requests,
-		Concurrency: o.concurrency, Rate: o.rate, Seed: 42, Progress: bar.Update})
-	bar.Finish()
-	if err != nil {
+	if err := demoEvidenceAndCutover(ctx, s, o, client, adminURL, proxyURL); err != nil {
 		return err
-	}
-	fmt.Fprintf(s.out, "  %d requests in %s, %s\n", res.Requests, res.Duration.Round(time.Millisecond), statusSummary(res.ByStatus, res.Errors))
-	if err := waitForMirror(ctx, client); err != nil {
-		return err
-	}
-	// A busy machine drops copies rather than slow clients down, so the
-	// traffic may leave a route short of the gate's minimum: drive more,
-	// as an operator would, rather than judge on too little evidence.
-	for round := 0; round < 4; round++ {
-		short, err := shortOfSamples(ctx, client)
-		if err != nil || short == "" {
-			break
-		}
-		fmt.Fprintf(s.out, "  more traffic: %s\n", short)
-		if _, err := fixtures.DriveTraffic(ctx, proxyURL, fixtures.TrafficOptions{Requests: o.requests / 2,
-			Concurrency: o.concurrency, Rate: o.rate, Seed: uint64(43 + round)}); err != nil {
-			return err
-		}
-		if err := waitForMirror(ctx, client); err != nil {
-			return err
-		}
-	}
-
-	// 5. What the diff found.
-	demoStep(s, 5, "What the shadow diff found")
-	demoCommand(s, "status")
-	if err := runStatus(ctx, &statusOptions{controlOptions: controlOptions{admin: adminURL}}, "", &globalOptions{output: "table"}, indent(s)); err != nil {
-		return err
-	}
-	if err := demoFindings(ctx, client, s); err != nil {
-		return err
-	}
-
-	// 6. Cutover on evidence.
-	demoStep(s, 6, "Cut over what clears its gate; refuse the rest")
-	for _, route := range demoRoutes {
-		demoCommand(s, "cutover", route)
-		if err := demoCutover(ctx, adminURL, route, s); err != nil {
-			return err
-		}
 	}
 
 	// 7. Report. The proxy writes its evidence to the store as it goes and
@@ -437,6 +393,60 @@ func waitForMirror(ctx context.Context, c *strangler.AdminClient) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// demoEvidenceAndCutover is steps 4 to 6 once the routes are in shadow:
+// drive shop traffic, show what the diff found, and cut over what clears its
+// gate. Both fleets share it, so the journey is the same on either.
+func demoEvidenceAndCutover(ctx context.Context, s *streams, o *demoOptions, client *strangler.AdminClient, adminURL, proxyURL string) error {
+	bar := newProgressBar(s, "  shop traffic")
+	res, err := fixtures.DriveTraffic(ctx, proxyURL, fixtures.TrafficOptions{Requests: o.requests,
+		Concurrency: o.concurrency, Rate: o.rate, Seed: 42, Progress: bar.Update})
+	bar.Finish()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "  %d requests in %s, %s\n", res.Requests, res.Duration.Round(time.Millisecond), statusSummary(res.ByStatus, res.Errors))
+	if err := waitForMirror(ctx, client); err != nil {
+		return err
+	}
+	// A busy machine drops copies rather than slow clients down, so the
+	// traffic may leave a route short of the gate's minimum: drive more,
+	// as an operator would, rather than judge on too little evidence.
+	for round := 0; round < 4; round++ {
+		short, err := shortOfSamples(ctx, client)
+		if err != nil || short == "" {
+			break
+		}
+		fmt.Fprintf(s.out, "  more traffic: %s\n", short)
+		if _, err := fixtures.DriveTraffic(ctx, proxyURL, fixtures.TrafficOptions{Requests: o.requests / 2,
+			Concurrency: o.concurrency, Rate: o.rate, Seed: uint64(43 + round)}); err != nil {
+			return err
+		}
+		if err := waitForMirror(ctx, client); err != nil {
+			return err
+		}
+	}
+
+	// 5. What the diff found.
+	demoStep(s, 5, "What the shadow diff found")
+	demoCommand(s, "status")
+	if err := runStatus(ctx, &statusOptions{controlOptions: controlOptions{admin: adminURL}}, "", &globalOptions{output: "table"}, indent(s)); err != nil {
+		return err
+	}
+	if err := demoFindings(ctx, client, s); err != nil {
+		return err
+	}
+
+	// 6. Cutover on evidence.
+	demoStep(s, 6, "Cut over what clears its gate; refuse the rest")
+	for _, route := range demoRoutes {
+		demoCommand(s, "cutover", route)
+		if err := demoCutover(ctx, adminURL, route, s); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -154,38 +154,13 @@ func demoJourneyFrom(ctx context.Context, o *demoOptions, s *streams, start time
 			return apiError(err)
 		}
 	}
-	bar := newProgressBar(s, "  shop traffic")
-	res, err := fixtures.DriveTraffic(ctx, proxyURL, fixtures.TrafficOptions{Requests: o.requests,
-		Concurrency: o.concurrency, Rate: o.rate, Seed: 42, Progress: bar.Update})
-	bar.Finish()
-	if err != nil {
+	if err := demoEvidenceAndCutover(ctx, s, o, client, adminURL, proxyURL); err != nil {
 		return err
-	}
-	fmt.Fprintf(s.out, "  %d requests in %s, %s\n", res.Requests, res.Duration.Round(time.Millisecond), statusSummary(res.ByStatus, res.Errors))
-	if err := waitForMirror(ctx, client); err != nil {
-		return err
-	}
-
-	demoStep(s, 5, "What the shadow diff found")
-	demoCommand(s, "status")
-	if err := runStatus(ctx, &statusOptions{controlOptions: controlOptions{admin: adminURL}}, "", &globalOptions{output: "table"}, indent(s)); err != nil {
-		return err
-	}
-	if err := demoFindings(ctx, client, s); err != nil {
-		return err
-	}
-
-	demoStep(s, 6, "Cut over what clears its gate; refuse the rest")
-	for _, route := range demoRoutes {
-		demoCommand(s, "cutover", route)
-		if err := demoCutover(ctx, client, route, s); err != nil {
-			return err
-		}
 	}
 
 	demoStep(s, 7, "Write the cutover report")
 	report := filepath.Join(dir, "migrate-report.html")
-	demoCommand(s, "report", "--config", rel(config), "--inventory", rel(inventory), "-o", rel(report))
+	demoCommand(s, "report", "--config", rel(config), "--inventory", rel(inventory), "--out", rel(report))
 	if o.keep {
 		time.Sleep(demoFlush + demoFlush/2)
 	} else {
