@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/strangler-fig/migrate/internal/logs"
 )
 
 // Backend answers a request; it has the shape of http.RoundTripper so an
@@ -396,7 +398,7 @@ func (m *Mirror) process(r *route, j job) {
 	if j.ex.Baseline != nil && !j.ex.Reverse && (!isWrite(method) || opts != nil && opts.BaselineWrites) &&
 		r.noise.WantBaseline(m.cfg.Now(), m.cfg.StableAfter) {
 		m.traffic.waitGap(maxYield)
-		again := m.call(j.ex.Baseline, j.req, j.ex.Body, opts, "baseline", false)
+		again := m.call(r.name, j.ex.Baseline, j.req, j.ex.Body, opts, "baseline", false)
 		if again.Error == "" {
 			res := Compare(j.ex.Legacy, again, opts, nil)
 			r.noise.Learn(res, m.cfg.Now())
@@ -410,7 +412,7 @@ func (m *Mirror) process(r *route, j job) {
 	}
 
 	m.traffic.waitGap(maxYield)
-	resp := m.call(j.ex.Candidate, j.req, j.ex.Body, opts, "1", !j.ex.Reverse && isWrite(method) && opts.writes() == WritesMarked)
+	resp := m.call(r.name, j.ex.Candidate, j.req, j.ex.Body, opts, "1", !j.ex.Reverse && isWrite(method) && opts.writes() == WritesMarked)
 	legacy, candidate := j.ex.Legacy, resp
 	if j.ex.Reverse {
 		legacy, candidate = resp, j.ex.Legacy
@@ -456,8 +458,10 @@ func recorded(req *http.Request, body []byte) RecordedRequest {
 
 // call sends one copy with its own deadline and reads the answer under the
 // body cap. It never returns a Go error: failures become Response.Error.
-func (m *Mirror) call(b Backend, base *http.Request, body []byte, opts *Options, marker string, markWrite bool) Response {
-	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), trafficKey{}, &m.traffic), opts.timeout())
+func (m *Mirror) call(route string, b Backend, base *http.Request, body []byte, opts *Options, marker string, markWrite bool) Response {
+	// The copy names its route, as the client's request does: an in-process
+	// candidate tells its guest (X_MATCHED_ROUTE) and logs it.
+	ctx, cancel := context.WithTimeout(logs.WithRoute(context.WithValue(context.Background(), trafficKey{}, &m.traffic), route), opts.timeout())
 	defer cancel()
 	req := base.Clone(ctx)
 	req.Header.Set(HeaderShadow, marker)

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/strangler-fig/migrate/internal/logs"
 	"github.com/strangler-fig/migrate/proxy"
 	"github.com/strangler-fig/migrate/proxy/wasm"
 	"github.com/strangler-fig/migrate/shadow"
@@ -199,6 +200,7 @@ func runProxy(ctx context.Context, o *proxyOptions, s *streams) error {
 	}
 	ready.Store(false)
 	logger.Info("proxy shutting down; finishing requests in flight", "grace", o.shutdownGrace)
+	defer logs.Flush(logger.Handler()) // the counts of lines still being suppressed
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

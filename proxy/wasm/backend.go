@@ -504,10 +504,10 @@ func (b *Backend) logStderr(r *http.Request, stderr *headBuffer, gerr *GuestErro
 	}
 	if gerr != nil {
 		attrs = append(attrs, "kind", gerr.Kind, "error", gerr.Err.Error())
-		b.logger.Warn("wasm guest failed", attrs...)
+		b.logger.WarnContext(r.Context(), "wasm guest failed", attrs...)
 		return
 	}
-	b.logger.Info("wasm guest stderr", attrs...)
+	b.logger.InfoContext(r.Context(), "wasm guest stderr", attrs...)
 }
 
 // acquire pins the current module version for one request.
