@@ -145,6 +145,7 @@ func New(ctx context.Context, opts Options, rt *Runtime) (*Backend, error) {
 	}
 	b.cur = m
 	b.lastCheck.Store(time.Now().UnixNano())
+	rt.budget.register(b)
 	return b, nil
 }
 
@@ -632,6 +633,7 @@ func (b *Backend) Close(ctx context.Context) error {
 		}
 		err = m.compiled.Close(ctx)
 		b.mem.close()
+		b.rt.budget.unregister(b)
 	})
 	return err
 }

@@ -35,7 +35,7 @@ type MemoryBudget struct {
 	reserved  int64
 	peak      int64
 	changed   chan struct{} // closed and replaced whenever bytes are given back
-	reclaimer map[*memoryPool]struct{}
+	reclaimer map[reclaimer]struct{}
 
 	refused atomic.Uint64
 }
@@ -49,7 +49,7 @@ func NewMemoryBudget(limit int64, wait time.Duration) (*MemoryBudget, error) {
 	if wait <= 0 {
 		wait = DefaultBudgetWait
 	}
-	return &MemoryBudget{limit: limit, wait: wait, changed: make(chan struct{}), reclaimer: map[*memoryPool]struct{}{}}, nil
+	return &MemoryBudget{limit: limit, wait: wait, changed: make(chan struct{}), reclaimer: map[reclaimer]struct{}{}}, nil
 }
 
 // BudgetStats are a budget's figures, for metrics and tests.
@@ -72,12 +72,21 @@ func (b *MemoryBudget) Stats() BudgetStats {
 	return BudgetStats{Limit: b.limit, Reserved: b.reserved, Peak: b.peak, Refused: b.refused.Load()}
 }
 
+// reclaimer is what holds reservations for later use — a memory pool's
+// buffers, a backend's idle reusable instances — and can give them up at
+// once for an instance that would otherwise wait.
+type reclaimer interface {
+	// dropIdle releases what is idle and reports whether it freed any.
+	dropIdle() bool
+}
+
 // errBudget is wrapped by the error of a refused reservation.
 var errBudget = errors.New("the proxy's Wasm memory budget is full")
 
 // reserve takes n bytes, waiting up to the budget's wait (or until ctx is
 // done) for other instances to give some back. Before waiting it asks the
-// memory pools to drop the buffers they keep. A nil budget is unlimited.
+// memory pools and the backends to drop the buffers and idle instances
+// they keep. A nil budget is unlimited.
 func (b *MemoryBudget) reserve(ctx context.Context, n int64) error {
 	if b == nil {
 		return nil
@@ -98,7 +107,7 @@ func (b *MemoryBudget) reserve(ctx context.Context, n int64) error {
 			return nil
 		}
 		changed := b.changed
-		pools := make([]*memoryPool, 0, len(b.reclaimer))
+		pools := make([]reclaimer, 0, len(b.reclaimer))
 		if !reclaimed {
 			for p := range b.reclaimer {
 				pools = append(pools, p)
@@ -159,8 +168,9 @@ func (b *MemoryBudget) release(n int64) {
 	b.mu.Unlock()
 }
 
-// register lets reserve drop p's idle buffers when the budget is short.
-func (b *MemoryBudget) register(p *memoryPool) {
+// register lets reserve drop p's idle buffers or instances when the budget
+// is short.
+func (b *MemoryBudget) register(p reclaimer) {
 	if b == nil {
 		return
 	}
@@ -169,7 +179,7 @@ func (b *MemoryBudget) register(p *memoryPool) {
 	b.mu.Unlock()
 }
 
-func (b *MemoryBudget) unregister(p *memoryPool) {
+func (b *MemoryBudget) unregister(p reclaimer) {
 	if b == nil {
 		return
 	}

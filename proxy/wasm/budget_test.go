@@ -191,3 +191,41 @@ func TestStdoutCapture(t *testing.T) {
 	}
 	w.free()
 }
+
+// TestMemoryBudgetReclaimsIdleInstances: an idle reusable instance holds
+// its reservation, and is closed for another route's instance that needs
+// the room.
+func TestMemoryBudgetReclaimsIdleInstances(t *testing.T) {
+	const perInstance = 16<<20 + 1<<20
+	budget, err := NewMemoryBudget(perInstance+(1<<20), 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := budgetRuntime(t, budget)
+	reused, err := New(context.Background(), Options{Path: buildReusableGuest(t), MaxMemory: 16 << 20, MaxResponse: 1 << 20, Reuse: 100}, rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reused.Close(context.Background())
+	fresh, err := New(context.Background(), Options{Path: buildGuest(t), MaxMemory: 16 << 20, MaxResponse: 1 << 20}, rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close(context.Background())
+	resp, err := reused.RoundTrip(httptest.NewRequest("GET", "http://guest/counter", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if reused.Stats().IdleInstances != 1 || budget.Stats().Reserved < 16<<20 {
+		t.Fatalf("after one reused request: %d idle, budget %+v; want one idle instance holding its reservation", reused.Stats().IdleInstances, budget.Stats())
+	}
+	resp, err = fresh.RoundTrip(httptest.NewRequest("GET", "http://guest/counter", nil))
+	if err != nil {
+		t.Fatalf("the other route was refused while the first only kept an idle instance: %v", err)
+	}
+	resp.Body.Close()
+	if n := reused.Stats().IdleInstances; n != 0 {
+		t.Errorf("%d idle instances survived the reclaim", n)
+	}
+}

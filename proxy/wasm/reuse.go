@@ -173,6 +173,19 @@ func (b *Backend) trimIdle() {
 	}
 }
 
+// dropIdle closes the idle reusable instances at once, for an instance
+// waiting on the memory budget, and drops the buffers they leave in the
+// pool; it reports whether it freed anything.
+func (b *Backend) dropIdle() bool {
+	b.mu.Lock()
+	idle := drainIdle(b.cur)
+	b.mu.Unlock()
+	for _, in := range idle {
+		b.closeInstance(in)
+	}
+	return b.mem.dropIdle() || len(idle) > 0
+}
+
 // drainIdle removes and returns all idle instances of m; b.mu is held.
 func drainIdle(m *module) []*instance {
 	idle := m.idle
