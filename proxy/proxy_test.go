@@ -631,7 +631,7 @@ func TestStatsCountBothSides(t *testing.T) {
 		t.Fatalf("status = %+v", st)
 	}
 	data, _ := json.Marshal(st)
-	if !strings.Contains(string(data), `"latency":{"candidate":{"p50":`) {
+	if !strings.Contains(string(data), `"latency":{"candidate":{"p50Millis":`) {
 		t.Fatalf("status JSON = %s", data)
 	}
 }

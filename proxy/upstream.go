@@ -173,6 +173,10 @@ func writeUpstreamError(w http.ResponseWriter, r *http.Request, service string, 
 	status, msg := http.StatusBadGateway, "the upstream failed to answer"
 	if isTimeout(err) {
 		status, msg = http.StatusGatewayTimeout, "the upstream did not answer in time"
+	} else if wasm.ErrorKind(err) == wasm.KindBudget {
+		// The guest never ran: the proxy is out of room for guest memory
+		// (wasmMemory), which is load, not a broken upstream.
+		status, msg = http.StatusServiceUnavailable, "the in-process candidate is at the proxy's memory budget (wasmMemory); retry later"
 	}
 	id := fmt.Sprintf("%016x", rand.Uint64())
 	writeJSONError(w, status, upstreamError{Error: msg, Service: service, Side: string(side), Status: status, ID: id},

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/strangler-fig/migrate/fixtures"
+	"github.com/strangler-fig/migrate/proxy/wasm"
 	"github.com/strangler-fig/migrate/strangler"
 )
 
@@ -94,5 +95,69 @@ func TestWasmCandidate(t *testing.T) {
 	}
 	if err := px.Load(ctx, bad); err == nil || !strings.Contains(err.Error(), "threads") {
 		t.Fatalf("unknown wasm option: %v", err)
+	}
+}
+
+// TestWasmCandidateOverBudget: a route whose instances cannot fit in the
+// proxy's guest-memory budget answers 503, not 502, and the failure is
+// counted as kind "budget".
+func TestWasmCandidateOverBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Wasm module")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	mods, err := fixtures.BuildWasm(ctx, filepath.Join(dir, "components"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := httptest.NewServer(fixtures.NewProductService())
+	defer legacy.Close()
+	yaml := "services:\n  product-service:\n    legacy: " + legacy.URL + "\n    candidate: {wasm: " + mods["product"] +
+		", maxMemory: 64MiB}\n    mode: cutover\n    routes: [\"GET /api/product\"]\n"
+	cfg, err := strangler.ParseConfig([]byte(yaml), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := strangler.OpenStore(cfg.StorePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctrl := strangler.NewController(store, nil, logger)
+	budget, err := wasm.NewMemoryBudget(32<<20, 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	factory, closeWasm, err := NewLimitedWasmFactory(ctx, "", budget, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeWasm(context.Background())
+	px := New(Options{Controller: ctrl, Logger: logger, Wasm: factory})
+	defer px.Close(context.Background())
+	if err := px.Load(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(px)
+	defer front.Close()
+	resp, err := http.Get(front.URL + "/api/product")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "wasmMemory") {
+		t.Fatalf("over budget: %d %s, want a 503 naming wasmMemory", resp.StatusCode, body)
+	}
+	if st := budget.Stats(); st.Refused != 1 || st.Reserved != 0 {
+		t.Errorf("budget %+v, want one refusal and nothing reserved", st)
+	}
+	rec := httptest.NewRecorder()
+	ctrl.Metrics().Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if want := `migrate_candidate_errors_total{kind="budget",route="GET /api/product"} 1`; !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("metrics lack %s", want)
 	}
 }

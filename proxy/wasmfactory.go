@@ -17,6 +17,13 @@ import (
 // its on-disk compilation cache in cacheDir ("" keeps it in memory), which
 // is created on first use, so configs without wasm candidates pay nothing.
 func NewWasmFactory(ctx context.Context, cacheDir string, logger *slog.Logger) (WasmFactory, func(context.Context) error, error) {
+	return NewLimitedWasmFactory(ctx, cacheDir, nil, logger)
+}
+
+// NewLimitedWasmFactory is NewWasmFactory with every instance of every
+// module reserving its memory from budget (nil: unlimited), the
+// proxy-wide wasmMemory cap.
+func NewLimitedWasmFactory(ctx context.Context, cacheDir string, budget *wasm.MemoryBudget, logger *slog.Logger) (WasmFactory, func(context.Context) error, error) {
 	var (
 		mu sync.Mutex
 		rt *wasm.Runtime
@@ -38,6 +45,7 @@ func NewWasmFactory(ctx context.Context, cacheDir string, logger *slog.Logger) (
 				mu.Unlock()
 				return nil, nil, err
 			}
+			r.LimitMemory(budget)
 			rt = r
 		}
 		mu.Unlock()

@@ -327,12 +327,49 @@ func cloneCounts(m map[string]uint64) map[string]uint64 {
 	return out
 }
 
-// Percentiles are latency quantiles of one side.
+// Percentiles are latency quantiles of one side. In JSON they are
+// milliseconds (numbers, to the microsecond) named p50Millis, p95Millis and
+// p99Millis, as every duration the admin API reports.
 type Percentiles struct {
-	P50 time.Duration `json:"p50"`
-	P95 time.Duration `json:"p95"`
-	P99 time.Duration `json:"p99"`
+	P50 time.Duration `json:"-"`
+	P95 time.Duration `json:"-"`
+	P99 time.Duration `json:"-"`
 }
+
+type percentilesJSON struct {
+	P50 float64 `json:"p50Millis"`
+	P95 float64 `json:"p95Millis"`
+	P99 float64 `json:"p99Millis"`
+	// Nanosecond integers under the bare names: how gate evidence stored
+	// in the audit log before the unit was fixed spells them.
+	OldP50 *int64 `json:"p50,omitempty"`
+	OldP95 *int64 `json:"p95,omitempty"`
+	OldP99 *int64 `json:"p99,omitempty"`
+}
+
+// MarshalJSON writes the quantiles in milliseconds.
+func (p Percentiles) MarshalJSON() ([]byte, error) {
+	return json.Marshal(percentilesJSON{P50: millis(p.P50), P95: millis(p.P95), P99: millis(p.P99)})
+}
+
+// UnmarshalJSON reads milliseconds, or the nanoseconds of older evidence.
+func (p *Percentiles) UnmarshalJSON(data []byte) error {
+	var v percentilesJSON
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	fromMillis := func(ms float64, old *int64) time.Duration {
+		if old != nil {
+			return time.Duration(*old)
+		}
+		return time.Duration(math.Round(ms * 1e6))
+	}
+	p.P50, p.P95, p.P99 = fromMillis(v.P50, v.OldP50), fromMillis(v.P95, v.OldP95), fromMillis(v.P99, v.OldP99)
+	return nil
+}
+
+// millis is d in milliseconds, rounded to the microsecond.
+func millis(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
 
 // Summary is what gates and reports read from Evidence.
 type Summary struct {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/strangler-fig/migrate/internal/logs"
 )
 
 // Backend answers a request; it has the shape of http.RoundTripper so an
@@ -396,7 +398,7 @@ func (m *Mirror) process(r *route, j job) {
 	if j.ex.Baseline != nil && !j.ex.Reverse && (!isWrite(method) || opts != nil && opts.BaselineWrites) &&
 		r.noise.WantBaseline(m.cfg.Now(), m.cfg.StableAfter) {
 		m.traffic.waitGap(maxYield)
-		again := m.call(j.ex.Baseline, j.req, j.ex.Body, opts, "baseline", false, nil)
+		again := m.call(r.name, j.ex.Baseline, j.req, j.ex.Body, opts, "baseline", false, nil)
 		if again.Error == "" {
 			res := Compare(j.ex.Legacy, again, opts, nil)
 			r.noise.Learn(res, m.cfg.Now())
@@ -417,7 +419,7 @@ func (m *Mirror) process(r *route, j job) {
 		// answer (proxy/wasm).
 		calls = &Calls{}
 	}
-	resp := m.call(j.ex.Candidate, j.req, j.ex.Body, opts, "1", !j.ex.Reverse && isWrite(method) && opts.writes() == WritesMarked, calls)
+	resp := m.call(r.name, j.ex.Candidate, j.req, j.ex.Body, opts, "1", !j.ex.Reverse && isWrite(method) && opts.writes() == WritesMarked, calls)
 	legacy, candidate := j.ex.Legacy, resp
 	if j.ex.Reverse {
 		legacy, candidate = resp, j.ex.Legacy
@@ -466,8 +468,10 @@ func recorded(req *http.Request, body []byte) RecordedRequest {
 //
 // With calls, the copy runs as a shadow copy (WithCalls): the calls an
 // in-process candidate makes are recorded on the Response.
-func (m *Mirror) call(b Backend, base *http.Request, body []byte, opts *Options, marker string, markWrite bool, calls *Calls) (out Response) {
-	base0 := context.WithValue(context.Background(), trafficKey{}, &m.traffic)
+func (m *Mirror) call(route string, b Backend, base *http.Request, body []byte, opts *Options, marker string, markWrite bool, calls *Calls) (out Response) {
+	// The copy names its route, as the client's request does: an in-process
+	// candidate tells its guest (X_MATCHED_ROUTE) and logs it.
+	base0 := logs.WithRoute(context.WithValue(context.Background(), trafficKey{}, &m.traffic), route)
 	if calls != nil {
 		base0 = WithCalls(base0, calls)
 		defer func() {

@@ -32,6 +32,18 @@ const (
 // CanaryActor is the audit log's actor for transitions a walk makes.
 const CanaryActor = "canary-walk"
 
+// CanaryWatchActor is the audit log's actor of a rollback by the canary
+// watch: a route in canary that no running walk holds (a manual `migrate
+// canary`, a paused walk, a walk that completed below 100%) is judged as a
+// walk step is, and rolled back when it fails.
+const CanaryWatchActor = "canary-watch"
+
+// DefaultCanaryWatchWindow is the canary watch's observation window: a
+// route is judged on what it served since the window began, and a window
+// that passed starts a new one, so an old healthy stretch cannot hide a new
+// regression.
+const DefaultCanaryWatchWindow = 30 * time.Second
+
 // canaryP99MinRequests is how many candidate requests a step needs before
 // its p99 (rather than its median) is compared with legacy's.
 const canaryP99MinRequests = 100
@@ -137,6 +149,17 @@ type canaryRunner struct {
 	mu      sync.Mutex
 	wake    chan struct{}
 	started map[int64]bool
+	// watch holds the canary watch's window per route; window is its
+	// length (DefaultCanaryWatchWindow when 0). Both are guarded by mu.
+	watch  map[string]*canaryWatch
+	window time.Duration
+}
+
+// canaryWatch is one route's current observation window.
+type canaryWatch struct {
+	weight  int
+	started time.Time
+	base    walkBaseline
 }
 
 func (r *canaryRunner) init() { r.once.Do(func() { r.wake = make(chan struct{}, 1) }) }
@@ -358,6 +381,7 @@ func (c *Controller) walkCanaries(ctx context.Context) {
 	c.canary.mu.Unlock()
 	for {
 		wait := c.advanceWalks(ctx)
+		c.watchCanaries(ctx)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -590,6 +614,101 @@ func (c *Controller) advanceWalk(ctx context.Context, w *CanaryWalk) error {
 	w.History = append(w.History, res)
 	w.Updated = c.Now()
 	return c.store.SaveCanaryWalk(ctx, w)
+}
+
+// watchCanaries applies the walker's regression watch to every route in
+// canary that no running walk holds, however it got there: the route's
+// traffic since its window began is analysed as a walk step is
+// (analyseStep, with the route's gate) on each pass of the walker, about
+// once a second. A failed verdict rolls the route back to legacy — at the
+// end of the window, or at once when the candidate's errors alone already
+// fail the step with at least the step's minimum of failed requests (a
+// candidate failing every request is back on legacy after that many, not
+// after a window). A window that passed starts a new one; an inconclusive
+// one keeps growing.
+func (c *Controller) watchCanaries(ctx context.Context) {
+	c.canary.mu.Lock()
+	defer c.canary.mu.Unlock()
+	walks, err := c.store.CanaryWalks(ctx, "", true)
+	if err != nil {
+		return // advanceWalks has logged it
+	}
+	held := map[string]bool{}
+	for _, w := range walks {
+		if w.State == WalkRunning {
+			for _, name := range w.Routes {
+				held[name] = true
+			}
+		}
+	}
+	if c.canary.watch == nil {
+		c.canary.watch = map[string]*canaryWatch{}
+	}
+	window := c.canary.window
+	if window <= 0 {
+		window = DefaultCanaryWatchWindow
+	}
+	now := c.Now()
+	watched := map[string]bool{}
+	for _, r := range c.Routes() {
+		st := r.State()
+		if st.Mode != ModeCanary || held[r.Name] {
+			continue
+		}
+		watched[r.Name] = true
+		wt := c.canary.watch[r.Name]
+		if wt == nil || wt.weight != st.Weight {
+			c.canary.watch[r.Name] = &canaryWatch{weight: st.Weight, started: now, base: c.baselines([]string{r.Name})[r.Name]}
+			continue
+		}
+		step := &CanaryWalk{Target: r.Name, Routes: []string{r.Name}, Weight: st.Weight,
+			Baseline: map[string]walkBaseline{r.Name: wt.base}}
+		res := c.analyseStep(step)
+		res.At = now
+		due := now.Sub(wt.started) >= window
+		switch {
+		case res.Verdict == VerdictFail && (due || errorsFail(res, c.walkGate(step).canaryMinRequests())):
+			reason := fmt.Sprintf("canary watch: %s at %d%% failed: %s", r.Name, st.Weight, failedText(res.Criteria))
+			evidence, _ := json.Marshal(GateSnapshot{Verdict: res.Verdict, To: ModeCanary, Criteria: res.Criteria, Canary: &res})
+			_, err := c.Transition(ctx, TransitionRequest{Target: r.Name, To: ModeLegacy, ExpectMode: ModeCanary, ExpectWeight: st.Weight,
+				Actor: CanaryWatchActor, Reason: reason, Evidence: evidence})
+			var conflict *ConflictError
+			switch {
+			case errors.As(err, &conflict):
+				// Someone moved the route meanwhile; the next pass sees where.
+			case err != nil:
+				if ctx.Err() == nil {
+					c.Logger.Error("canary watch: roll back", "route", r.Name, "err", err)
+				}
+				continue
+			default:
+				c.Logger.Warn("canary regression; rolled back to legacy", "route", r.Name, "weight", st.Weight, "why", failedText(res.Criteria))
+			}
+			delete(c.canary.watch, r.Name)
+		case due && res.Verdict == VerdictPass:
+			wt.started, wt.base = now, c.baselines([]string{r.Name})[r.Name]
+		}
+	}
+	for name := range c.canary.watch {
+		if !watched[name] {
+			delete(c.canary.watch, name)
+		}
+	}
+}
+
+// errorsFail reports whether a step fails on its candidate errors alone,
+// with at least minReq failed requests: not a blip of a few errors early
+// in the window, which the rest of it would dilute.
+func errorsFail(res CanaryStepResult, minReq int64) bool {
+	if res.CandidateErrors < minReq {
+		return false
+	}
+	for _, cr := range res.Criteria {
+		if cr.Name == "candidate errors" {
+			return !cr.Pass && !cr.Inconclusive
+		}
+	}
+	return false
 }
 
 // walkGate is the gate that sets a walk's thresholds: the target's.

@@ -512,3 +512,67 @@ func TestCanaryStepMatchRatio(t *testing.T) {
 		})
 	}
 }
+
+// TestCanaryWatchRollsBackManualCanary: a route put in canary by hand, on
+// a candidate failing every request, is rolled back by the same analysis
+// as a walk step, without a walk; a healthy one is left alone.
+func TestCanaryWatchRollsBackManualCanary(t *testing.T) {
+	ctx := context.Background()
+	l := startLive(t, filepath.Join(t.TempDir(), "migrate.db"), true)
+	l.ctrl.canary.mu.Lock()
+	l.ctrl.canary.window = 300 * time.Millisecond
+	l.ctrl.canary.mu.Unlock()
+	for _, req := range []TransitionRequest{
+		{Target: "GET /api/order", To: ModeCanary, Weight: 100, Actor: "ann"},
+		{Target: "POST /api/order", To: ModeCanary, Weight: 50, Actor: "ann"},
+	} {
+		if _, err := l.ctrl.Transition(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// GET fails every request, POST none.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for _, r := range l.ctrl.Routes() {
+				st := r.State()
+				if st.Mode == ModeCanary && rand.IntN(100) < st.Weight {
+					r.Observe(SideCandidate, 10*time.Millisecond, r.Name == "GET /api/order")
+				} else {
+					r.Observe(SideLegacy, 10*time.Millisecond, false)
+				}
+			}
+			time.Sleep(300 * time.Microsecond)
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	start := time.Now()
+	for l.ctrl.Route("GET /api/order").State().Mode != ModeLegacy {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("a manual canary failing every request is still %+v after 5 s", l.ctrl.Route("GET /api/order").State())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("rolled back after %s", time.Since(start).Round(time.Millisecond))
+	time.Sleep(time.Second) // several windows of the healthy route
+	if st := l.ctrl.Route("POST /api/order").State(); st != (RouteState{Mode: ModeCanary, Weight: 50}) {
+		t.Errorf("the healthy manual canary moved to %+v", st)
+	}
+	audit, err := l.ctrl.Audit(ctx, AuditQuery{Route: "GET /api/order"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := audit[len(audit)-1]
+	var snap GateSnapshot
+	if last.To != ModeLegacy || last.Actor != CanaryWatchActor || !strings.Contains(last.Reason, "candidate errors") ||
+		json.Unmarshal(last.Evidence, &snap) != nil || snap.Canary == nil || snap.Canary.CandidateErrors < DefaultCanaryMinRequests {
+		t.Fatalf("rollback audit = %+v (evidence %s)", last, last.Evidence)
+	}
+}

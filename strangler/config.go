@@ -63,6 +63,12 @@ type Config struct {
 	// send a request to two sides. Larger requests are served but not
 	// mirrored (counted as mirror drops). Default 1MiB.
 	MaxBufferedBody ByteSize `json:"maxBufferedBody,omitempty"`
+	// WasmMemory caps the memory all in-process (Wasm) candidates together
+	// may make the proxy hold: each instance reserves its route's maxMemory
+	// plus maxResponse from it before it starts, and an instance that finds
+	// no room within a second is refused with a 503 (kind "budget").
+	// Read at start. Default: a quarter of the machine's RAM, at most 1GiB.
+	WasmMemory ByteSize `json:"wasmMemory,omitempty"`
 	// AccessLogSample is the share of requests logged. Default 1%.
 	AccessLogSample *Percent `json:"accessLogSample,omitempty"`
 	// Services maps a service name to its upstreams and routes.
@@ -377,6 +383,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBufferedBody < 0 {
 		return errors.New("maxBufferedBody must not be negative")
+	}
+	if c.WasmMemory < 0 || (c.WasmMemory > 0 && c.WasmMemory < 1<<20) {
+		return fmt.Errorf("wasmMemory %d bytes is below 1MiB: it must hold at least one guest (its maxMemory plus maxResponse); omit it for the default", c.WasmMemory)
 	}
 	if c.AccessLogSample != nil && (*c.AccessLogSample < 0 || *c.AccessLogSample > 1) {
 		return errors.New("accessLogSample must be between 0% and 100%")

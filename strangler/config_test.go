@@ -90,6 +90,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad percent", base + "    gate: {minMatch: lots}\n", "percentage"},
 		{"bad duration", base + "    timeout: soon\n", "duration"},
 		{"bad size", "maxBufferedBody: huge\n" + base, "size"},
+		{"tiny wasm memory", "wasmMemory: 64KiB\n" + base, "wasmMemory 65536 bytes is below 1MiB"},
 		{"bad listen", "listen: nowhere\n" + base, "listen:"},
 		{"bad default", "default: ftp://x\n" + base, "default:"},
 		{"api version", "apiVersion: migrate/v2\n" + base, "apiVersion"},

@@ -52,7 +52,7 @@ func NewMetrics() *Metrics {
 		candErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "migrate_candidate_errors_total",
 			Help: "Failed requests the candidate answered (canary, cutover, retired), by route and kind: " +
-				"trap, exit, deadline, memory, headers, too-large for in-process modules; timeout, connect, reset, error for URLs; " +
+				"trap, exit, deadline, memory, headers, too-large, budget for in-process modules; timeout, connect, reset, error for URLs; " +
 				"status-5xx for an answer with a 5xx status. Shadow copies are in migrate_shadow_candidate_errors_total.",
 		}, []string{"route", "kind"}),
 	}

@@ -132,9 +132,9 @@ func (s SideSnapshot) ErrorRate() float64 {
 
 // Latency summarises a side as percentiles in milliseconds.
 type Latency struct {
-	P50 float64 `json:"p50"`
-	P95 float64 `json:"p95"`
-	P99 float64 `json:"p99"`
+	P50 float64 `json:"p50Millis"`
+	P95 float64 `json:"p95Millis"`
+	P99 float64 `json:"p99Millis"`
 }
 
 // Latency reads the p50, p95 and p99 in milliseconds.

@@ -118,7 +118,7 @@ func TestStatusJSON(t *testing.T) {
 		}
 	}
 	lat := r["latency"].(map[string]any)["legacy"].(map[string]any)
-	if lat["p50"].(float64) < 4 || lat["p99"] == nil || lat["p95"] == nil {
+	if lat["p50Millis"].(float64) < 4 || lat["p99Millis"] == nil || lat["p95Millis"] == nil {
 		t.Errorf("latency = %v", lat)
 	}
 	table, _, _ := runCLI(t, "status", "--admin", admin)

@@ -7,31 +7,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/strangler-fig/migrate/analyze"
 	"github.com/strangler-fig/migrate/strangler"
 )
-
-// syncBuffer is a bytes.Buffer the demo writes to while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestDemoJourney runs the whole journey as `migrate demo` does, with less
 // traffic, and checks what a newcomer is promised: the faithful port shows
@@ -42,7 +23,7 @@ func TestDemoJourney(t *testing.T) {
 		t.Skip("the demo journey builds Wasm components and drives traffic")
 	}
 	dir := t.TempDir()
-	var out, errOut syncBuffer
+	var out, errOut lockedBuffer
 	s := &streams{in: strings.NewReader(""), out: &out, err: &errOut}
 	// --keep: the journey, then everything stays up until the context ends.
 	o := &demoOptions{dir: dir, requests: 2000, concurrency: 4, rate: 400, keep: true}

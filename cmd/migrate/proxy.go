@@ -16,8 +16,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/strangler-fig/migrate/internal/logs"
 	"github.com/strangler-fig/migrate/proxy"
 	"github.com/strangler-fig/migrate/proxy/wasm"
 	"github.com/strangler-fig/migrate/shadow"
@@ -139,7 +141,11 @@ func runProxy(ctx context.Context, o *proxyOptions, s *streams) error {
 	mirror := shadow.NewMirror(shadow.MirrorConfig{Logger: logger}, store)
 	ctrl := strangler.NewController(store, strangler.NewMetrics(), logger)
 	ctrl.Shadow = mirror
-	wasmFactory, closeWasm, err := proxy.NewWasmFactory(ctx, wasmCacheDir(cfg), logger)
+	budget, err := wasmBudget(cfg, ctrl)
+	if err != nil {
+		return err
+	}
+	wasmFactory, closeWasm, err := proxy.NewLimitedWasmFactory(ctx, wasmCacheDir(cfg), budget, logger)
 	if err != nil {
 		return err
 	}
@@ -209,6 +215,7 @@ func runProxy(ctx context.Context, o *proxyOptions, s *streams) error {
 	}
 	ready.Store(false)
 	logger.Info("proxy shutting down; finishing requests in flight", "grace", o.shutdownGrace)
+	defer logs.Flush(logger.Handler()) // the counts of lines still being suppressed
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
@@ -235,6 +242,32 @@ func removeAdminFile(file string, pid int, logger *slog.Logger) {
 	if err := os.Remove(file); err != nil && !errors.Is(err, os.ErrNotExist) {
 		logger.Warn("remove admin address file", "file", file, "err", err)
 	}
+}
+
+// wasmBudget is the proxy-wide cap on guest memory (wasmMemory), exported
+// as metrics: its limit, what is reserved now, and the instances refused.
+func wasmBudget(cfg *strangler.Config, ctrl *strangler.Controller) (*wasm.MemoryBudget, error) {
+	limit := int64(cfg.WasmMemory)
+	if limit == 0 {
+		limit = wasm.DefaultMemoryLimit()
+	}
+	budget, err := wasm.NewMemoryBudget(limit, 0)
+	if err != nil {
+		return nil, err
+	}
+	reg := ctrl.Metrics().Registry()
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "migrate_wasm_memory_limit_bytes",
+			Help: "The memory budget of all in-process candidates together (wasmMemory)."},
+			func() float64 { return float64(budget.Stats().Limit) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "migrate_wasm_memory_reserved_bytes",
+			Help: "Guest memory reserved now: running instances (maxMemory + maxResponse each), idle reusable instances and pooled buffers."},
+			func() float64 { return float64(budget.Stats().Reserved) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "migrate_wasm_memory_refused_total",
+			Help: "Guest instances refused (503, candidate error kind budget) because the memory budget stayed full."},
+			func() float64 { return float64(budget.Stats().Refused) }),
+	)
+	return budget, nil
 }
 
 // wasmCacheDir is where compiled modules are cached between runs: next to

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strangler-fig/migrate/internal/configfile"
+	"github.com/strangler-fig/migrate/internal/logs"
 )
 
 // Exit codes are part of the contract: pipelines branch on them.
@@ -256,11 +257,21 @@ func newLogger(w interface{ Write([]byte) (int, error) }, level, format string) 
 		return nil, usageErrorf("--log-level: %v", err)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
+	var h slog.Handler
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		h = slog.NewTextHandler(w, opts)
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, usageErrorf("--log-format must be text or json, not %q", format)
 	}
-	return nil, usageErrorf("--log-format must be text or json, not %q", format)
+	// A candidate failing every request must not write a line per request:
+	// repeats per route and reason are summarised (the sampled access log,
+	// whose rate accessLogSample sets, is left alone).
+	return slog.New(logs.NewLimiter(h, logs.LimitOptions{Window: logWindow, Exempt: []string{"access"}})), nil
 }
+
+// logWindow is the log limiter's window: per route, message and reason,
+// logs.DefaultBurst lines per window, then one summary line.
+var logWindow = logs.DefaultWindow

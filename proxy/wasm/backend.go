@@ -126,7 +126,7 @@ func New(ctx context.Context, opts Options, rt *Runtime) (*Backend, error) {
 		rt:         rt,
 		opts:       opts,
 		logger:     rt.logger.With("module", opts.Path),
-		mem:        newMemoryPool(opts.Pool),
+		mem:        newMemoryPool(opts.Pool, rt.budget),
 		checkEvery: reloadCheckInterval,
 	}
 	if opts.Pool > 0 {
@@ -148,6 +148,7 @@ func New(ctx context.Context, opts Options, rt *Runtime) (*Backend, error) {
 	}
 	b.cur = m
 	b.lastCheck.Store(time.Now().UnixNano())
+	rt.budget.register(b)
 	return b, nil
 }
 
@@ -230,6 +231,9 @@ func (b *Backend) validate(c wazero.CompiledModule) (reusable bool, err error) {
 	return reusable, nil
 }
 
+// linearLimit is the most linear memory one instance may have, in bytes.
+func (b *Backend) linearLimit() int64 { return int64(b.opts.memoryPages()) * wasmPageSize }
+
 // Options returns the backend's options with defaults applied.
 func (b *Backend) Options() Options { return b.opts }
 
@@ -274,18 +278,32 @@ func (b *Backend) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 	}
 
+	// The proxy-wide memory budget: this request's stdout, and for a WAGI
+	// command the instance's whole linear memory, are reserved before the
+	// guest starts (a reusable guest's instance reserves its own).
+	need := int64(b.opts.MaxResponse)
+	if !m.reusable {
+		need += b.linearLimit()
+	}
+	if err := b.rt.budget.reserve(ctx, need); err != nil {
+		b.stats.fail(KindBudget)
+		return nil, &GuestError{Kind: KindBudget, Err: err}
+	}
+	defer b.rt.budget.release(int64(b.opts.MaxResponse))
+
 	b.stats.requests.Add(1)
 	b.stats.enter()
 	defer b.stats.inFlight.Add(-1)
 
 	stdout := &limitedBuffer{limit: int(b.opts.MaxResponse), overflow: func() { cancelCause(errTooLarge) }}
+	defer stdout.free()
 	stderr := &headBuffer{limit: maxStderr}
 	var mem *linearMemory
 	var runErr error
 	if m.reusable {
 		mem, runErr = b.serveReusable(ctx, m, r, body, stdout, stderr)
 	} else {
-		mem = &linearMemory{pool: b.mem, limit: uint64(b.opts.memoryPages()) * wasmPageSize, live: &b.stats}
+		mem = &linearMemory{pool: b.mem, limit: uint64(b.linearLimit()), live: &b.stats, reserved: b.linearLimit()}
 		runErr = b.run(experimental.WithMemoryAllocator(ctx, mem), m, b.config(ctx, r, body, stdout, stderr))
 		// The guest has stopped for good: its memory may serve the next request.
 		b.stats.observeMemory(mem.peakSize)
@@ -308,6 +326,11 @@ func (b *Backend) RoundTrip(r *http.Request) (*http.Response, error) {
 	contentLength := int64(len(respBody))
 	if r.Method == http.MethodHead {
 		respBody = nil
+	} else if stdout.mapped {
+		// The capture buffer is unmapped when RoundTrip returns, so that a
+		// large answer's pages go back to the system at once; the body the
+		// client gets is a copy of exactly its size.
+		respBody = bytes.Clone(respBody)
 	}
 	return &http.Response{
 		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
@@ -448,6 +471,10 @@ func (b *Backend) classify(ctx context.Context, err error, mem *linearMemory, st
 		// A guest refused memory that recovered and answered is a success.
 		return nil
 	}
+	if errors.Is(err, errBudget) {
+		// A reusable guest's new instance found no room in the budget.
+		return &GuestError{Kind: KindBudget, Err: err}
+	}
 	why := stderr.firstLine()
 	if why != "" {
 		why = " (stderr: " + why + ")"
@@ -481,10 +508,10 @@ func (b *Backend) logStderr(r *http.Request, stderr *headBuffer, gerr *GuestErro
 	}
 	if gerr != nil {
 		attrs = append(attrs, "kind", gerr.Kind, "error", gerr.Err.Error())
-		b.logger.Warn("wasm guest failed", attrs...)
+		b.logger.WarnContext(r.Context(), "wasm guest failed", attrs...)
 		return
 	}
-	b.logger.Info("wasm guest stderr", attrs...)
+	b.logger.InfoContext(r.Context(), "wasm guest stderr", attrs...)
 }
 
 // acquire pins the current module version for one request.
@@ -609,6 +636,7 @@ func (b *Backend) Close(ctx context.Context) error {
 		}
 		err = m.compiled.Close(ctx)
 		b.mem.close()
+		b.rt.budget.unregister(b)
 	})
 	return err
 }
@@ -637,23 +665,60 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 }
 
 // limitedBuffer collects stdout up to limit bytes; past it, writes fail
-// and overflow stops the guest.
+// (nothing more is kept) and overflow stops the guest. It starts on the Go
+// heap; an output that outgrows mappedAbove moves to a mapping of the whole
+// limit, which free unmaps, so a guest printing megabytes leaves nothing
+// behind for the Go heap to hold on to.
 type limitedBuffer struct {
-	bytes.Buffer
+	buf        []byte
+	mapped     bool
 	limit      int
 	overflowed bool
 	overflow   func()
 }
 
+// mappedAbove is the output size past which stdout moves to a mapping.
+const mappedAbove = 64 << 10
+
 func (w *limitedBuffer) Write(p []byte) (int, error) {
-	if w.overflowed || w.Len()+len(p) > w.limit {
+	if w.overflowed || len(w.buf)+len(p) > w.limit {
 		if !w.overflowed {
 			w.overflowed = true
 			w.overflow()
 		}
 		return 0, errTooLarge
 	}
-	return w.Buffer.Write(p)
+	if n := len(w.buf) + len(p); n > cap(w.buf) {
+		w.grow(n)
+	}
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
+
+// grow makes room for n bytes, never allocating past the limit.
+func (w *limitedBuffer) grow(n int) {
+	var nb []byte
+	mapped := false
+	if n > mappedAbove && !w.mapped {
+		if nb = reserveLinear(uint64(w.limit)); nb != nil {
+			mapped = true
+		}
+	}
+	if nb == nil {
+		nb = make([]byte, 0, min(max(n, 2*cap(w.buf), 512), w.limit))
+	}
+	nb = append(nb, w.buf...)
+	releaseLinear(w.buf, w.mapped)
+	w.buf, w.mapped = nb, mapped
+}
+
+// Bytes is what the guest wrote; valid until free.
+func (w *limitedBuffer) Bytes() []byte { return w.buf }
+
+// free releases the buffer.
+func (w *limitedBuffer) free() {
+	releaseLinear(w.buf, w.mapped)
+	w.buf, w.mapped = nil, false
 }
 
 // headBuffer keeps the first limit bytes written and counts the rest.

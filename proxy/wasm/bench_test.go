@@ -150,7 +150,7 @@ func BenchmarkInstantiate(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			pool := newMemoryPool(0)
+			pool := newMemoryPool(0, nil)
 			run := func() error {
 				var out bytes.Buffer
 				cfg := wazero.NewModuleConfig().WithName("").WithSysWalltime().WithSysNanotime().

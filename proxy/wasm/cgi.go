@@ -10,24 +10,22 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
-)
 
-type matchedRouteKey struct{}
+	"github.com/strangler-fig/migrate/internal/logs"
+)
 
 // WithMatchedRoute returns a context carrying the route the proxy matched
 // for the request, e.g. "POST /api/order" or "/api/order/{id}". RoundTrip
 // passes its path template (the route without its method) to the guest as
 // X_MATCHED_ROUTE and names the route in log records. Without it the guest
-// sees "/...", the value Spin gives a component mounted at the root.
+// sees "/...", the value Spin gives a component mounted at the root. It is
+// logs.WithRoute: shadow copies carry the same route.
 func WithMatchedRoute(ctx context.Context, route string) context.Context {
-	return context.WithValue(ctx, matchedRouteKey{}, route)
+	return logs.WithRoute(ctx, route)
 }
 
 // matchedRoute returns the route stored by WithMatchedRoute, or "".
-func matchedRoute(ctx context.Context) string {
-	s, _ := ctx.Value(matchedRouteKey{}).(string)
-	return s
-}
+func matchedRoute(ctx context.Context) string { return logs.Route(ctx) }
 
 // routeTemplate strips a leading HTTP method from a route name.
 func routeTemplate(route string) string {

@@ -89,10 +89,16 @@
 // iterations — see instrumentLoops — and a sleeping guest is woken),
 // Options.MaxResponse caps stdout.
 //
+// Across routes: a Runtime given a MemoryBudget (Runtime.LimitMemory, the
+// proxy's wasmMemory) makes every instance reserve its MaxMemory plus
+// MaxResponse from it before it starts; one that finds no room within the
+// budget's wait fails with KindBudget, so all guests together never hold
+// more than the budget, whatever they do.
+//
 // # Failures
 //
 // When the guest fails, RoundTrip returns a *GuestError whose Kind is one
-// of trap, exit, deadline, memory, headers and too-large; Stats counts them
+// of trap, exit, deadline, memory, headers, too-large and budget; Stats counts them
 // per kind for metrics. The proxy answers clients with a 5xx and records
 // the kind as the candidate's error in shadow mode.
 //

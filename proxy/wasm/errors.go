@@ -28,10 +28,14 @@ const (
 	// KindTooLarge: the guest wrote more than Options.MaxResponse to stdout
 	// and was interrupted.
 	KindTooLarge = "too-large"
+	// KindBudget: the guest did not start because the proxy's memory budget
+	// for all guests (wasmMemory) stayed full for the whole wait; the proxy
+	// answers 503.
+	KindBudget = "budget"
 )
 
 // Kinds lists every GuestError kind.
-var Kinds = []string{KindTrap, KindExit, KindDeadline, KindMemory, KindHeaders, KindTooLarge}
+var Kinds = []string{KindTrap, KindExit, KindDeadline, KindMemory, KindHeaders, KindTooLarge, KindBudget}
 
 // GuestError is the error RoundTrip returns when the guest, not the
 // transport, failed. The proxy turns it into a 5xx for clients and records
@@ -112,7 +116,7 @@ type counters struct {
 	peakLiveMemory atomic.Int64
 	reloads        atomic.Uint64
 	reloadErrors   atomic.Uint64
-	errors         [6]atomic.Uint64 // indexed like Kinds
+	errors         [7]atomic.Uint64 // indexed like Kinds
 }
 
 func (c *counters) fail(kind string) {

@@ -28,6 +28,7 @@ const maxPooledBuffers = 64
 // A recycled buffer is zeroed before reuse, so every instance still starts
 // from exactly the memory a new one would have: isolation is unchanged.
 type memoryPool struct {
+	budget *MemoryBudget // nil: unlimited; otherwise pooled buffers hold a reservation
 	mu     sync.Mutex
 	free   []pooledBuffer
 	keep   int // buffers kept regardless of idleness (Options.Pool)
@@ -39,14 +40,28 @@ type memoryPool struct {
 type pooledBuffer struct {
 	buf    []byte // len = bytes the last guest used (dirty), cap = allocation
 	mapped bool   // from reserveLinear, to be released with releaseLinear
+	charge int64  // bytes of the budget it holds while pooled
 	since  time.Time
 }
 
-func newMemoryPool(keep int) *memoryPool {
-	return &memoryPool{keep: keep, max: max(keep, maxPooledBuffers)}
+func newMemoryPool(keep int, budget *MemoryBudget) *memoryPool {
+	p := &memoryPool{keep: keep, max: max(keep, maxPooledBuffers), budget: budget}
+	budget.register(p)
+	return p
 }
 
-// get returns a zeroed buffer of length 0, or nil when none is free.
+// bufferCharge is what a pooled buffer occupies: the pages a guest touched
+// of a mapping (the rest costs no RAM), the whole allocation of a heap one.
+func bufferCharge(b []byte, mapped bool) int64 {
+	if mapped {
+		return int64(len(b))
+	}
+	return int64(cap(b))
+}
+
+// get returns a zeroed buffer of length 0, or nil when none is free. The
+// buffer's reservation goes back to the budget: the instance taking it has
+// reserved its whole cap already.
 func (p *memoryPool) get() (b []byte, mapped bool) {
 	p.mu.Lock()
 	n := len(p.free)
@@ -55,27 +70,57 @@ func (p *memoryPool) get() (b []byte, mapped bool) {
 		return nil, false
 	}
 	f := p.free[n-1]
+	p.free[n-1] = pooledBuffer{}
 	p.free = p.free[:n-1]
 	p.mu.Unlock()
+	p.budget.release(f.charge)
 	clear(f.buf)
 	return f.buf[:0], f.mapped
 }
 
-// put returns a buffer whose first len(b) bytes the guest may have written.
-func (p *memoryPool) put(b []byte, mapped bool) {
-	if cap(b) == 0 {
-		return
+// put returns a buffer whose first len(b) bytes the guest may have written,
+// together with the instance's reservation of reserved bytes: the pool keeps
+// what the buffer occupies of it and gives the rest back (all of it when the
+// buffer is dropped).
+func (p *memoryPool) put(b []byte, mapped bool, reserved int64) {
+	charge := min(bufferCharge(b, mapped), reserved)
+	if p.budget == nil {
+		charge = 0
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed || len(p.free) >= p.max {
+	if cap(b) == 0 || p.closed || len(p.free) >= p.max {
+		p.mu.Unlock()
 		releaseLinear(b, mapped)
+		p.budget.release(reserved)
 		return
 	}
-	p.free = append(p.free, pooledBuffer{buf: b, mapped: mapped, since: time.Now()})
+	p.free = append(p.free, pooledBuffer{buf: b, mapped: mapped, charge: charge, since: time.Now()})
 	if len(p.free) > p.keep && p.timer == nil {
 		p.timer = time.AfterFunc(idleRelease, p.trim)
 	}
+	p.mu.Unlock()
+	p.budget.release(reserved - charge)
+}
+
+// dropIdle releases the buffers beyond the kept ones at once, for an
+// instance waiting on the budget, and reports whether it freed any.
+func (p *memoryPool) dropIdle() bool {
+	p.mu.Lock()
+	var dropped []pooledBuffer
+	if n := len(p.free) - p.keep; n > 0 {
+		// The oldest entries are first.
+		dropped = append(dropped, p.free[:n]...)
+		p.free = append(p.free[:0], p.free[n:]...)
+		clear(p.free[len(p.free):cap(p.free)])
+	}
+	p.mu.Unlock()
+	var freed int64
+	for _, f := range dropped {
+		releaseLinear(f.buf, f.mapped)
+		freed += f.charge
+	}
+	p.budget.release(freed)
+	return freed > 0
 }
 
 // trim drops buffers idle for idleRelease beyond the kept ones, and re-arms
@@ -86,15 +131,18 @@ func (p *memoryPool) trim() {
 	p.timer = nil
 	cutoff := time.Now().Add(-idleRelease)
 	kept := p.free[:0]
+	var freed int64
 	for i, f := range p.free {
 		// The oldest entries are first; keep the newest p.keep always.
 		if f.since.Before(cutoff) && len(p.free)-i > p.keep {
 			releaseLinear(f.buf, f.mapped)
+			freed += f.charge
 			continue
 		}
 		kept = append(kept, f)
 	}
-	clear(p.free[len(kept):]) // let the GC have the dropped heap buffers
+	defer func() { p.budget.release(freed) }() // runs before the unlock above
+	clear(p.free[len(kept):])                  // let the GC have the dropped heap buffers
 	p.free = kept
 	if len(p.free) > p.keep && !p.closed {
 		p.timer = time.AfterFunc(idleRelease, p.trim)
@@ -119,11 +167,15 @@ func (p *memoryPool) close() {
 		p.timer.Stop()
 		p.timer = nil
 	}
+	var freed int64
 	for _, f := range p.free {
 		releaseLinear(f.buf, f.mapped)
+		freed += f.charge
 	}
 	clear(p.free)
 	p.free = nil
+	p.budget.release(freed)
+	p.budget.unregister(p)
 }
 
 // linearMemory is one request's guest memory: it enforces the route's cap
@@ -142,6 +194,9 @@ type linearMemory struct {
 	refused  bool
 	peakSize uint64
 	live     *counters // nil: growth is not added to the backend's live memory
+	// reserved is the instance's reservation of the proxy's memory budget,
+	// handed back (to the pool with the buffer, or to the budget) by release.
+	reserved int64
 }
 
 var _ experimental.LinearMemory = (*linearMemory)(nil)
@@ -197,7 +252,10 @@ func (m *linearMemory) release() {
 		m.live = nil // counted once, however often release is called
 	}
 	if m.buf != nil {
-		m.pool.put(m.buf, m.mapped)
+		m.pool.put(m.buf, m.mapped, m.reserved)
 		m.buf = nil
+	} else {
+		m.pool.budget.release(m.reserved)
 	}
+	m.reserved = 0
 }

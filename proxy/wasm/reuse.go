@@ -92,7 +92,13 @@ func (b *Backend) serveReusable(ctx context.Context, m *module, r *http.Request,
 // if exported, runs under the request's deadline.
 func (b *Backend) instantiate(ctx context.Context, m *module, stdout, stderr io.Writer) (*instance, error) {
 	rio := &requestIO{ctx: ctx, yield: shadow.Yielder(ctx), stdout: stdout, stderr: stderr}
-	in := &instance{io: rio, mem: &linearMemory{pool: b.mem, limit: uint64(b.opts.memoryPages()) * wasmPageSize, live: &b.stats}}
+	in := &instance{io: rio, mem: &linearMemory{pool: b.mem, limit: uint64(b.linearLimit()), live: &b.stats}}
+	// The instance holds its linear memory's reservation while it lives,
+	// idle ones included; closeInstance gives it back.
+	if err := b.rt.budget.reserve(ctx, b.linearLimit()); err != nil {
+		return in, err
+	}
+	in.mem.reserved = b.linearLimit()
 	cfg := b.instanceConfig(rio).WithStartFunctions("_initialize")
 	mod, err := b.runtimeFor(m).InstantiateModule(experimental.WithMemoryAllocator(ctx, in.mem), m.compiled, cfg)
 	if err != nil {
@@ -165,6 +171,19 @@ func (b *Backend) trimIdle() {
 	for _, in := range stale {
 		b.closeInstance(in)
 	}
+}
+
+// dropIdle closes the idle reusable instances at once, for an instance
+// waiting on the memory budget, and drops the buffers they leave in the
+// pool; it reports whether it freed anything.
+func (b *Backend) dropIdle() bool {
+	b.mu.Lock()
+	idle := drainIdle(b.cur)
+	b.mu.Unlock()
+	for _, in := range idle {
+		b.closeInstance(in)
+	}
+	return b.mem.dropIdle() || len(idle) > 0
 }
 
 // drainIdle removes and returns all idle instances of m; b.mu is held.

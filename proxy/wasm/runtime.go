@@ -22,7 +22,16 @@ type Runtime struct {
 	checked wazero.Runtime
 	cache   wazero.CompilationCache
 	logger  *slog.Logger
+	// budget is the proxy-wide cap on guest memory; nil is unlimited.
+	budget *MemoryBudget
 }
+
+// LimitMemory makes every Backend created afterwards with r reserve its
+// instances' memory from budget (see MemoryBudget). Call it before New.
+func (r *Runtime) LimitMemory(budget *MemoryBudget) { r.budget = budget }
+
+// MemoryBudget returns the budget set by LimitMemory, or nil.
+func (r *Runtime) MemoryBudget() *MemoryBudget { return r.budget }
 
 // NewRuntime starts a runtime that compiles modules with wazero's optimizing
 // compiler (the interpreter where no compiler exists for the platform).
