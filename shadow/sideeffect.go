@@ -104,6 +104,16 @@ func isIDSegment(seg string) bool {
 // sent to: anything but GET, HEAD, OPTIONS and TRACE.
 func IsWrite(method string) bool { return isWrite(method) }
 
+// hasWrite reports whether any of calls is a write.
+func hasWrite(calls []Call) bool {
+	for _, c := range calls {
+		if isWrite(c.Method) {
+			return true
+		}
+	}
+	return false
+}
+
 // Calls collects one request's outbound calls; it is safe for concurrent
 // use.
 type Calls struct {

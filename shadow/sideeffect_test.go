@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 func jsonResponse(body string, calls ...Call) Response {
@@ -172,5 +173,26 @@ func TestSideEffectsGroupedByRoute(t *testing.T) {
 		if got := CollapseIDs(in); got != out {
 			t.Errorf("CollapseIDs(%q) = %q, want %q", in, got, out)
 		}
+	}
+}
+
+// TestEvidenceCountsSamplesWithWrites: of the samples whose calls were
+// compared, those in which either side wrote are counted, merged across
+// replicas and summarised; reads alone are not writes.
+func TestEvidenceCountsSamplesWithWrites(t *testing.T) {
+	read := Call{Method: "GET", URL: "/api/inventory", Status: 200}
+	write := Call{Method: "DELETE", URL: "/api/inventory/7", Status: 204}
+	add := func(ev *Evidence, legacy, cand []Call) {
+		l, c := jsonResponse(`{}`, legacy...), jsonResponse(`{}`, cand...)
+		ev.Add(Sample{At: time.Now(), Route: ev.Route, Legacy: l, Candidate: c, Result: Compare(l, c, nil, nil)})
+	}
+	a, b := NewEvidence("GET /api/order", "order-service"), NewEvidence("GET /api/order", "order-service")
+	add(a, []Call{read}, []Call{read})
+	add(a, []Call{write}, []Call{write})
+	add(b, nil, []Call{write})
+	a.Merge(b)
+	sum := a.Summary(nil)
+	if a.CallsCompared != 3 || a.CallsWrote != 2 || sum.CallsWrote != 2 || sum.SideEffects != 1 {
+		t.Errorf("compared %d, wrote %d (summary %d), side effects %d; want 3, 2, 2, 1", a.CallsCompared, a.CallsWrote, sum.CallsWrote, sum.SideEffects)
 	}
 }
