@@ -44,6 +44,27 @@ func (g *egress) watch(id string, c *shadow.Calls) (done func(), ok bool) {
 	return func() { g.calls.Delete(id); g.n.Add(-1) }, true
 }
 
+// watchLegacyCalls is the request-id bookkeeping of one shadowed request:
+// legacy's calls through the proxy while it answers are its side effects,
+// told apart from other traffic by the request id, which is set when the
+// client sent none. It returns the recorder (nil when another request in
+// flight has the same id) and the stop to call once legacy has answered;
+// stop may be called more than once.
+func (p *Proxy) watchLegacyCalls(r *http.Request) (*shadow.Calls, func()) {
+	id := r.Header.Get(headerRequestID)
+	if id == "" {
+		id = newRequestID()
+		r.Header.Set(headerRequestID, id)
+	}
+	calls := &shadow.Calls{}
+	done, ok := p.egress.watch(id, calls)
+	if !ok {
+		return nil, func() {}
+	}
+	var once sync.Once
+	return calls, func() { once.Do(done) }
+}
+
 // of returns the recorder of the request r was made to answer, or nil.
 func (g *egress) of(r *http.Request) *shadow.Calls {
 	if g.n.Load() == 0 {
