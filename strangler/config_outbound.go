@@ -34,12 +34,11 @@ func (c *Config) checkOutboundNames() error {
 				continue
 			}
 			msg := fmt.Sprintf("services.%s.candidate.outbound[%d]: %q is not a service of this config", name, i, a)
+			hint := fmt.Sprintf("write a host outside the config as an origin: %q", "http://"+a)
 			if near := configfile.Nearest(a, names); near != "" {
-				msg += fmt.Sprintf("; did you mean %q?", near)
-			} else {
-				msg += fmt.Sprintf(" (services: %s)", strings.Join(names, ", "))
+				return fmt.Errorf("%s; did you mean %q? (%s)", msg, near, hint)
 			}
-			return fmt.Errorf("%s; write a host outside the config as an origin, \"http://%s\"", msg, a)
+			return fmt.Errorf("%s (services: %s); %s", msg, strings.Join(names, ", "), hint)
 		}
 	}
 	return nil
