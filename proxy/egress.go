@@ -44,6 +44,27 @@ func (g *egress) watch(id string, c *shadow.Calls) (done func(), ok bool) {
 	return func() { g.calls.Delete(id); g.n.Add(-1) }, true
 }
 
+// watchLegacyCalls is the request-id bookkeeping of one shadowed request:
+// legacy's calls through the proxy while it answers are its side effects,
+// told apart from other traffic by the request id, which is set when the
+// client sent none. It returns the recorder (nil when another request in
+// flight has the same id) and the stop to call once legacy has answered;
+// stop may be called more than once.
+func (p *Proxy) watchLegacyCalls(r *http.Request) (*shadow.Calls, func()) {
+	id := r.Header.Get(headerRequestID)
+	if id == "" {
+		id = newRequestID()
+		r.Header.Set(headerRequestID, id)
+	}
+	calls := &shadow.Calls{}
+	done, ok := p.egress.watch(id, calls)
+	if !ok {
+		return nil, func() {}
+	}
+	var once sync.Once
+	return calls, func() { once.Do(done) }
+}
+
 // of returns the recorder of the request r was made to answer, or nil.
 func (g *egress) of(r *http.Request) *shadow.Calls {
 	if g.n.Load() == 0 {
@@ -97,17 +118,18 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 // serveEgress serves a call legacy makes while answering a shadowed
 // request and records it as legacy's.
 func (p *Proxy) serveEgress(w http.ResponseWriter, r *http.Request, t *table, calls *shadow.Calls) {
-	to := r.Host
+	to, route := r.Host, ""
 	path := r.URL.RawPath
 	if path == "" {
 		path = r.URL.Path
 	}
 	if i := t.matcher.Match(r.Method, path); i >= 0 {
-		to = t.routes[i].service
+		to, route = t.routes[i].service, t.routes[i].live.Name
 	}
 	sw := &statusWriter{ResponseWriter: w}
 	p.dispatch(sw, r, t)
 	c := shadow.NewCall(to, r.URL, r.Method, sw.status)
+	c.Route = route
 	calls.Add(c)
 }
 
@@ -118,6 +140,20 @@ var _ wasm.Services = (*Proxy)(nil)
 func (p *Proxy) HasService(name string) bool {
 	t := p.table.Load()
 	return t != nil && t.cfg.Services[name] != nil
+}
+
+// ServiceRoute names the route of service that matches method and path
+// ("POST /api/inventory/reserve/{sku}"), or "": a candidate's calls to a
+// named service are grouped by it, as legacy's through the egress are.
+func (p *Proxy) ServiceRoute(service, method, path string) string {
+	t := p.table.Load()
+	if t == nil {
+		return ""
+	}
+	if i := t.matcher.Match(method, path); i >= 0 && t.routes[i].service == service {
+		return t.routes[i].live.Name
+	}
+	return ""
 }
 
 // maxServiceResponse bounds a named-service answer held for a guest; the

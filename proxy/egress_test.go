@@ -75,7 +75,11 @@ func newSideEffectRig(t testing.TB) *sideEffectRig {
 	// the request id as a traced Spring client does; it answers what the
 	// probe guest answers for the same exchange.
 	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, _ := http.NewRequestWithContext(r.Context(), "POST", proxyURL.Load().(string)+"/api/inventory/reserve", strings.NewReader(`{}`))
+		reserve := "/api/inventory/reserve"
+		if sku := r.URL.Query().Get("legacySku"); sku != "" {
+			reserve += "/" + sku
+		}
+		req, _ := http.NewRequestWithContext(r.Context(), "POST", proxyURL.Load().(string)+reserve, strings.NewReader(`{}`))
 		req.Header.Set("X-Request-Id", r.Header.Get("X-Request-Id"))
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
@@ -95,7 +99,7 @@ func newSideEffectRig(t testing.TB) *sideEffectRig {
   inventory-service:
     legacy: %s
     candidate: {url: %s}
-    routes: ["GET /api/inventory", "POST /api/inventory/reserve"]
+    routes: ["GET /api/inventory", "POST /api/inventory/reserve", "POST /api/inventory/reserve/{sku}"]
   order-service:
     legacy: %s
     candidate: {wasm: %s, outbound: [inventory-service, %q]}
@@ -151,9 +155,9 @@ func (rig *sideEffectRig) to(t testing.TB, route string, modes ...strangler.Mode
 
 // order places one order; the probe candidate makes the call its query
 // names, calls times.
-func (rig *sideEffectRig) order(t testing.TB, method, target string, calls int) string {
+func (rig *sideEffectRig) order(t testing.TB, method, target string, calls int, legacySku ...string) string {
 	t.Helper()
-	q := url.Values{"method": {method}, "url": {target}, "calls": {fmt.Sprint(calls)}}
+	q := url.Values{"method": {method}, "url": {target}, "calls": {fmt.Sprint(calls)}, "legacySku": legacySku}
 	resp, err := http.Post(rig.front.URL+"/api/order?"+q.Encode(), "application/json", strings.NewReader(`{}`))
 	if err != nil {
 		t.Fatal(err)
@@ -205,6 +209,47 @@ func TestShadowNeverDoubleWrites(t *testing.T) {
 	res := strangler.EvaluateGate(&strangler.GateConfig{MinMatch: &match}, strangler.GateFacts{Route: "POST /api/order", To: strangler.ModeCutover, Evidence: ev})
 	if res.Pass {
 		t.Errorf("gate passed a candidate that reserved twice: %+v", res.Criteria)
+	}
+}
+
+// TestSideEffectsGroupedByRouteTemplate: legacy reserves one SKU through
+// the egress and the candidate, by name, another; both calls match
+// inventory's route POST /api/inventory/reserve/{sku}, so they are the
+// same write, and a second reservation is one difference class whatever
+// the SKUs.
+func TestSideEffectsGroupedByRouteTemplate(t *testing.T) {
+	rig := newSideEffectRig(t)
+	rig.to(t, "POST /api/order", strangler.ModeShadow)
+	const orders = 6
+	for i := 0; i < orders; i++ {
+		calls := 1
+		if i >= orders/2 {
+			calls = 2
+		}
+		target := fmt.Sprintf("http://inventory-service/api/inventory/reserve/CAND-%d", i)
+		if got := rig.order(t, "POST", target, calls, fmt.Sprintf("LEG-%d", i)); got != "200 200 application/json {}" {
+			t.Fatalf("order %d answered %q", i, got)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for ev := rig.mirror.Evidence("POST /api/order"); ev == nil || ev.Samples < orders; ev = rig.mirror.Evidence("POST /api/order") {
+		if time.Now().After(deadline) {
+			t.Fatalf("evidence after 30 s: %+v", ev)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ev := rig.mirror.Evidence("POST /api/order")
+	if ev.CallsCompared != orders || ev.SideEffects != orders/2 {
+		t.Fatalf("calls compared %d, side effects %d; want %d and %d: %v", ev.CallsCompared, ev.SideEffects, orders, orders/2, ev.Signatures)
+	}
+	var classes []string
+	for sig := range ev.Signatures {
+		if _, typ := shadow.SplitSignature(sig); typ == shadow.DiffSideEffect {
+			classes = append(classes, sig)
+		}
+	}
+	if want := "@call/POST /api/inventory/reserve/{sku} side-effect"; len(classes) != 1 || classes[0] != want || ev.Signatures[want] != orders/2 {
+		t.Errorf("side-effect classes %q (counts %v), want only %q, %d times", classes, ev.Signatures, want, orders/2)
 	}
 }
 

@@ -437,24 +437,11 @@ func (p *Proxy) serveCompared(w http.ResponseWriter, r *http.Request, t *table, 
 	var calls *shadow.Calls
 	stop := func() {}
 	if mode == shadowCopy {
-		// Legacy's calls through the proxy while it answers are its side
-		// effects, told apart from other traffic by the request id.
-		id := r.Header.Get(headerRequestID)
-		if id == "" {
-			id = newRequestID()
-			r.Header.Set(headerRequestID, id)
-		}
-		calls = &shadow.Calls{}
-		if done, ok := p.egress.watch(id, calls); ok {
-			// Watching ends with legacy's answer, before the copy is
-			// queued: the candidate's calls carry the same id. (The defer
-			// is for a handler aborted mid-answer.)
-			var once sync.Once
-			stop = func() { once.Do(done) }
-			defer stop()
-		} else {
-			calls = nil
-		}
+		calls, stop = p.watchLegacyCalls(r)
+		// Watching ends with legacy's answer, before the copy is queued:
+		// the candidate's calls carry the same id. (The defer is for a
+		// handler aborted mid-answer.)
+		defer stop()
 	}
 	// Header is captured after the response is written: ReverseProxy has
 	// copied the upstream headers into w by then.

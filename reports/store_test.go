@@ -107,7 +107,7 @@ func TestReportUsesTheGatesVerdict(t *testing.T) {
 			t.Errorf("match check = %+v, want passed against 0.5", c)
 		}
 	}
-	if recent == nil || recent.Passed || !strings.Contains(recent.Detail, "/id value") {
-		t.Fatalf("recent-differences check = %+v, want a failure naming the class", recent)
+	if recent == nil || recent.Passed || !strings.Contains(recent.Detail, "value differs at /id") || strings.Contains(recent.Detail, "/id value") {
+		t.Fatalf("recent-differences check = %+v, want a failure naming the class in words", recent)
 	}
 }

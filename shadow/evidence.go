@@ -69,6 +69,10 @@ type Evidence struct {
 	// side-effect difference (a write one side made and the other did not).
 	CallsCompared uint64 `json:"callsCompared,omitempty"`
 	SideEffects   uint64 `json:"sideEffects,omitempty"`
+	// CallsWrote counts the samples of CallsCompared in which either side
+	// made an outbound write: where the gate's side-effect criterion has
+	// something to vouch for.
+	CallsWrote uint64 `json:"callsWrote,omitempty"`
 
 	// Signatures counts mismatching samples per unexplained difference
 	// signature ("/0/price value"); Noise counts explained ones.
@@ -156,6 +160,9 @@ func (e *Evidence) Add(s Sample) {
 		e.CallsCompared++
 		if s.Result.HasSideEffect() {
 			e.SideEffects++
+		}
+		if hasWrite(s.Legacy.Calls) || hasWrite(s.Candidate.Calls) {
+			e.CallsWrote++
 		}
 	}
 	code := int32(0)
@@ -394,6 +401,7 @@ type Summary struct {
 	// writes were compared, and those that differed.
 	CallsCompared uint64      `json:"callsCompared,omitempty"`
 	SideEffects   uint64      `json:"sideEffects,omitempty"`
+	CallsWrote    uint64      `json:"callsWrote,omitempty"`
 	Legacy        Percentiles `json:"legacyLatency"`
 	Candidate     Percentiles `json:"candidateLatency"`
 	// P50Ratio, P95Ratio, P99Ratio are candidate/legacy latency ratios (0
@@ -415,7 +423,7 @@ type Summary struct {
 func (e *Evidence) Summary(noise *Noise) Summary {
 	s := Summary{Route: e.Route, Service: e.Service, Samples: e.Samples, Matches: e.Matches,
 		Mismatches: e.Mismatches, SkippedWrites: e.SkippedWrites, Drops: e.Drops,
-		CallsCompared: e.CallsCompared, SideEffects: e.SideEffects}
+		CallsCompared: e.CallsCompared, SideEffects: e.SideEffects, CallsWrote: e.CallsWrote}
 	for _, n := range e.CandidateErrors {
 		s.CandidateErrors += n
 	}

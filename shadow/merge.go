@@ -24,6 +24,7 @@ func (e *Evidence) Merge(other *Evidence) {
 	e.Baselines += other.Baselines
 	e.CallsCompared += other.CallsCompared
 	e.SideEffects += other.SideEffects
+	e.CallsWrote += other.CallsWrote
 	e.CandidateErrors = addCounts(e.CandidateErrors, other.CandidateErrors)
 	e.Signatures = addCounts(e.Signatures, other.Signatures)
 	e.Noise = addCounts(e.Noise, other.Noise)

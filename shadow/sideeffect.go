@@ -23,7 +23,11 @@ type Call struct {
 	// To is the named service or the origin (scheme://host) called.
 	To string `json:"to,omitempty"`
 	// URL is the path and query.
-	URL    string `json:"url"`
+	URL string `json:"url"`
+	// Route is the called service's route that served (or, for a stubbed
+	// write, would serve) the call, "POST /api/inventory/reserve/{sku}",
+	// when the call went to a named service of the route table.
+	Route  string `json:"route,omitempty"`
 	Status int    `json:"status,omitempty"`
 	// Stubbed says the call was not sent: a shadow copy's write, answered
 	// by the candidate's stub.
@@ -41,9 +45,74 @@ func (c Call) Path() string {
 // String is "METHOD /path?query".
 func (c Call) String() string { return c.Method + " " + c.URL }
 
+// Template is the call's difference class, "METHOD /path/template": the
+// called service's route when it has one (Route), else the method and the
+// path with its numeric and UUID segments as {id}. Reserving stock 42 and
+// stock 43 is one kind of write, not two.
+func (c Call) Template() string {
+	if c.Route != "" {
+		return c.Route
+	}
+	return c.Method + " " + CollapseIDs(c.Path())
+}
+
+// CollapseIDs replaces the path segments that are ids (all digits, or a
+// UUID) with {id}: "/api/inventory/reserve/42" is
+// "/api/inventory/reserve/{id}".
+func CollapseIDs(path string) string {
+	segs := strings.Split(path, "/")
+	changed := false
+	for i, seg := range segs {
+		if isIDSegment(seg) {
+			segs[i], changed = "{id}", true
+		}
+	}
+	if !changed {
+		return path
+	}
+	return strings.Join(segs, "/")
+}
+
+// isIDSegment reports whether a path segment is a number or a UUID
+// (8-4-4-4-12 hex digits).
+func isIDSegment(seg string) bool {
+	if seg == "" {
+		return false
+	}
+	if strings.Trim(seg, "0123456789") == "" {
+		return true
+	}
+	if len(seg) != 36 {
+		return false
+	}
+	for i, r := range seg {
+		switch i {
+		case 8, 13, 18, 23:
+			if r != '-' {
+				return false
+			}
+		default:
+			if !('0' <= r && r <= '9' || 'a' <= r && r <= 'f' || 'A' <= r && r <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // IsWrite reports whether method may change state on the server it is
 // sent to: anything but GET, HEAD, OPTIONS and TRACE.
 func IsWrite(method string) bool { return isWrite(method) }
+
+// hasWrite reports whether any of calls is a write.
+func hasWrite(calls []Call) bool {
+	for _, c := range calls {
+		if isWrite(c.Method) {
+			return true
+		}
+	}
+	return false
+}
 
 // Calls collects one request's outbound calls; it is safe for concurrent
 // use.
@@ -105,8 +174,9 @@ func CallsFrom(ctx context.Context) *Calls {
 	return c
 }
 
-// compareCalls adds a side-effect difference for every write (method and
-// path) one side made more often than the other. Reads are recorded and
+// compareCalls adds a side-effect difference for every write (its
+// Template: the called route, or the path with ids collapsed) one side
+// made more often than the other. Reads are recorded and
 // shown, never compared: they change nothing, and a legacy service may
 // read from places that do not pass the proxy.
 func (w *walker) compareCalls(legacy, candidate []Call) {
@@ -114,7 +184,7 @@ func (w *walker) compareCalls(legacy, candidate []Call) {
 		m := map[string]int{}
 		for _, c := range calls {
 			if isWrite(c.Method) {
-				m[c.Method+" "+c.Path()]++
+				m[c.Template()]++
 			}
 		}
 		return m

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 func jsonResponse(body string, calls ...Call) Response {
@@ -124,5 +125,74 @@ func TestCallsRecorderOnContext(t *testing.T) {
 	c := &Calls{}
 	if CallsFrom(WithCalls(context.Background(), c)) != c {
 		t.Error("recorder lost")
+	}
+}
+
+// TestSideEffectsGroupedByRoute: writes are compared, and their difference
+// classes named, by route template: the called service's route when the
+// call went to a named service, else the path with ids as {id}. Reserving
+// stock 42 in one sample and 43 in another is one class.
+func TestSideEffectsGroupedByRoute(t *testing.T) {
+	reserve := func(path, route string) Call {
+		return Call{Method: "POST", To: "inventory-service", URL: path, Route: route, Status: 200}
+	}
+	sigs := func(legacy, cand []Call) []string {
+		res := Compare(jsonResponse(`{}`, legacy...), jsonResponse(`{}`, cand...), nil, nil)
+		return res.Signatures()
+	}
+	// The same write to another id is the same write.
+	if got := sigs([]Call{reserve("/api/inventory/reserve/42", "")}, []Call{reserve("/api/inventory/reserve/43", "")}); len(got) != 0 {
+		t.Errorf("reserve 42 against reserve 43: %q, want no difference", got)
+	}
+	a := sigs(nil, []Call{reserve("/api/inventory/reserve/42?x=1", "")})
+	b := sigs(nil, []Call{reserve("/api/inventory/reserve/43", "")})
+	u := sigs(nil, []Call{reserve("/api/inventory/reserve/3F2504E0-4F89-41D3-9A0C-0305E82C3301", "")})
+	want := "@call/POST /api/inventory/reserve/{id} side-effect"
+	for _, got := range [][]string{a, b, u} {
+		if len(got) != 1 || got[0] != want {
+			t.Errorf("signatures %q, want [%q]", got, want)
+		}
+	}
+	// A named service's route wins over the guess: a SKU is no number.
+	routed := "POST /api/inventory/reserve/{sku}"
+	x := sigs(nil, []Call{reserve("/api/inventory/reserve/ABC-1", routed)})
+	y := sigs(nil, []Call{reserve("/api/inventory/reserve/XYZ-9", routed)})
+	if len(x) != 1 || x[0] != "@call/"+routed+" side-effect" || len(y) != 1 || y[0] != x[0] {
+		t.Errorf("routed signatures %q and %q, want one class @call/%s", x, y, routed)
+	}
+	// Counted per class: two reservations against one is a difference.
+	got := sigs([]Call{reserve("/api/inventory/reserve/1", "")}, []Call{reserve("/api/inventory/reserve/1", ""), reserve("/api/inventory/reserve/2", "")})
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("one reservation against two: %q", got)
+	}
+	for in, out := range map[string]string{
+		"/api/order/7/items/12": "/api/order/{id}/items/{id}",
+		"/api/v2/sku-7":         "/api/v2/sku-7",
+		"/":                     "/",
+	} {
+		if got := CollapseIDs(in); got != out {
+			t.Errorf("CollapseIDs(%q) = %q, want %q", in, got, out)
+		}
+	}
+}
+
+// TestEvidenceCountsSamplesWithWrites: of the samples whose calls were
+// compared, those in which either side wrote are counted, merged across
+// replicas and summarised; reads alone are not writes.
+func TestEvidenceCountsSamplesWithWrites(t *testing.T) {
+	read := Call{Method: "GET", URL: "/api/inventory", Status: 200}
+	write := Call{Method: "DELETE", URL: "/api/inventory/7", Status: 204}
+	add := func(ev *Evidence, legacy, cand []Call) {
+		l, c := jsonResponse(`{}`, legacy...), jsonResponse(`{}`, cand...)
+		ev.Add(Sample{At: time.Now(), Route: ev.Route, Legacy: l, Candidate: c, Result: Compare(l, c, nil, nil)})
+	}
+	a, b := NewEvidence("GET /api/order", "order-service"), NewEvidence("GET /api/order", "order-service")
+	add(a, []Call{read}, []Call{read})
+	add(a, []Call{write}, []Call{write})
+	add(b, nil, []Call{write})
+	a.Merge(b)
+	sum := a.Summary(nil)
+	if a.CallsCompared != 3 || a.CallsWrote != 2 || sum.CallsWrote != 2 || sum.SideEffects != 1 {
+		t.Errorf("compared %d, wrote %d (summary %d), side effects %d; want 3, 2, 2, 1", a.CallsCompared, a.CallsWrote, sum.CallsWrote, sum.SideEffects)
 	}
 }

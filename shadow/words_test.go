@@ -31,6 +31,7 @@ func TestDescribe(t *testing.T) {
 		"@header/content-type content-type": "header Content-Type differs",
 		"@text line":                        "text line differs",
 		"/*/price value":                    "value differs at /*/price",
+		"@call/POST /api/inventory/reserve/{sku} side-effect": "side effect POST /api/inventory/reserve/{sku} differs",
 	} {
 		if got := DescribeSignature(sig); got != want {
 			t.Errorf("DescribeSignature(%q) = %q, want %q", sig, got, want)

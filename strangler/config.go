@@ -465,7 +465,7 @@ func (c *Config) Validate() error {
 	if _, err := NewMatcher(c.RouteNames()); err != nil {
 		return err
 	}
-	return nil
+	return c.checkOutboundNames()
 }
 
 // ServiceNames lists the services in a stable (sorted) order.

@@ -390,12 +390,24 @@ func recentUnexplained(ev *shadow.Evidence, sum *shadow.Summary, k int) ([]strin
 			return
 		}
 		found[code] = true
-		name := strings.Join(ev.Classes[code-1].Signatures, ", ")
-		if unexplained[name] {
-			out = append(out, name)
+		sigs := ev.Classes[code-1].Signatures
+		if unexplained[strings.Join(sigs, ", ")] {
+			out = append(out, describeClass(sigs))
 		}
 	})
 	return out, seen
+}
+
+// describeClass says a difference class in plain words, its signatures
+// one by one ("value differs at /id, header Content-Type differs"): the
+// gate's detail is read by people, in `migrate gate`, the timeline and
+// the report.
+func describeClass(sigs []string) string {
+	words := make([]string, len(sigs))
+	for i, sig := range sigs {
+		words[i] = shadow.DescribeSignature(sig)
+	}
+	return strings.Join(words, ", ")
 }
 
 // confidenceZ and confidenceText are the one-sided level of the match

@@ -13,14 +13,18 @@ import (
 // make, or one it left out): whatever the match ratio, such a candidate
 // would corrupt another service's data once it answers for real. It
 // appears only for routes whose outbound calls were compared on both
-// sides (an in-process candidate, legacy calling through the proxy).
+// sides (an in-process candidate, legacy calling through the proxy) and
+// where either side made an outbound write: a route that only reads, or
+// calls nothing, has no side effect to vouch for, and a passing line on
+// every in-process route would bury the ones that matter. The report
+// shows the same criteria (it evaluates the same gate).
 func sideEffectCriteria(ev *shadow.Evidence, sum *shadow.Summary) []Criterion {
-	if sum == nil || sum.CallsCompared == 0 {
+	if sum == nil || sum.CallsCompared == 0 || sum.CallsWrote == 0 && sum.SideEffects == 0 {
 		return nil
 	}
 	const name, want = "side effects", "outbound writes as legacy's, in every sample"
 	if sum.SideEffects == 0 {
-		return []Criterion{pass(name, want, fmt.Sprintf("as legacy's in %d samples", sum.CallsCompared))}
+		return []Criterion{pass(name, want, fmt.Sprintf("as legacy's in %d samples, %d of them with writes", sum.CallsCompared, sum.CallsWrote))}
 	}
 	var calls []string
 	if ev != nil {

@@ -348,6 +348,22 @@ func validServiceName(name string) error {
 
 func hasService(inv *analyze.Inventory, name string) bool { return findService(inv, name) != nil }
 
+// plansRoutes reports whether the plan will have a service block for name:
+// an outbound entry naming a service the config lacks does not load.
+func plansRoutes(inv *analyze.Inventory, name string) bool {
+	svc := findService(inv, name)
+	if svc == nil || validServiceName(name) != nil {
+		return false
+	}
+	ops, _ := operations(svc)
+	for _, op := range ops {
+		if ValidateRouteName(strings.ToUpper(op.Method)+" "+op.Path) == nil {
+			return true
+		}
+	}
+	return false
+}
+
 func findService(inv *analyze.Inventory, name string) *analyze.Service {
 	for i := range inv.Services {
 		if inv.Services[i].Name == name {
@@ -402,7 +418,7 @@ func plannedOutbound(inv *analyze.Inventory, svc *analyze.Service, w func(string
 	}
 	var deps []string
 	for _, d := range svc.Deployment.DependsOn {
-		if hasService(inv, d) {
+		if plansRoutes(inv, d) {
 			deps = append(deps, quote(d))
 		}
 	}

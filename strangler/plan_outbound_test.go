@@ -7,12 +7,14 @@ import (
 
 // TestPlanOutboundFromDependencies: an in-process candidate may call, by
 // name, the services its legacy deployment depends on that the inventory
-// has; a dependency the inventory lacks (a backing service) is left out.
+// has; a dependency the inventory lacks (a backing service) or one the
+// plan gives no routes (no HTTP operations known) is left out, so the
+// planned config loads.
 func TestPlanOutboundFromDependencies(t *testing.T) {
 	inv := planInventory()
 	for i := range inv.Services {
 		if inv.Services[i].Name == "order-service" {
-			inv.Services[i].Deployment.DependsOn = []string{"inventory-service", "postgres"}
+			inv.Services[i].Deployment.DependsOn = []string{"inventory-service", "postgres", "notification-service"}
 		}
 	}
 	res, err := Plan(inv, PlanOptions{Candidates: map[string]string{"order-service": "components/order.wasm"}})

@@ -161,7 +161,10 @@ func (r *Route) status(engine ShadowEngine, peer *peerTotals) RouteStatus {
 // mismatching samples showed it.
 type DifferenceCount struct {
 	Signature string `json:"signature"`
-	Count     uint64 `json:"count"`
+	// Text says the signature in plain words ("value differs at /id"),
+	// for people reading `migrate status ROUTE -o yaml` or the admin API.
+	Text  string `json:"text"`
+	Count uint64 `json:"count"`
 }
 
 // maxDetail bounds the differences and noise listed per route in status.
@@ -171,7 +174,7 @@ func evidenceDetail(engine ShadowEngine, route string) ([]DifferenceCount, []str
 	var diffs []DifferenceCount
 	if ev := engine.Evidence(route); ev != nil {
 		for sig, n := range ev.Signatures {
-			diffs = append(diffs, DifferenceCount{Signature: sig, Count: n})
+			diffs = append(diffs, DifferenceCount{Signature: sig, Text: shadow.DescribeSignature(sig), Count: n})
 		}
 		sort.Slice(diffs, func(i, j int) bool {
 			if diffs[i].Count != diffs[j].Count {

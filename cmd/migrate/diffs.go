@@ -322,6 +322,21 @@ type legacyServices struct {
 
 func (l legacyServices) HasService(name string) bool { return l.cfg.Services[name] != nil }
 
+// ServiceRoute names the service's route a call matches, so a replayed
+// candidate's writes are grouped by route template as the stored legacy
+// calls, recorded by the proxy's egress, are.
+func (l legacyServices) ServiceRoute(service, method, path string) string {
+	routes := l.cfg.Services[service].Routes
+	m, err := strangler.NewMatcher(routes)
+	if err != nil {
+		return ""
+	}
+	if i := m.Match(method, path); i >= 0 {
+		return routes[i]
+	}
+	return ""
+}
+
 func (l legacyServices) ServiceRoundTrip(service string, r *http.Request) (*http.Response, error) {
 	base, err := url.Parse(l.cfg.Services[service].Legacy)
 	if err != nil {

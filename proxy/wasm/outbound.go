@@ -92,6 +92,15 @@ type Services interface {
 	ServiceRoundTrip(service string, r *http.Request) (*http.Response, error)
 }
 
+// ServiceRoutes is what a Services may also offer: the route of a named
+// service that matches a call ("POST /api/inventory/reserve/{sku}"), or
+// "". A shadow copy's calls to a named service are recorded with it,
+// stubbed writes too, so they are compared by route template as legacy's
+// calls through the proxy are.
+type ServiceRoutes interface {
+	ServiceRoute(service, method, path string) string
+}
+
 // UseServices lets the guest's outbound entries name services of s.
 func (b *Backend) UseServices(s Services) { b.services.Store(&s) }
 
@@ -259,6 +268,14 @@ func hostReq(ctx context.Context, m api.Module, stack []uint64) {
 	if to == "" {
 		to = u.Scheme + "://" + u.Host
 	}
+	route := ""
+	if sr, isRouter := s.b.servicesOf().(ServiceRoutes); isRouter && service != "" && s.shadow != nil {
+		p := u.EscapedPath()
+		if p == "" {
+			p = "/"
+		}
+		route = sr.ServiceRoute(service, string(method), p)
+	}
 	if !ok {
 		// Once per destination at warn level: a guest that tries on every
 		// request (and copes, as the order port does alone) must not flood
@@ -269,7 +286,7 @@ func hostReq(ctx context.Context, m api.Module, stack []uint64) {
 		}
 		s.b.logger.Log(ctx, level, "outbound call refused: destination not on the candidate's outbound list",
 			"url", u.Scheme+"://"+u.Host+u.Path, "method", string(method), "allowed", opts.Outbound, "request", s.requestID)
-		s.record(to, u, string(method), 0, false, "destination not allowed")
+		s.record(to, route, u, string(method), 0, false, "destination not allowed")
 		ret(httpDestinationNotAllowed)
 		return
 	}
@@ -314,7 +331,7 @@ func hostReq(ctx context.Context, m api.Module, stack []uint64) {
 		st := opts.stubFor(req.Method, u.EscapedPath())
 		resp = &http.Response{StatusCode: st.Status, Header: http.Header{"Content-Type": {st.ContentType}},
 			Body: io.NopCloser(bytes.NewReader(st.Body))}
-		s.record(to, u, req.Method, st.Status, true, "")
+		s.record(to, route, u, req.Method, st.Status, true, "")
 		stubbed = true
 	case service != "":
 		resp, err = s.b.servicesOf().ServiceRoundTrip(service, req)
@@ -323,12 +340,12 @@ func hostReq(ctx context.Context, m api.Module, stack []uint64) {
 	}
 	if err != nil {
 		s.b.logger.Warn("outbound call failed", "url", u.Scheme+"://"+u.Host+u.Path, "method", req.Method, "err", err, "request", s.requestID)
-		s.record(to, u, req.Method, 0, false, "request failed")
+		s.record(to, route, u, req.Method, 0, false, "request failed")
 		ret(httpRequestError)
 		return
 	}
 	if !stubbed {
-		s.record(to, u, req.Method, resp.StatusCode, false, "")
+		s.record(to, route, u, req.Method, resp.StatusCode, false, "")
 	}
 	respBody, err := io.ReadAll(io.LimitReader(resp.Body, int64(opts.MaxOutboundBody)+1))
 	_ = resp.Body.Close()
@@ -350,12 +367,12 @@ func hostReq(ctx context.Context, m api.Module, stack []uint64) {
 }
 
 // record notes a shadow copy's call; outside shadow it does nothing.
-func (s *outboundSession) record(to string, u *url.URL, method string, status int, stubbed bool, errText string) {
+func (s *outboundSession) record(to, route string, u *url.URL, method string, status int, stubbed bool, errText string) {
 	if s.shadow == nil {
 		return
 	}
 	c := shadow.NewCall(to, u, method, status)
-	c.Stubbed, c.Error = stubbed, errText
+	c.Route, c.Stubbed, c.Error = route, stubbed, errText
 	s.shadow.Add(c)
 }
 
