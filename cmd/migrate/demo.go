@@ -474,6 +474,13 @@ func demoFindings(ctx context.Context, c *strangler.AdminClient, s *streams) err
 	if err != nil {
 		return apiError(err)
 	}
+	// One column for every route's classes, as wide as the widest.
+	width := 44
+	for _, r := range doc.Routes {
+		for _, d := range r.Differences {
+			width = max(width, displayWidth(shadow.DescribeSignature(d.Signature)))
+		}
+	}
 	for _, r := range doc.Routes {
 		if !slices.Contains(demoRoutes, r.Route) || r.Shadow == nil {
 			continue
@@ -483,7 +490,8 @@ func demoFindings(ctx context.Context, c *strangler.AdminClient, s *streams) err
 			fmt.Fprintf(s.out, "    %s no unexplained difference in %d samples\n", s.paint(colorGreen, "✓"), r.Samples)
 		}
 		for _, d := range r.Differences {
-			fmt.Fprintf(s.out, "    %s %-44s %d samples\n", s.paint(colorRed, "✗"), shadow.DescribeSignature(d.Signature), d.Count)
+			text := shadow.DescribeSignature(d.Signature)
+			fmt.Fprintf(s.out, "    %s %s%s %d samples\n", s.paint(colorRed, "✗"), text, strings.Repeat(" ", width+1-displayWidth(text)), d.Count)
 		}
 		for _, n := range r.Noise {
 			fmt.Fprintf(s.out, "    %s noise learned: %s\n", s.paint(colorDim, "~"), n)
