@@ -345,7 +345,7 @@ type indentWriter struct {
 func (iw *indentWriter) Write(p []byte) (int, error) {
 	var b []byte
 	for _, c := range p {
-		if !iw.midLine {
+		if !iw.midLine && c != '\n' { // an empty line stays empty, without trailing blanks
 			b = append(b, iw.prefix...)
 		}
 		b = append(b, c)
@@ -461,6 +461,14 @@ func demoFindings(ctx context.Context, c *strangler.AdminClient, s *streams) err
 	if err != nil {
 		return apiError(err)
 	}
+	// One column of counts for every route, as wide as the longest
+	// difference class needs: a side-effect class names a method and path.
+	width := 0
+	for _, r := range doc.Routes {
+		for _, d := range r.Differences {
+			width = max(width, displayWidth(shadow.DescribeSignature(d.Signature)))
+		}
+	}
 	for _, r := range doc.Routes {
 		if !slices.Contains(demoRoutes, r.Route) || r.Shadow == nil {
 			continue
@@ -470,7 +478,9 @@ func demoFindings(ctx context.Context, c *strangler.AdminClient, s *streams) err
 			fmt.Fprintf(s.out, "    %s no unexplained difference in %d samples\n", s.paint(colorGreen, "✓"), r.Samples)
 		}
 		for _, d := range r.Differences {
-			fmt.Fprintf(s.out, "    %s %-44s %d samples\n", s.paint(colorRed, "✗"), shadow.DescribeSignature(d.Signature), d.Count)
+			label := shadow.DescribeSignature(d.Signature)
+			fmt.Fprintf(s.out, "    %s %s%s  %d samples\n", s.paint(colorRed, "✗"), label,
+				strings.Repeat(" ", width-displayWidth(label)), d.Count)
 		}
 		for _, n := range r.Noise {
 			fmt.Fprintf(s.out, "    %s noise learned: %s\n", s.paint(colorDim, "~"), n)
