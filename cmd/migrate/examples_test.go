@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -36,28 +37,49 @@ func TestHelpExamplesParse(t *testing.T) {
 	}
 	walk(newRootCmd(&streams{}))
 
-	f, err := os.Open("../../README.md")
+	docs, _ := filepath.Glob("../../docs/*.md")
+	n := 0
+	for _, doc := range append([]string{"../../README.md", "../../BENCHMARKS.md", "../../fixtures/README.md"}, docs...) {
+		n += checkShellBlocks(t, doc)
+	}
+	if n < 15 {
+		t.Fatalf("found %d migrate commands in the docs' shell blocks; the README's journey alone has more", n)
+	}
+}
+
+// checkShellBlocks checks the migrate command lines of a Markdown file's
+// ```sh blocks, and the "$ migrate" lines of pasted terminal sessions,
+// and says how many it found.
+func checkShellBlocks(t *testing.T, path string) int {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	name := strings.TrimPrefix(path, "../../")
 	sc := bufio.NewScanner(f)
-	inShell, n := false, 0
+	inBlock, inShell, n := false, false, 0
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
 		case strings.HasPrefix(line, "```"):
-			inShell = line == "```sh"
+			inShell = line == "```sh" && !inBlock
+			inBlock = !inBlock
+		case inBlock && strings.HasPrefix(strings.TrimSpace(line), "$ "):
+			// A command in a pasted terminal session.
+			for _, args := range migrateInvocations(strings.TrimPrefix(strings.TrimSpace(line), "$ ")) {
+				n++
+				checkExampleParses(t, name, line, args)
+			}
 		case inShell:
 			for _, args := range migrateInvocations(line) {
 				n++
-				checkExampleParses(t, "README.md", line, args)
+				checkExampleParses(t, name, line, args)
 			}
 		}
 	}
-	if n < 15 {
-		t.Fatalf("found %d migrate commands in README.md's shell blocks; the journey alone has more", n)
-	}
+	return n
 }
 
 // checkExampleParses parses args as the command line "migrate args...".
