@@ -361,6 +361,9 @@ func (iw *indentWriter) Write(p []byte) (int, error) {
 func indent(s *streams) *streams {
 	c := *s
 	c.out = &indentWriter{w: s.out, prefix: "  "}
+	// What a step's command says on stderr ("wrote inventory.json") is
+	// part of the step too; unindented it reads as the demo's own line.
+	c.err = &indentWriter{w: s.err, prefix: "  "}
 	return &c
 }
 

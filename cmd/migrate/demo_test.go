@@ -117,6 +117,10 @@ func TestDemoJourney(t *testing.T) {
 	if column == -1 {
 		t.Errorf("demo output lists no difference class with its count:\n%s", got)
 	}
+	// What a step's command reports on stderr is nested under the step.
+	if m := regexp.MustCompile(`(?m)^(wrote|✓ report written).*`).FindString(errOut.String()); m != "" {
+		t.Errorf("a step's message is not indented under its step: %q", m)
+	}
 	if m := regexp.MustCompile(`(?m)^.*[ \t]$`).FindString(got); m != "" {
 		t.Errorf("demo output has a line ending in blanks: %q", m)
 	}
