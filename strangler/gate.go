@@ -471,14 +471,25 @@ func fmtLatency(d time.Duration) string {
 	return strconv.FormatFloat(math.Round(float64(d)/1e4)/1e2, 'f', -1, 64) + "ms"
 }
 
+// fmtDuration says a duration as people write it: 24h, 23h54m, 10m,
+// 6m4s, without the zero units Go's String adds ("24h0m0s").
 func fmtDuration(d time.Duration) string {
+	var s string
 	switch {
 	case d >= time.Hour:
-		return d.Round(time.Minute).String()
+		s = d.Round(time.Minute).String()
 	case d >= time.Second:
-		return d.Round(time.Second).String()
+		s = d.Round(time.Second).String()
+	default:
+		return d.Round(time.Millisecond).String()
 	}
-	return d.Round(time.Millisecond).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // EvaluateGate is the controller's GateFunc (installed by NewController):

@@ -141,7 +141,7 @@ func TestEvaluateGateCutover(t *testing.T) {
 			VerdictFail, "candidate errors", false, "5%", "+4 pp"},
 		{"short span is inconclusive", "GET /api/order",
 			sampleSpec{matches: 2000, legacy: 10 * time.Millisecond, candidate: 10 * time.Millisecond, span: 10 * time.Minute},
-			VerdictInconclusive, "shadow duration", false, "10m0s", "−50m0s"},
+			VerdictInconclusive, "shadow duration", false, "10m (", "−50m"},
 		{"per-route override lowers minSamples", "POST /api/order",
 			sampleSpec{matches: 500, legacy: 10 * time.Millisecond, candidate: 10 * time.Millisecond, span: 5 * time.Minute},
 			VerdictPass, "samples", true, "500", ""},
