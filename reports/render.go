@@ -61,6 +61,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"readinessChart": readinessChart,
 	"diffChart":      differenceChart,
 	"checkName":      checkName,
+	"failedDetail":   failedDetail,
 }).Parse(htmlSource))
 
 // Formats accepted by Render.
