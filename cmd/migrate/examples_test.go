@@ -18,6 +18,11 @@ import (
 func TestHelpExamplesParse(t *testing.T) {
 	var walk func(cmd *cobra.Command)
 	walk = func(cmd *cobra.Command) {
+		// Every command the user can call by name shows how (the README
+		// says so); cobra's own shell subcommands and help are its to explain.
+		if cmd.Example == "" && !cmd.Hidden && cmd.Name() != "help" && cmd.Parent() != nil && cmd.Parent().Name() != "completion" {
+			t.Errorf("%s --help has no examples", cmd.CommandPath())
+		}
 		for _, line := range strings.Split(cmd.Example, "\n") {
 			if strings.TrimSpace(line) == "" {
 				continue
