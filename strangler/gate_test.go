@@ -163,6 +163,10 @@ func TestEvaluateGateCutover(t *testing.T) {
 			if c.Pass != tt.pass || !strings.Contains(c.Got, tt.got) || !strings.HasPrefix(c.Delta, tt.delta) {
 				t.Fatalf("%s = %+v, want pass=%v got~%q delta~%q", tt.check, c, tt.pass, tt.got, tt.delta)
 			}
+			// A criterion that is not met says what would meet it.
+			if !c.Pass && c.Hint == "" {
+				t.Errorf("%s is not met and gives no hint: %+v", tt.check, c)
+			}
 			var snap GateSnapshot
 			if err := json.Unmarshal(res.Evidence, &snap); err != nil || snap.Verdict != tt.verdict || snap.Shadow == nil {
 				t.Fatalf("evidence snapshot = %s (%v)", res.Evidence, err)
