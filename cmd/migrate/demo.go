@@ -213,7 +213,7 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(s.out, "  %d requests in %s, %s\n", res.Requests, res.Duration.Round(time.Millisecond), statusSummary(res.ByStatus, res.Errors))
+	fmt.Fprintf(s.out, "  %d requests in %s, %s\n", res.Requests, res.Duration.Round(100*time.Millisecond), statusSummary(res.ByStatus, res.Errors))
 	if err := waitForMirror(ctx, client); err != nil {
 		return err
 	}
