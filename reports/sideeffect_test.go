@@ -72,6 +72,12 @@ func TestBlockedCriterionNamedOnce(t *testing.T) {
 		if !strings.Contains(buf.String(), "got 7 of 40 samples wrote differently") {
 			t.Errorf("%s report does not show %s blocked by its side effects", format, route)
 		}
+		// The gate's side-effect criterion has no number of the report's own.
+		for _, made := range []string{"| side effects | 0 | ≤ 0 |", "<td>side effects</td><td>0</td><td>≤ 0</td>"} {
+			if strings.Contains(buf.String(), made) {
+				t.Errorf("%s report shows numbers the criterion does not have: %q", format, made)
+			}
+		}
 		for _, twice := range []string{"**side effects**: side effects:", "side effects</span> side effects:"} {
 			if strings.Contains(buf.String(), twice) {
 				t.Errorf("%s report names the criterion twice: %q", format, twice)
