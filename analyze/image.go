@@ -17,6 +17,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -433,12 +434,35 @@ func describeImageError(err error) string {
 	}
 	var nerr *net.OpError
 	if errors.As(err, &nerr) {
-		return "cannot reach the registry: " + nerr.Error() + "; check the host and port (use --insecure for plain-HTTP registries)"
+		return "cannot reach the registry: " + netReason(nerr) + "; check the host and port (use --insecure for plain-HTTP registries)"
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return err.Error() + " (the image data ends early: truncated or corrupt)"
 	}
 	return err.Error()
+}
+
+// netReason says why a connection failed without Go's wording
+// ("dial tcp: lookup HOST on RESOLVER: no such host").
+func netReason(nerr *net.OpError) string {
+	addr := "the registry's address"
+	if nerr.Addr != nil {
+		addr = nerr.Addr.String()
+	}
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(nerr, &dnsErr) && dnsErr.IsTimeout:
+		return "looking up " + dnsErr.Name + " timed out"
+	case errors.As(nerr, &dnsErr):
+		return "no host named " + dnsErr.Name
+	case errors.Is(nerr, syscall.ECONNREFUSED):
+		return "nothing listens on " + addr
+	case nerr.Timeout():
+		return addr + " did not answer in time"
+	case nerr.Err != nil:
+		return addr + ": " + nerr.Err.Error()
+	}
+	return addr + " failed"
 }
 
 // imageOneLine folds a multi-line message into one line.

@@ -360,11 +360,12 @@ func checkDetail(c GateCheck, e *EvidenceReport) string {
 	}
 	switch c.Name {
 	case "samples":
-		s := fmt.Sprintf("%s of %s samples", fmtCount(int64(c.Actual)), fmtCount(int64(c.Threshold)))
-		if !c.Passed {
-			s += fmt.Sprintf(", %s short", fmtCount(int64(math.Ceil(c.Threshold-c.Actual))))
+		if c.Passed {
+			// "4,200 of 1,000 samples" would read as a share.
+			return fmt.Sprintf("%s samples ≥ %s", fmtCount(int64(c.Actual)), fmtCount(int64(c.Threshold)))
 		}
-		return s
+		return fmt.Sprintf("%s of %s samples, %s short", fmtCount(int64(c.Actual)), fmtCount(int64(c.Threshold)),
+			fmtCount(int64(math.Ceil(c.Threshold-c.Actual))))
 	case "match":
 		if c.Passed {
 			return fmt.Sprintf("match %s ≥ %s", fmtPct(c.Actual), fmtPct(c.Threshold))

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // hbarChart draws labelled horizontal bars: one row per item, the label
@@ -118,6 +119,13 @@ func bucketLabel(ms float64) string {
 }
 
 // checkName says a gate criterion's key (kept as is in JSON) in words.
+// failedDetail is a check's detail after its name: the details of the
+// gate's own criteria start with it ("side effects: got …"), which a
+// table that already names the check would say twice.
+func failedDetail(c GateCheck) string {
+	return strings.TrimPrefix(c.Detail, c.Name+": ")
+}
+
 func checkName(name string) string {
 	switch name {
 	case "match":

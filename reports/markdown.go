@@ -128,7 +128,7 @@ func (m mdWriter) summary(r *Report) {
 		for _, b := range s.Blocked {
 			var fails []string
 			for _, c := range b.Failed {
-				fails = append(fails, "**"+md(checkName(c.Name))+"**: "+md(c.Detail))
+				fails = append(fails, "**"+md(checkName(c.Name))+"**: "+md(failedDetail(c)))
 			}
 			m.row(mdCode(b.Route), md(b.Service), md(modeLabel(b.Mode, b.Weight)), strings.Join(fails, "; "))
 		}

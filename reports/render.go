@@ -61,6 +61,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"readinessChart": readinessChart,
 	"diffChart":      differenceChart,
 	"checkName":      checkName,
+	"failedDetail":   failedDetail,
 }).Parse(htmlSource))
 
 // Formats accepted by Render.
@@ -215,10 +216,27 @@ func checkValue(c GateCheck) string {
 	if c.Unknown {
 		return "unknown"
 	}
+	if !numericCheck(c.Name) {
+		return "–" // its detail says what was measured
+	}
 	return checkNumber(c.Name, c.Actual)
 }
 
+// numericCheck says whether the report measures the check in a number of
+// its own; the gate's other criteria (side effects, write coverage, shadow
+// duration…) carry words only, and a 0 beside "≤ 0" would be made up.
+func numericCheck(name string) bool {
+	switch name {
+	case "samples", "match", "errorRate", "p99Ratio":
+		return true
+	}
+	return false
+}
+
 func checkThreshold(c GateCheck) string {
+	if !numericCheck(c.Name) {
+		return "–"
+	}
 	switch c.Name {
 	case "samples", "match":
 		return "≥ " + checkNumber(c.Name, c.Threshold)

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -113,7 +115,7 @@ func (c *AdminClient) do(ctx context.Context, method, path string, body, out any
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("reach the admin API at %s: %w (is `migrate proxy` running? check --admin, $MIGRATE_ADMIN or the config's admin address)", c.BaseURL, err)
+		return &unreachableError{err: err, msg: fmt.Sprintf("cannot reach the admin API at %s: %s (is `migrate proxy` running? check --admin, $MIGRATE_ADMIN or the config's admin address)", c.BaseURL, unreachableReason(err))}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
@@ -200,4 +202,35 @@ func ReadAdminFile(path string) (*AdminFileDocument, error) {
 		return nil, fmt.Errorf("%s: not an admin address file written by `migrate proxy`; remove it, or pass --admin", path)
 	}
 	return &doc, nil
+}
+
+// unreachableError says why the admin API could not be reached in words
+// and keeps the cause for errors.Is (a cancelled context, a refused
+// connection).
+type unreachableError struct {
+	err error
+	msg string
+}
+
+func (e *unreachableError) Error() string { return e.msg }
+func (e *unreachableError) Unwrap() error { return e.err }
+
+// unreachableReason is the cause without Go's wording
+// (`Get "http://…/v1/routes": dial tcp 127.0.0.1:9090: connect: connection refused`).
+func unreachableReason(err error) string {
+	var dnsErr *net.DNSError
+	var uerr *url.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "nothing listens there"
+	case errors.As(err, &dnsErr):
+		return "no host named " + dnsErr.Name
+	case errors.Is(err, context.Canceled):
+		return "interrupted"
+	case errors.As(err, &uerr) && uerr.Timeout():
+		return "it did not answer in time"
+	case errors.As(err, &uerr):
+		return uerr.Err.Error()
+	}
+	return err.Error()
 }

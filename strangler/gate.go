@@ -249,7 +249,11 @@ func cutoverCriteria(g *GateConfig, f GateFacts, sum *shadow.Summary) []Criterio
 			if sum.ErrorRate <= float64(*g.MaxErrorRate) {
 				out = append(out, pass("candidate errors", want, got))
 			} else {
-				out = append(out, miss("candidate errors", want, got, points(sum.ErrorRate-float64(*g.MaxErrorRate)), thin))
+				c := miss("candidate errors", want, got, points(sum.ErrorRate-float64(*g.MaxErrorRate)), thin)
+				if !thin {
+					c.Hint = fmt.Sprintf("fix what makes the candidate fail: the failed requests and their kind (trap, exit, deadline…) are in migrate diffs '%s'", f.Route)
+				}
+				out = append(out, c)
 			}
 		}
 	}
@@ -262,7 +266,11 @@ func cutoverCriteria(g *GateConfig, f GateFacts, sum *shadow.Summary) []Criterio
 			if sum.P99Ratio <= g.MaxP99Ratio {
 				out = append(out, pass("p99 ratio", want, got))
 			} else {
-				out = append(out, miss("p99 ratio", want, got, fmt.Sprintf("+%.2f×", sum.P99Ratio-g.MaxP99Ratio), thin))
+				c := miss("p99 ratio", want, got, fmt.Sprintf("+%.2f×", sum.P99Ratio-g.MaxP99Ratio), thin)
+				if !thin {
+					c.Hint = "make the candidate faster on this route, or raise the gate's maxP99Ratio if its latency is acceptable"
+				}
+				out = append(out, c)
 			}
 		}
 	}
@@ -277,7 +285,9 @@ func cutoverCriteria(g *GateConfig, f GateFacts, sum *shadow.Summary) []Criterio
 			if span >= min {
 				out = append(out, pass("shadow duration", want, got))
 			} else {
-				out = append(out, miss("shadow duration", want, got, "−"+fmtDuration(min-span), true))
+				c := miss("shadow duration", want, got, "−"+fmtDuration(min-span), true)
+				c.Hint = "keep shadowing: the gate wants " + fmtDuration(min) + " of evidence (its minDuration); check again in " + fmtDuration(min-span)
+				out = append(out, c)
 			}
 		}
 	}
@@ -309,9 +319,12 @@ func cutoverCriteria(g *GateConfig, f GateFacts, sum *shadow.Summary) []Criterio
 		case samples > 0 && isWriteRoute(f.Route):
 			out = append(out, pass("write coverage", want, fmt.Sprintf("%d writes compared, %d skipped", samples, skipped)))
 		case skipped > 0:
-			out = append(out, miss("write coverage", want,
+			c := miss("write coverage", want,
 				fmt.Sprintf("0 writes compared, %d skipped (shadow writes: deny); allow or mark writes to compare them", skipped),
-				fmt.Sprintf("−%d writes", skipped), false))
+				fmt.Sprintf("−%d writes", skipped), false)
+			c.Hint = "set shadow.writes: allow (or marked, for a candidate that honours " + shadow.HeaderShadowWrite +
+				") in the service's shadow block to compare writes, or promote with --force --reason"
+			out = append(out, c)
 		default:
 			out = append(out, miss("write coverage", want, "no writes seen yet", "", true))
 		}
@@ -483,14 +496,25 @@ func fmtLatency(d time.Duration) string {
 	return strconv.FormatFloat(math.Round(float64(d)/1e4)/1e2, 'f', -1, 64) + "ms"
 }
 
+// fmtDuration says a duration as people write it: 24h, 23h54m, 10m,
+// 6m4s, without the zero units Go's String adds ("24h0m0s").
 func fmtDuration(d time.Duration) string {
+	var s string
 	switch {
 	case d >= time.Hour:
-		return d.Round(time.Minute).String()
+		s = d.Round(time.Minute).String()
 	case d >= time.Second:
-		return d.Round(time.Second).String()
+		s = d.Round(time.Second).String()
+	default:
+		return d.Round(time.Millisecond).String()
 	}
-	return d.Round(time.Millisecond).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // EvaluateGate is the controller's GateFunc (installed by NewController):

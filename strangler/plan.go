@@ -152,6 +152,14 @@ func Plan(inv *analyze.Inventory, opts PlanOptions) (*PlanResult, error) {
 			routes = append(routes, route)
 			notes = append(notes, opNote(op))
 		}
+		if len(routes) == 0 && svc.IsBacking() {
+			// A database, cache or broker is what the services use, not
+			// something to port: "no OpenAPI document" would send the
+			// reader looking for one.
+			res.Skipped = append(res.Skipped, fmt.Sprintf("service %s: a backing service (database, cache or broker), not migrated", name))
+			w("  # %s: skipped, a backing service the others use.\n", name)
+			continue
+		}
 		if len(routes) == 0 {
 			res.Skipped = append(res.Skipped, fmt.Sprintf("service %s: no HTTP operations known (no OpenAPI document or actuator mappings)", name))
 			w("  # %s: skipped, no HTTP operations are known for it (analyze its OpenAPI document).\n", name)

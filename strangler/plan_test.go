@@ -33,6 +33,7 @@ func planInventory() *analyze.Inventory {
 				}},
 				Deployment: &analyze.Deployment{Kind: "Deployment", Ports: []analyze.Port{{Port: 9090}}, Routes: []string{"/"}}},
 			{Name: "notification-service"}, // no HTTP operations: skipped
+			{Name: "redis", Findings: []analyze.Finding{{ID: analyze.BackingServiceRule}}}, // not migrated: skipped as such
 			{Name: "product-service", Runtime: &analyze.Runtime{Source: "http://127.0.0.1:8081",
 				Routes: []string{"GET /api/product", "POST /api/product"}}},
 		},
@@ -62,8 +63,13 @@ func TestPlanGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Services != 3 || res.Routes != 6 || len(res.Skipped) != 3 {
+	if res.Services != 3 || res.Routes != 6 || len(res.Skipped) != 4 {
 		t.Errorf("services %d routes %d skipped %q", res.Services, res.Routes, res.Skipped)
+	}
+	for _, s := range res.Skipped {
+		if strings.HasPrefix(s, "service redis:") && !strings.Contains(s, "backing service") {
+			t.Errorf("redis skipped as %q; it is a backing service, not one lacking an OpenAPI document", s)
+		}
 	}
 	checks := map[string]string{
 		"order-service":     "http://order-service.shop:8080",

@@ -145,9 +145,10 @@ func newAnalyzeClusterCmd(s *streams, g *globalOptions) *cobra.Command {
 probes, environment variable names (never values) and dependencies.
 
 --images also analyzes each workload's image (concurrently, with a progress bar on
-a terminal; stock database, cache and broker images are skipped); --image-override SERVICE=REF points a service at another image, e.g.
-one pushed to a reachable registry. --probe reads live springdoc and actuator
-endpoints; --openapi adds OpenAPI documents. Records are merged by service name.
+a terminal; stock database, cache and broker images are skipped);
+--image-override SERVICE=REF points a service at another image, e.g. one pushed
+to a reachable registry. --probe reads live springdoc and actuator endpoints;
+--openapi adds OpenAPI documents. Records are merged by service name.
 An input that fails is recorded in the inventory's errors and the rest are still
 analyzed and written; the command then exits 1 with a summary of what failed.`,
 		Example: `  migrate analyze cluster -f k8s/

@@ -304,7 +304,7 @@ type indentWriter struct {
 func (iw *indentWriter) Write(p []byte) (int, error) {
 	var b []byte
 	for _, c := range p {
-		if !iw.midLine {
+		if !iw.midLine && c != '\n' { // an empty line stays empty, without trailing blanks
 			b = append(b, iw.prefix...)
 		}
 		b = append(b, c)
@@ -320,6 +320,9 @@ func (iw *indentWriter) Write(p []byte) (int, error) {
 func indent(s *streams) *streams {
 	c := *s
 	c.out = &indentWriter{w: s.out, prefix: "  "}
+	// What a step's command says on stderr ("wrote inventory.json") is
+	// part of the step too; unindented it reads as the demo's own line.
+	c.err = &indentWriter{w: s.err, prefix: "  "}
 	return &c
 }
 
@@ -409,7 +412,7 @@ func demoEvidenceAndCutover(ctx context.Context, s *streams, o *demoOptions, cli
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(s.out, "  %d requests in %s, %s\n", res.Requests, res.Duration.Round(time.Millisecond), statusSummary(res.ByStatus, res.Errors))
+	fmt.Fprintf(s.out, "  %d requests in %s, %s\n", res.Requests, res.Duration.Round(100*time.Millisecond), statusSummary(res.ByStatus, res.Errors))
 	if err := waitForMirror(ctx, client); err != nil {
 		return err
 	}
@@ -474,8 +477,9 @@ func demoFindings(ctx context.Context, c *strangler.AdminClient, s *streams) err
 	if err != nil {
 		return apiError(err)
 	}
-	// One column for every route's classes, as wide as the widest.
-	width := 44
+	// One column of counts for every route, as wide as the longest
+	// difference class needs: a side-effect class names a method and path.
+	width := 0
 	for _, r := range doc.Routes {
 		for _, d := range r.Differences {
 			width = max(width, displayWidth(shadow.DescribeSignature(d.Signature)))
@@ -490,8 +494,9 @@ func demoFindings(ctx context.Context, c *strangler.AdminClient, s *streams) err
 			fmt.Fprintf(s.out, "    %s no unexplained difference in %d samples\n", s.paint(colorGreen, "✓"), r.Samples)
 		}
 		for _, d := range r.Differences {
-			text := shadow.DescribeSignature(d.Signature)
-			fmt.Fprintf(s.out, "    %s %s%s %d samples\n", s.paint(colorRed, "✗"), text, strings.Repeat(" ", width+1-displayWidth(text)), d.Count)
+			label := shadow.DescribeSignature(d.Signature)
+			fmt.Fprintf(s.out, "    %s %s%s  %d samples\n", s.paint(colorRed, "✗"), label,
+				strings.Repeat(" ", width-displayWidth(label)), d.Count)
 		}
 		for _, n := range r.Noise {
 			fmt.Fprintf(s.out, "    %s noise learned: %s\n", s.paint(colorDim, "~"), n)

@@ -83,6 +83,28 @@ func TestDemoJourney(t *testing.T) {
 			t.Errorf("demo output lacks %q\n%s", want, got)
 		}
 	}
+	// The sample counts of the difference classes form one column, however
+	// long a class's name (a side effect names its method and path), and no
+	// line ends in blanks.
+	column := -1
+	for _, m := range regexp.MustCompile(`(?m)^    ✗ .* (\d+) samples$`).FindAllStringSubmatchIndex(got, -1) {
+		line, at := got[m[0]:m[1]], displayWidth(got[m[0]:m[2]])
+		if column == -1 {
+			column = at
+		} else if at != column {
+			t.Errorf("difference counts are not in one column: %q counts at %d, the first at %d", line, at, column)
+		}
+	}
+	if column == -1 {
+		t.Errorf("demo output lists no difference class with its count:\n%s", got)
+	}
+	// What a step's command reports on stderr is nested under the step.
+	if m := regexp.MustCompile(`(?m)^(wrote|✓ report written).*`).FindString(errOut.String()); m != "" {
+		t.Errorf("a step's message is not indented under its step: %q", m)
+	}
+	if m := regexp.MustCompile(`(?m)^.*[ \t]$`).FindString(got); m != "" {
+		t.Errorf("demo output has a line ending in blanks: %q", m)
+	}
 	// The cutover is `migrate cutover` from shadow, decided by the gate on
 	// the shadow evidence: the audit log shows that one move, not a
 	// canary skipped through at 100%.

@@ -141,6 +141,10 @@ func runDiffs(ctx context.Context, o *diffsOptions, route string, g *globalOptio
 			return apiError(err)
 		}
 		dr := diffsRoute{RouteStatus: r, Diffs: []storedSample{}}
+		var noise *shadow.Noise
+		if o.replay {
+			noise = storedNoise(rows.Samples)
+		}
 		for _, row := range rows.Samples {
 			var smp shadow.Sample
 			if err := json.Unmarshal(row.Data, &smp); err != nil {
@@ -155,7 +159,7 @@ func runDiffs(ctx context.Context, o *diffsOptions, route string, g *globalOptio
 				remaining++
 			}
 			if o.replay && interesting {
-				out := replayer.replay(ctx, r.Route, r.Service, row.ID, smp)
+				out := replayer.replay(ctx, r.Route, r.Service, row.ID, smp, noise)
 				if out.After != shadow.OutcomeMatch {
 					remaining++
 				}
@@ -347,7 +351,7 @@ func (l legacyServices) ServiceRoundTrip(service string, r *http.Request) (*http
 
 // replay re-sends one stored request and compares the answer with the
 // stored legacy response.
-func (rp *replayer) replay(ctx context.Context, route, service string, id int64, smp shadow.Sample) replayOutcome {
+func (rp *replayer) replay(ctx context.Context, route, service string, id int64, smp shadow.Sample, noise *shadow.Noise) replayOutcome {
 	out := replayOutcome{ID: id, Before: smp.Result.Outcome}
 	if smp.Request.Truncated {
 		out.Skipped = "request body was truncated when stored"
@@ -404,10 +408,38 @@ func (rp *replayer) replay(ctx context.Context, route, service string, id int64,
 	if calls.Watched() {
 		cand.Calls, cand.CallsRecorded = calls.List(), true
 	}
-	res := shadow.Compare(smp.Legacy, cand, opts, nil)
+	res := shadow.Compare(smp.Legacy, cand, opts, noise)
 	out.After, out.Error, out.Signatures = res.Outcome, res.Error, res.Signatures()
 	sort.Strings(out.Signatures)
 	return out
+}
+
+// storedNoise rebuilds the route's learned noise from its stored samples:
+// the legacy-vs-legacy baselines, and the differences the proxy marked as
+// learned noise. Without it a replay would call an order number that
+// differs on every request a difference, and no fix could ever match.
+func storedNoise(rows []strangler.SampleRow) *shadow.Noise {
+	noise := shadow.NewNoise()
+	for _, row := range rows {
+		var smp shadow.Sample
+		if json.Unmarshal(row.Data, &smp) != nil {
+			continue // reported when the sample itself is shown
+		}
+		if smp.Baseline {
+			noise.Learn(smp.Result, smp.At)
+			continue
+		}
+		var learned shadow.Result
+		for _, d := range smp.Result.Differences {
+			if d.Noise == shadow.NoiseLearned {
+				learned.Differences = append(learned.Differences, d)
+			}
+		}
+		if len(learned.Differences) > 0 {
+			noise.Learn(learned, smp.At)
+		}
+	}
+	return noise
 }
 
 // urlBackend sends a request to a remote candidate's base URL.

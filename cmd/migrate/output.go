@@ -236,12 +236,16 @@ func (t *tableWriter) Flush() error {
 	}
 	var b strings.Builder
 	for i, cells := range t.lines {
+		var line strings.Builder
 		for j, c := range cells {
-			b.WriteString(c)
+			line.WriteString(c)
 			if j < len(cells)-1 {
-				b.WriteString(strings.Repeat(" ", widths[i][j]-displayWidth(c)+tablePadding))
+				line.WriteString(strings.Repeat(" ", widths[i][j]-displayWidth(c)+tablePadding))
 			}
 		}
+		// Empty last cells (FORCED "" on a gated move) would leave the
+		// row ending in padding.
+		b.WriteString(strings.TrimRight(line.String(), " "))
 		b.WriteByte('\n')
 	}
 	t.lines = nil

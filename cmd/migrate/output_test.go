@@ -188,3 +188,21 @@ func TestFlagValueErrorsInWords(t *testing.T) {
 		}
 	}
 }
+
+// A row whose last cells are empty (FORCED on a gated move) ends at its
+// last printed cell, not in padding.
+func TestTableRowsEndWithoutBlanks(t *testing.T) {
+	var out bytes.Buffer
+	err := render(&out, "table", nil, func(tw *tableWriter) {
+		row(tw, "ROUTE", "WEIGHT", "FORCED")
+		row(tw, "GET /api/product", "-", "")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.TrimRight(l, " ") != l {
+			t.Errorf("line %q ends in blanks", l)
+		}
+	}
+}

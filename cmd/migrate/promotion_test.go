@@ -165,7 +165,7 @@ func TestRetireRightAfterForcedCutoverRefused(t *testing.T) {
 		t.Fatalf("forced cutover: exit %d\n%s\n%s", code, out, errOut)
 	}
 	code, out, errOut := gateCLI("retire", route, "--admin", admin)
-	if code != 3 || !strings.Contains(out, "time in cutover") || !strings.Contains(out, "≥ 24h0m0s in cutover") ||
+	if code != 3 || !strings.Contains(out, "time in cutover") || !strings.Contains(out, "≥ 24h in cutover") ||
 		!strings.Contains(out, "record since cutover") || !strings.Contains(out, "the gate's minCutoverTime") {
 		t.Fatalf("retire at once: exit %d\n%s\n%s", code, out, errOut)
 	}

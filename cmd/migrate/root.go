@@ -166,6 +166,11 @@ Try the whole journey on the built-in fixture fleet:
 	root.SetHelpCommand(newHelpCmd())
 	// Added now rather than when executing, so wrapArgErrors sees it too.
 	root.InitDefaultCompletionCmd()
+	if c, _, err := root.Find([]string{"completion"}); err == nil && c != root {
+		c.Example = `  migrate completion bash > /etc/bash_completion.d/migrate
+  migrate completion zsh > "${fpath[1]}/_migrate"
+  migrate completion fish > ~/.config/fish/completions/migrate.fish`
+	}
 	wrapArgErrors(root)
 	return root
 }
