@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/strangler-fig/migrate/internal/logs"
@@ -472,6 +473,8 @@ func (m *Mirror) call(route string, b Backend, base *http.Request, body []byte, 
 	// The copy names its route, as the client's request does: an in-process
 	// candidate tells its guest (X_MATCHED_ROUTE) and logs it.
 	base0 := logs.WithRoute(context.WithValue(context.Background(), trafficKey{}, &m.traffic), route)
+	var yielded atomic.Int64
+	base0 = context.WithValue(base0, yieldedKey{}, &yielded)
 	if calls != nil {
 		base0 = WithCalls(base0, calls)
 		defer func() {
@@ -495,13 +498,14 @@ func (m *Mirror) call(route string, b Backend, base *http.Request, body []byte, 
 		req.Body = http.NoBody
 	}
 	start := time.Now()
+	latency := func() time.Duration { return time.Since(start) - time.Duration(yielded.Load()) }
 	resp, err := safeRoundTrip(b, req)
 	if err != nil {
-		return Response{Error: ErrorKind(err), Latency: time.Since(start)}
+		return Response{Error: ErrorKind(err), Latency: latency()}
 	}
 	defer resp.Body.Close()
 	data, err := readCapped(resp.Body, opts.maxBody())
-	out = Response{Status: resp.StatusCode, Header: resp.Header, Body: data, Latency: time.Since(start)}
+	out = Response{Status: resp.StatusCode, Header: resp.Header, Body: data, Latency: latency()}
 	if err != nil {
 		out.Error = ErrorKind(err)
 		if ctx.Err() != nil && out.Error != ErrTooLarge {

@@ -101,15 +101,27 @@ func Yielder(ctx context.Context) func() {
 	if t == nil {
 		return nil
 	}
+	yielded, _ := ctx.Value(yieldedKey{}).(*atomic.Int64)
 	last := time.Now()
 	return func() {
 		if time.Since(last) < computeSlice {
 			return
 		}
+		wait := time.Now()
 		t.waitGap(maxYield)
 		last = time.Now()
+		if yielded != nil {
+			yielded.Add(int64(last.Sub(wait)))
+		}
 	}
 }
+
+// yieldedKey carries, in a copy's context, the time its candidate spent
+// giving way to clients. The wait is the proxy's doing, not the
+// candidate's: a client request never waits so, so the copy's latency
+// leaves it out, or a busy proxy would fail a faithful candidate on its
+// p99 ratio.
+type yieldedKey struct{}
 
 // settled reports whether no client request has been in flight for settle.
 func (t *Traffic) settled() bool { return t.inFlight.Load() <= 0 && t.quiet() >= settle }

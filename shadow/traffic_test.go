@@ -2,6 +2,8 @@ package shadow
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -126,4 +128,37 @@ func BenchmarkTrafficBeginEnd(b *testing.B) {
 			tr.End()
 		}
 	})
+}
+
+// yieldingBackend computes for a few slices, giving way to clients after
+// each, as an in-process guest does.
+type yieldingBackend struct{ slices int }
+
+func (b yieldingBackend) RoundTrip(r *http.Request) (*http.Response, error) {
+	yield := Yielder(r.Context())
+	for range b.slices {
+		time.Sleep(2 * computeSlice)
+		yield()
+	}
+	return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody}, nil
+}
+
+// TestCopyLatencyLeavesOutYielding: the time a copy's candidate waits for
+// a gap in client traffic is not the candidate's latency, or a busy proxy
+// would fail a faithful candidate on its p99 ratio.
+func TestCopyLatencyLeavesOutYielding(t *testing.T) {
+	m := NewMirror(MirrorConfig{}, &collect{})
+	defer m.Close(context.Background())
+	m.traffic.Begin() // a client request in flight throughout: every yield waits
+	defer m.traffic.End()
+	req := httptest.NewRequest(http.MethodGet, "/api/product", nil)
+	start := time.Now()
+	resp := m.call("GET /api/product", yieldingBackend{slices: 4}, req, nil, nil, "1", false, nil)
+	wall := time.Since(start)
+	if wall < 4*maxYield/2 {
+		t.Fatalf("the copy took %v: its yields did not wait for the busy proxy", wall)
+	}
+	if resp.Latency < 4*2*computeSlice || resp.Latency > wall-4*maxYield/2 {
+		t.Errorf("latency %v of a copy that computed %v and took %v: want the computing, not the waiting", resp.Latency, 4*2*computeSlice, wall)
+	}
 }
