@@ -329,7 +329,7 @@ func cutoverCriteria(g *GateConfig, f GateFacts, sum *shadow.Summary) []Criterio
 			out = append(out, miss("write coverage", want, "no writes seen yet", "", true))
 		}
 	}
-	out = append(out, sideEffectCriteria(f.Evidence, sum)...)
+	out = append(out, sideEffectCriteria(f.Route, f.Evidence, sum)...)
 	return out
 }
 

@@ -18,7 +18,7 @@ import (
 // calls nothing, has no side effect to vouch for, and a passing line on
 // every in-process route would bury the ones that matter. The report
 // shows the same criteria (it evaluates the same gate).
-func sideEffectCriteria(ev *shadow.Evidence, sum *shadow.Summary) []Criterion {
+func sideEffectCriteria(route string, ev *shadow.Evidence, sum *shadow.Summary) []Criterion {
 	if sum == nil || sum.CallsCompared == 0 || sum.CallsWrote == 0 && sum.SideEffects == 0 {
 		return nil
 	}
@@ -42,5 +42,7 @@ func sideEffectCriteria(ev *shadow.Evidence, sum *shadow.Summary) []Criterion {
 		}
 		got += ": " + strings.Join(calls, ", ")
 	}
-	return []Criterion{miss(name, want, got, fmt.Sprintf("+%d sample(s)", sum.SideEffects), false)}
+	c := miss(name, want, got, fmt.Sprintf("+%d sample(s)", sum.SideEffects), false)
+	c.Hint = fmt.Sprintf("make the candidate call the rest of the fleet as legacy does: each side's calls are in migrate diffs '%s'", route)
+	return []Criterion{c}
 }

@@ -47,7 +47,8 @@ func TestGateRefusesSideEffects(t *testing.T) {
 
 	bad := EvaluateGate(g, GateFacts{Route: "POST /api/order", To: ModeCutover, Evidence: evidence(1, true)})
 	c := find(bad)
-	if bad.Pass || c == nil || c.Pass || c.Inconclusive || !strings.Contains(c.Got, "1 of 100") || !strings.Contains(c.Got, "POST /api/inventory/reserve") {
+	if bad.Pass || c == nil || c.Pass || c.Inconclusive || !strings.Contains(c.Got, "1 of 100") || !strings.Contains(c.Got, "POST /api/inventory/reserve") ||
+		!strings.Contains(c.Hint, "migrate diffs 'POST /api/order'") {
 		t.Errorf("one slipped write of 100: pass=%v criterion=%+v", bad.Pass, c)
 	}
 	good := EvaluateGate(g, GateFacts{Route: "POST /api/order", To: ModeCutover, Evidence: evidence(0, true, read, reserve)})
