@@ -106,6 +106,9 @@ func buildFootprint(inv *analyze.Inventory, services []Service, opts Options) Fo
 			t.WasmSCI += sf.Wasm.SCI
 		}
 	}
+	if fp.PerProcessMeasured() {
+		fp.Assumptions = append(fp.Assumptions, "Memory measured per process (a legacy process's RSS, one Wasm instance's linear memory) is shown beside the estimate, not used in it: a deployment holds its memory requests whatever its processes hold.")
+	}
 	fp.Headline = footprintHeadline(fp)
 	return fp
 }

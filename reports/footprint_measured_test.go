@@ -70,6 +70,9 @@ func TestFootprintMeasuredPerProcess(t *testing.T) {
 			t.Errorf("headline lacks %q:\n%s", want, head)
 		}
 	}
+	if a := r.Footprint.Assumptions; !strings.Contains(a[len(a)-1], "shown beside the estimate, not used in it") {
+		t.Errorf("the assumptions do not say the measured memory is outside the estimate: %q", a)
+	}
 	for _, format := range []string{"md", "html"} {
 		var b strings.Builder
 		if err := r.Render(&b, format); err != nil {
