@@ -2,6 +2,7 @@ package reports
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/strangler-fig/migrate/analyze"
@@ -69,8 +70,22 @@ func buildFootprint(inv *analyze.Inventory, services []Service, opts Options) Fo
 			seen[n] = true
 		}
 	}
+	rss := map[string]LegacyMemory{}
+	for _, l := range opts.LegacyMemory {
+		if _, dup := rss[l.Service]; dup || l.ResidentBytes <= 0 {
+			continue
+		}
+		rss[l.Service] = l
+		if !seen[l.Service] {
+			names = append(names, l.Service)
+			seen[l.Service] = true
+		}
+	}
 	for _, n := range names {
 		sf := serviceFootprint(n, byName[n], modules[n], routesOf[n], c)
+		if l, ok := rss[n]; ok {
+			sf.LegacyRSS = &Figure{Bytes: l.ResidentBytes, Basis: BasisMeasured, Method: orDefault(l.Method, "resident set size of one legacy process")}
+		}
 		fp.Services = append(fp.Services, sf)
 		t := &fp.Totals
 		if sf.ImageBytes != nil && sf.ImageImplausible == "" {
@@ -90,6 +105,9 @@ func buildFootprint(inv *analyze.Inventory, services []Service, opts Options) Fo
 			t.LegacySCI += sf.Legacy.SCI
 			t.WasmSCI += sf.Wasm.SCI
 		}
+	}
+	if fp.PerProcessMeasured() {
+		fp.Assumptions = append(fp.Assumptions, "Memory measured per process (a legacy process's RSS, one Wasm instance's linear memory) is shown beside the estimate, not used in it: a deployment holds its memory requests whatever its processes hold.")
 	}
 	fp.Headline = footprintHeadline(fp)
 	return fp
@@ -135,11 +153,50 @@ func footprintHeadline(fp Footprint) []string {
 		out = append(out, fmt.Sprintf("Memory: the legacy deployments reserve %s (declared requests × replicas); the Wasm routes used at most %s (measured by the proxy; %d %s compared).",
 			fmtBytes(reserved), fmtBytes(used), nm, plural(nm, "service", "services")))
 	}
+	out = append(out, perProcessHeadline(fp)...)
 	if t := fp.Totals; t.Compared > 0 && t.LegacySCI > 0 {
 		out = append(out, fmt.Sprintf("Carbon (estimate): %s/h legacy against %s/h Wasm for the %d compared %s, %s lower.",
 			fmtGrams(t.LegacySCI), fmtGrams(t.WasmSCI), t.Compared, plural(t.Compared, "service", "services"), fmtPct(1-t.WasmSCI/t.LegacySCI)))
 	}
 	return out
+}
+
+// perProcessHeadline compares the memory measured of one legacy process
+// with one Wasm instance's, for the services where both were measured, and
+// names the legacy processes measured without a Wasm side.
+func perProcessHeadline(fp Footprint) []string {
+	var legacy, wasm int64
+	var n int
+	var alone []string
+	var aloneBytes int64
+	for _, s := range fp.Services {
+		switch {
+		case s.LegacyRSS != nil && s.WasmInstanceMemory != nil:
+			legacy += s.LegacyRSS.Bytes
+			wasm += s.WasmInstanceMemory.Bytes
+			n++
+		case s.LegacyRSS != nil:
+			alone = append(alone, s.Service)
+			aloneBytes += s.LegacyRSS.Bytes
+		}
+	}
+	var out []string
+	if n > 0 && wasm > 0 {
+		out = append(out, fmt.Sprintf("Memory per process (measured on the running services): one legacy process holds %s resident (RSS) against %s of linear memory for one Wasm instance, %s× less (%d %s measured on both sides, summed).",
+			fmtBytes(legacy), fmtBytes(wasm), fmtRatio(float64(legacy)/float64(wasm)), n, plural(n, "service", "services")))
+	}
+	if len(alone) > 0 {
+		out = append(out, fmt.Sprintf("Memory (measured): %s resident in the legacy %s of %s, which %s no measured Wasm instance.",
+			fmtBytes(aloneBytes), plural(len(alone), "process", "processes"), strings.Join(alone, ", "), plural(len(alone), "has", "have")))
+	}
+	return out
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // minJavaImageBytes is the least a container image holding a Java runtime
@@ -169,6 +226,10 @@ func serviceFootprint(name string, s *analyze.Service, m WasmModule, routes []Ro
 	if m.MemoryBytes > 0 {
 		v := m.MemoryBytes
 		sf.WasmMemoryBytes = &v
+	}
+	if m.InstanceMemoryBytes > 0 {
+		sf.WasmInstanceMemory = &Figure{Bytes: m.InstanceMemoryBytes, Basis: BasisMeasured,
+			Method: "the most linear memory one instance used, measured by the proxy"}
 	}
 
 	if s != nil && s.Deployment != nil {

@@ -100,6 +100,14 @@ func fmtBytes(n int64) string {
 	return strconv.FormatFloat(v, 'f', prec, 64) + " " + string("KMGTPE"[exp]) + "iB"
 }
 
+// fmtFigure writes a figure's bytes, "unknown" for none.
+func fmtFigure(f *Figure) string {
+	if f == nil {
+		return "unknown"
+	}
+	return fmtBytes(f.Bytes)
+}
+
 func fmtBytesPtr(n *int64) string {
 	if n == nil {
 		return "unknown"

@@ -177,10 +177,25 @@ type WasmModule struct {
 	// (sum of the linear memory of concurrently live instances), measured by
 	// the proxy; 0 means unknown.
 	MemoryBytes int64 `json:"memoryBytes,omitempty"`
+	// InstanceMemoryBytes is the most linear memory one instance used,
+	// measured by the proxy; 0 means unknown.
+	InstanceMemoryBytes int64 `json:"instanceMemoryBytes,omitempty"`
 	// CPUSeconds is CPU time the Wasm routes used over Window, if measured;
 	// 0 means unknown, and the estimate falls back to the candidate's
 	// latency (wall time, an upper bound) over the evidence's time span.
 	CPUSeconds float64 `json:"cpuSeconds,omitempty"`
 	// Window is the period CPUSeconds was measured over.
 	Window time.Duration `json:"window,omitempty"`
+}
+
+// LegacyMemory is the resident memory measured of one running legacy
+// process (a JVM's RSS), which the footprint shows beside one Wasm
+// instance's memory as measured, not declared.
+type LegacyMemory struct {
+	Service string `json:"service"`
+	// ResidentBytes is the process's resident set size in bytes.
+	ResidentBytes int64 `json:"residentBytes"`
+	// Method says how it was measured, e.g. "VmRSS of the JVM, idle after
+	// warm-up".
+	Method string `json:"method,omitempty"`
 }

@@ -413,6 +413,22 @@ func (m mdWriter) footprint(r *Report) {
 				fmtBytesPtr(s.ReservedMemoryBytes), fmtBytesPtr(s.WasmMemoryBytes), fmtVCPU(s.ReservedVCPU)+" / "+fmtVCPU(s.WasmVCPU))
 		}
 		m.row("**Total (known values)**", "", "", "**"+fmtBytes(f.Totals.ReservedMemoryBytes)+"**", "**"+fmtBytes(f.Totals.WasmMemoryBytes)+"**", "")
+		if f.PerProcessMeasured() {
+			m.p("\n### Memory per process (measured)\n\n")
+			m.header("Service", ">Legacy process (RSS)", ">Wasm instance", "How")
+			for _, s := range f.Services {
+				if s.LegacyRSS == nil && s.WasmInstanceMemory == nil {
+					continue
+				}
+				var how []string
+				for _, fig := range []*Figure{s.LegacyRSS, s.WasmInstanceMemory} {
+					if fig != nil {
+						how = append(how, fig.Basis+": "+md(fig.Method))
+					}
+				}
+				m.row(md(s.Service), fmtFigure(s.LegacyRSS), fmtFigure(s.WasmInstanceMemory), strings.Join(how, "; "))
+			}
+		}
 		m.p("\n### Energy and carbon (estimate)\n\n")
 		m.p("> **Estimate.** %s, %s. %s\n\n", md(f.Formula), md(f.FunctionalUnit), md(f.Method))
 		m.header("Service", ">Legacy Wh/h", ">Legacy SCI", ">Wasm Wh/h", ">Wasm SCI", "Notes")

@@ -238,11 +238,42 @@ type ServiceFootprint struct {
 	ReservedMemoryBytes *int64   `json:"reservedMemoryBytes,omitempty"`
 	ReservedVCPU        *float64 `json:"reservedVCPU,omitempty"`
 	WasmMemoryBytes     *int64   `json:"wasmMemoryBytes,omitempty"`
+	// LegacyRSS is one legacy process's resident memory and
+	// WasmInstanceMemory one Wasm instance's linear memory, both measured
+	// on the running services; nil when not measured.
+	LegacyRSS          *Figure `json:"legacyRSS,omitempty"`
+	WasmInstanceMemory *Figure `json:"wasmInstanceMemory,omitempty"`
 	// WasmVCPU is the average vCPU the Wasm routes kept busy.
 	WasmVCPU *float64  `json:"wasmVCPU,omitempty"`
 	Legacy   *Estimate `json:"legacy,omitempty"`
 	Wasm     *Estimate `json:"wasm,omitempty"`
 	Notes    []string  `json:"notes,omitempty"`
+}
+
+// PerProcessMeasured reports whether any service has a measured
+// per-process figure (legacy RSS or one Wasm instance's memory).
+func (f Footprint) PerProcessMeasured() bool {
+	for _, s := range f.Services {
+		if s.LegacyRSS != nil || s.WasmInstanceMemory != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Bases of a figure: what it rests on.
+const (
+	BasisMeasured  = "measured"  // read off the running software
+	BasisDeclared  = "declared"  // as the deployment declares it (requests, replicas)
+	BasisEstimated = "estimated" // computed from coefficients
+)
+
+// Figure is a quantity in bytes with its basis and how it was obtained.
+type Figure struct {
+	Bytes int64 `json:"bytes"`
+	// Basis is BasisMeasured, BasisDeclared or BasisEstimated.
+	Basis  string `json:"basis"`
+	Method string `json:"method,omitempty"`
 }
 
 // Estimate is an energy and carbon estimate for one hour of operation.

@@ -13,6 +13,9 @@ type Options struct {
 	DefaultGate Gate
 	// Modules are the measured Wasm components, one per service.
 	Modules []WasmModule
+	// LegacyMemory is the resident memory measured of legacy processes, at
+	// most one per service.
+	LegacyMemory []LegacyMemory
 	// Carbon overrides the energy and carbon coefficients; a zero field keeps
 	// its documented default (see DefaultCoefficients).
 	Carbon Coefficients

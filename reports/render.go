@@ -34,6 +34,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"ms":             fmtMsPtr,
 	"bytes":          fmtBytesPtr,
 	"bytesv":         fmtBytes,
+	"figure":         fmtFigure,
 	"ratio":          fmtRatio,
 	"sig":            fmtSig,
 	"wh":             fmtWh,

@@ -77,9 +77,10 @@ func FromStore(ctx context.Context, st *strangler.Store, cfg *strangler.Config) 
 
 // WasmUsageFromStore reads what the proxy measured of each service's
 // in-process Wasm candidate, by service, as WasmModule values carrying
-// Service and MemoryBytes: the most linear memory the candidate's
-// instances held at one moment (the sum over the instances running at
-// once; compiled code and the runtime itself are not included). The
+// Service, MemoryBytes — the most linear memory the candidate's instances
+// held at one moment (the sum over the instances running at once; compiled
+// code and the runtime itself are not included) — and InstanceMemoryBytes,
+// the most one instance held. The
 // caller merges them with what it knows of the module files. Services
 // whose module never ran are absent.
 func WasmUsageFromStore(ctx context.Context, st *strangler.Store) (map[string]WasmModule, error) {
@@ -92,7 +93,7 @@ func WasmUsageFromStore(ctx context.Context, st *strangler.Store) (map[string]Wa
 		if u.Requests == 0 {
 			continue
 		}
-		out[svc] = WasmModule{Service: svc, MemoryBytes: int64(u.PeakMemoryBytes)}
+		out[svc] = WasmModule{Service: svc, MemoryBytes: int64(u.PeakMemoryBytes), InstanceMemoryBytes: int64(u.PeakInstanceBytes)}
 	}
 	return out, nil
 }

@@ -7,7 +7,8 @@
 // the time to compile the module, the first request (instantiation
 // included), the median of fresh-instance requests, and the linear memory
 // one instance uses; then the published load test (-load POST /api/order at
-// -c) on the JVM order-service and on its Wasm port in process. It prints
+// -c) on the JVM order-service directly, through `migrate proxy` with the
+// route in legacy mode, directly again, and on its Wasm port in process. It prints
 // Markdown tables; see bench/spring-vs-wasm.sh.
 package main
 
@@ -203,14 +204,32 @@ func run(requests int) error {
 		ports[service] = r
 	}
 
-	var jvmLoad, wasmLoad loadResult
+	var jvmLoad, proxiedLoad, jvmLoad2, wasmLoad loadResult
+	var proxyCPU time.Duration
 	if loadN > 0 {
 		p := probe[fixtures.OrderService]
+		onJVM := func(base string) func() (bool, error) {
+			return func() (bool, error) {
+				code, b, err := sendRead(ctx, base, p.method, p.path, p.body)
+				return placed(code, b), err
+			}
+		}
+		proxyURL, px, err := startProxy(ctx, work, urls[fixtures.OrderService])
+		if err != nil {
+			return err
+		}
+		// Direct, through the proxy, direct again: the proxied run sits
+		// between two direct ones, so the JVM's JIT warming up over the
+		// runs flatters neither side.
 		fmt.Fprintf(os.Stderr, "load test: %d POST /api/order at c=%d on the JVM...\n", loadN, loadC)
-		jvmLoad = load(loadN, loadC, func() (bool, error) {
-			code, b, err := sendRead(ctx, urls[fixtures.OrderService], p.method, p.path, p.body)
-			return placed(code, b), err
-		})
+		jvmLoad = load(loadN, loadC, onJVM(urls[fixtures.OrderService]))
+		fmt.Fprintf(os.Stderr, "load test: the same through migrate proxy (route in legacy mode)...\n")
+		cpu0 := px.cpu()
+		proxiedLoad = load(loadN, loadC, onJVM(proxyURL))
+		proxyCPU = px.cpu() - cpu0
+		px.stop()
+		fmt.Fprintf(os.Stderr, "load test: on the JVM directly again...\n")
+		jvmLoad2 = load(loadN, loadC, onJVM(urls[fixtures.OrderService]))
 		rt, err := wasm.NewRuntime(ctx, "", nil)
 		if err != nil {
 			return err
@@ -256,9 +275,14 @@ func run(requests int) error {
 		for _, r := range []struct {
 			name string
 			l    loadResult
-		}{{"Spring Boot JVM, direct (its inventory call included)", jvmLoad}, {"Wasm port in process, fresh instance per request", wasmLoad}} {
+		}{{"Spring Boot JVM, direct (its inventory call included), run 1", jvmLoad},
+			{"Spring Boot JVM through `migrate proxy`, route in legacy mode", proxiedLoad},
+			{"Spring Boot JVM, direct, run 2", jvmLoad2},
+			{"Wasm port in process, fresh instance per request", wasmLoad}} {
 			fmt.Printf("| %s | %.0f | %d | %d | %s | %s | %s |\n", r.name, r.l.rps, r.l.created, r.l.other, ms(r.l.p50), ms(r.l.p99), ms(r.l.max))
 		}
+		fmt.Printf("\nThe proxy used %s of CPU for the %d proxied requests (%.0f µs each).\n", proxyCPU.Round(time.Millisecond), loadN,
+			float64(proxyCPU.Microseconds())/float64(loadN))
 	}
 	return nil
 }
@@ -377,6 +401,76 @@ func procMemory(pid int) (rss, hwm int64, err error) {
 		}
 	}
 	return rss, hwm, sc.Err()
+}
+
+// proxyProc is a running `migrate proxy`.
+type proxyProc struct{ cmd *exec.Cmd }
+
+// cpu is the proxy's user+system CPU time so far (/proc/PID/stat).
+func (p proxyProc) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the parenthesised command name: utime is the 12th, stime the 13th.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+func (p proxyProc) stop() {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Wait()
+}
+
+// startProxy builds migrate and runs `migrate proxy` with order-service's
+// POST /api/order route on legacy, the JVM at legacy, and returns its URL
+// once an order placed through it succeeds.
+func startProxy(ctx context.Context, work, legacy string) (string, proxyProc, error) {
+	dir := filepath.Join(work, "proxy")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", proxyProc{}, err
+	}
+	bin := filepath.Join(work, "migrate")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/migrate").CombinedOutput(); err != nil {
+		return "", proxyProc{}, fmt.Errorf("build migrate: %v\n%s", err, out)
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", proxyProc{}, err
+	}
+	admin, err := freePort()
+	if err != nil {
+		return "", proxyProc{}, err
+	}
+	conf := fmt.Sprintf("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nstore: migrate.db\naccessLogSample: 0%%\nservices:\n"+
+		"  order-service:\n    legacy: %s\n    routes: [\"POST /api/order\"]\n", port, admin, legacy)
+	if err := os.WriteFile(filepath.Join(dir, "strangler.yaml"), []byte(conf), 0o644); err != nil {
+		return "", proxyProc{}, err
+	}
+	cmd := exec.CommandContext(ctx, bin, "proxy", "--config", "strangler.yaml", "--log-level", "warn")
+	cmd.Dir = dir
+	logf, err := os.Create(filepath.Join(dir, "proxy.log"))
+	if err != nil {
+		return "", proxyProc{}, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return "", proxyProc{}, err
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	p := probe[fixtures.OrderService]
+	if _, err := first200(ctx, url, p.method, p.path, p.body, time.Now(), 30*time.Second); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return "", proxyProc{}, fmt.Errorf("migrate proxy: %w (log %s)", err, logf.Name())
+	}
+	return url, proxyProc{cmd}, nil
 }
 
 func freePort() (int, error) {

@@ -66,9 +66,20 @@ func runSpringDemo(ctx context.Context, o *demoOptions, s *streams) error {
 	} else {
 		fmt.Fprintf(s.out, "  built with Maven in %s into %s\n", time.Since(buildStart).Round(time.Second), build.Dir)
 	}
+	// The proxy's addresses are settled now: order-service's inventory
+	// client points at the proxy (its egress), so its own calls to
+	// inventory-service are recorded beside the Wasm port's.
+	listenAddr, err := freeLoopbackAddr()
+	if err != nil {
+		return err
+	}
+	adminAddr, err := freeLoopbackAddr()
+	if err != nil {
+		return err
+	}
 	fleetCtx, stopFleet := context.WithCancel(ctx)
 	defer stopFleet()
-	fleet, err := build.Start(fleetCtx)
+	fleet, err := build.StartWith(fleetCtx, spring.StartOptions{InventoryURL: "http://" + listenAddr + "/api/inventory"})
 	if err != nil {
 		return err
 	}
@@ -77,6 +88,8 @@ func runSpringDemo(ctx context.Context, o *demoOptions, s *streams) error {
 		fmt.Fprintf(s.out, "  %-22s %s   (pid %d, healthy after %s)\n", name, fleet.URL(name), fleet.PID(name),
 			fleet.Started[name].Round(100*time.Millisecond))
 	}
+	fmt.Fprintf(s.out, "  %s calls inventory-service through the proxy (INVENTORY_URL=http://%s/api/inventory), passing on X-Request-Id\n",
+		fixtures.OrderService, listenAddr)
 
 	// 2. Analyze the manifests, the Jib images and the live services.
 	demoStep(s, 2, "Analyze the fleet: manifests, Jib images, live OpenAPI and actuator")
@@ -102,20 +115,61 @@ func runSpringDemo(ctx context.Context, o *demoOptions, s *streams) error {
 	for _, name := range fixtures.ServiceNames {
 		urls[name] = fleet.URL(name)
 	}
-	return demoJourneyFrom(ctx, o, s, start, dir, inventory, urls)
+	j := demoJourney{listen: listenAddr, admin: adminAddr, urls: urls,
+		measure: func(ctx context.Context, s *streams) ([]string, error) { return measureJVMs(ctx, fleet, s) }}
+	return demoJourneyFrom(ctx, o, s, start, dir, inventory, j)
+}
+
+// demoJourney is what steps 3 to 7 need of the legacy fleet.
+type demoJourney struct {
+	listen, admin string            // the proxy's addresses
+	urls          map[string]string // legacy base URL by service
+	// measure, when set, measures the legacy processes once the traffic is
+	// over and returns the report's --legacy-rss values.
+	measure func(ctx context.Context, s *streams) ([]string, error)
+}
+
+// jvmSettle is how long the JVMs are left idle after the traffic before
+// their resident memory is read: long enough for the request threads to
+// finish and the heap to stop growing.
+const jvmSettle = 3 * time.Second
+
+// measureJVMs reads each JVM's resident memory (VmRSS) once it has served
+// the demo's traffic and settled: the memory legacy really holds, which
+// the report shows beside the Wasm instances' as measured.
+func measureJVMs(ctx context.Context, fleet *spring.Fleet, s *streams) ([]string, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(jvmSettle):
+	}
+	var values []string
+	for _, name := range fixtures.ServiceNames {
+		rss, err := fleet.ResidentMemory(name)
+		if err != nil {
+			// No /proc (not Linux): the report keeps the declared figures.
+			fmt.Fprintf(s.out, "  %s JVM memory not measured: %v\n", s.paint(colorYellow, "!"), err)
+			return nil, nil
+		}
+		fmt.Fprintf(s.out, "  %-22s JVM resident memory %s (VmRSS, idle after the traffic)\n", name, fmt.Sprintf("%.0f MiB", float64(rss)/(1<<20)))
+		values = append(values, fmt.Sprintf("%s=%dKi", name, rss>>10))
+	}
+	return values, nil
 }
 
 // demoJourneyFrom runs steps 3 to 7 of the journey (plan, shadow with
 // traffic, findings, gated cutover, report) against legacy services at urls.
 // With --keep it then leaves the proxy up until ctx ends.
-func demoJourneyFrom(ctx context.Context, o *demoOptions, s *streams, start time.Time, dir, inventory string, urls map[string]string) error {
+func demoJourneyFrom(ctx context.Context, o *demoOptions, s *streams, start time.Time, dir, inventory string, j demoJourney) error {
+	urls := j.urls
 	demoStep(s, 3, "Plan the strangler config, with the Wasm ports as candidates")
 	components, err := fixtures.BuildReusableWasm(ctx, filepath.Join(dir, "components"))
 	if err != nil {
 		return err
 	}
 	config := filepath.Join(dir, "strangler.yaml")
-	po := &planOptions{inventory: inventory, out: config, force: true, gate: demoGate, shadow: demoShadow}
+	po := &planOptions{inventory: inventory, out: config, force: true, gate: demoGate, shadow: demoShadow,
+		listen: j.listen, admin: j.admin}
 	for _, name := range fixtures.ServiceNames {
 		po.upstreams = append(po.upstreams, name+"="+urls[name])
 	}
@@ -134,7 +188,7 @@ func demoJourneyFrom(ctx context.Context, o *demoOptions, s *streams, start time
 	ready := make(chan addrs, 1)
 	proxyDone := make(chan error, 1)
 	go func() {
-		proxyDone <- runProxy(proxyCtx, &proxyOptions{config: config, listen: "127.0.0.1:0", admin: "127.0.0.1:0",
+		proxyDone <- runProxy(proxyCtx, &proxyOptions{config: config,
 			flush: demoFlush, shutdownGrace: 5 * time.Second,
 			onReady: func(l, a string) { ready <- addrs{l, a} }}, s)
 	}()
@@ -159,8 +213,18 @@ func demoJourneyFrom(ctx context.Context, o *demoOptions, s *streams, start time
 	}
 
 	demoStep(s, 7, "Write the cutover report")
+	var legacyRSS []string
+	if j.measure != nil {
+		if legacyRSS, err = j.measure(ctx, s); err != nil {
+			return err
+		}
+	}
 	report := filepath.Join(dir, "migrate-report.html")
-	demoCommand(s, "report", "--config", rel(config), "--inventory", rel(inventory), "--out", rel(report))
+	args := []string{"report", "--config", rel(config), "--inventory", rel(inventory), "--out", rel(report)}
+	for _, v := range legacyRSS {
+		args = append(args, "--legacy-rss", v)
+	}
+	demoCommand(s, args...)
 	if o.keep {
 		time.Sleep(demoFlush + demoFlush/2)
 	} else {
@@ -169,7 +233,9 @@ func demoJourneyFrom(ctx context.Context, o *demoOptions, s *streams, start time
 			return err
 		}
 	}
-	if err := runReport(ctx, &reportOptions{config: config, inventory: inventory, out: report}, indent(s)); err != nil {
+	ro := &reportOptions{config: config, inventory: inventory, out: report, legacyRSS: legacyRSS,
+		legacyRSSMethod: "VmRSS of the JVM after the demo's traffic, idle " + jvmSettle.String()}
+	if err := runReport(ctx, ro, indent(s)); err != nil {
 		return err
 	}
 	fmt.Fprintf(s.out, "\n%s in %s. Open %s\n", s.paint(colorGreen, "Journey complete"),

@@ -25,6 +25,11 @@ type reportOptions struct {
 	out       string
 	title     string
 	carbon    reports.Coefficients
+	// legacyRSS are --legacy-rss SERVICE=QUANTITY values: the measured
+	// resident memory of one legacy process; legacyRSSMethod says how they
+	// were measured (default: given on the command line).
+	legacyRSS       []string
+	legacyRSSMethod string
 	// configSet and inventorySet say the file was named on the command
 	// line: then it must exist. Only the defaults may be missing.
 	configSet, inventorySet bool
@@ -72,7 +77,8 @@ extension when -o is not given, and the file defaults to migrate-report.<format>
 		Example: `  migrate report --out migrate-report.html
   migrate report -o md --out CUTOVER.md --inventory inventory.json --config strangler.yaml
   migrate report -o json --out - | jq .summary
-  migrate report --grid-intensity 56 --pue 1.1 --out report.html   # a low-carbon region`,
+  migrate report --grid-intensity 56 --pue 1.1 --out report.html   # a low-carbon region
+  migrate report --legacy-rss order-service=252Mi --legacy-rss inventory-service=201Mi   # measured RSS`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, c := range o.carbonFlags() {
@@ -97,6 +103,7 @@ extension when -o is not given, and the file defaults to migrate-report.<format>
 	_ = f.MarkDeprecated("format", "use -o html|md|json")
 	f.StringVar(&o.out, "out", "", "output file, - for stdout (default migrate-report.<format>)")
 	f.StringVar(&o.title, "title", "", "report title")
+	f.StringArrayVar(&o.legacyRSS, "legacy-rss", nil, "SERVICE=QUANTITY: the resident memory (RSS) measured of one legacy process, e.g. order-service=252Mi; repeatable. The footprint shows it as measured beside the Wasm instance's")
 	for _, c := range o.carbonFlags() {
 		f.Float64Var(&c.coef.Value, c.name, 0, c.help)
 	}
@@ -161,8 +168,8 @@ func runReport(ctx context.Context, o *reportOptions, s *streams) error {
 // so per section instead of failing.
 func buildReport(ctx context.Context, o *reportOptions) (*reports.Report, error) {
 	var inv *analyze.Inventory
+	var err error
 	if o.inventory != "" {
-		var err error
 		inv, err = analyze.ReadInventory(o.inventory)
 		if errors.Is(err, fs.ErrNotExist) && o.inventorySet {
 			return nil, usageErrorf("--inventory %s: no such file (write one with `migrate analyze ... --inventory-out %s`)", o.inventory, o.inventory)
@@ -173,6 +180,9 @@ func buildReport(ctx context.Context, o *reportOptions) (*reports.Report, error)
 		}
 	}
 	opts := reports.Options{Title: o.title, Carbon: o.carbon}
+	if opts.LegacyMemory, err = legacyMemory(o.legacyRSS, o.legacyRSSMethod); err != nil {
+		return nil, err
+	}
 	var routes []reports.Route
 	cfg, err := strangler.LoadConfig(o.config)
 	switch {
@@ -211,11 +221,38 @@ func wasmModules(cfg *strangler.Config, usage map[string]reports.WasmModule) []r
 		if c == nil || c.Wasm == "" {
 			continue
 		}
-		m := reports.WasmModule{Service: name, Component: filepath.Base(c.Wasm), MemoryBytes: usage[name].MemoryBytes}
+		m := reports.WasmModule{Service: name, Component: filepath.Base(c.Wasm), MemoryBytes: usage[name].MemoryBytes,
+			InstanceMemoryBytes: usage[name].InstanceMemoryBytes}
 		if fi, err := os.Stat(cfg.Resolve(c.Wasm)); err == nil {
 			m.SizeBytes = fi.Size()
 		}
 		mods = append(mods, m)
 	}
 	return mods
+}
+
+// legacyMemory reads --legacy-rss values (SERVICE=QUANTITY, a Kubernetes
+// quantity such as 252Mi or a plain byte count).
+func legacyMemory(values []string, method string) ([]reports.LegacyMemory, error) {
+	if method == "" {
+		method = "given with --legacy-rss"
+	}
+	var out []reports.LegacyMemory
+	seen := map[string]bool{}
+	for _, v := range values {
+		svc, q, ok := strings.Cut(v, "=")
+		if !ok || svc == "" || q == "" {
+			return nil, usageErrorf("--legacy-rss %q: want SERVICE=QUANTITY, e.g. order-service=252Mi", v)
+		}
+		if seen[svc] {
+			return nil, usageErrorf("--legacy-rss names %s twice", svc)
+		}
+		seen[svc] = true
+		n, err := reports.ParseQuantity(q)
+		if err != nil || n < 1 {
+			return nil, usageErrorf("--legacy-rss %s: %q is not a memory quantity (e.g. 252Mi, 1Gi, 264241152)", svc, q)
+		}
+		out = append(out, reports.LegacyMemory{Service: svc, ResidentBytes: int64(n), Method: method})
+	}
+	return out, nil
 }

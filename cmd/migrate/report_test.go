@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/strangler-fig/migrate/reports"
 	"github.com/strangler-fig/migrate/strangler"
 )
 
@@ -66,16 +67,19 @@ func TestReportShowsMeasuredWasmMemory(t *testing.T) {
 
 	var out bytes.Buffer
 	s := &streams{in: strings.NewReader(""), out: &out, err: &bytes.Buffer{}}
-	o := &reportOptions{config: config, inventory: filepath.Join(dir, "inventory.json"), format: "json", out: "-"}
+	o := &reportOptions{config: config, inventory: filepath.Join(dir, "inventory.json"), format: "json", out: "-",
+		legacyRSS: []string{"order-service=252Mi"}}
 	if err := runReport(ctx, o, s); err != nil {
 		t.Fatal(err)
 	}
 	var rep struct {
 		Footprint struct {
 			Services []struct {
-				Service         string `json:"service"`
-				WasmBytes       *int64 `json:"wasmBytes"`
-				WasmMemoryBytes *int64 `json:"wasmMemoryBytes"`
+				Service            string          `json:"service"`
+				WasmBytes          *int64          `json:"wasmBytes"`
+				WasmMemoryBytes    *int64          `json:"wasmMemoryBytes"`
+				LegacyRSS          *reports.Figure `json:"legacyRSS"`
+				WasmInstanceMemory *reports.Figure `json:"wasmInstanceMemory"`
 			} `json:"services"`
 		} `json:"footprint"`
 	}
@@ -84,6 +88,17 @@ func TestReportShowsMeasuredWasmMemory(t *testing.T) {
 	}
 	got := map[string][2]int64{}
 	for _, sf := range rep.Footprint.Services {
+		// The one instance's peak and the RSS given with --legacy-rss are
+		// measured figures.
+		if sf.Service == "order-service" {
+			if sf.WasmInstanceMemory == nil || *sf.WasmInstanceMemory != (reports.Figure{Bytes: 6 << 20, Basis: reports.BasisMeasured,
+				Method: "the most linear memory one instance used, measured by the proxy"}) {
+				t.Errorf("order-service wasmInstanceMemory = %+v, want 6 MiB measured by the proxy", sf.WasmInstanceMemory)
+			}
+			if sf.LegacyRSS == nil || *sf.LegacyRSS != (reports.Figure{Bytes: 252 << 20, Basis: reports.BasisMeasured, Method: "given with --legacy-rss"}) {
+				t.Errorf("order-service legacyRSS = %+v, want 252 MiB measured, given with --legacy-rss", sf.LegacyRSS)
+			}
+		}
 		var v [2]int64
 		if sf.WasmBytes != nil {
 			v[0] = *sf.WasmBytes
@@ -117,6 +132,26 @@ func TestReportNamedFilesMustExist(t *testing.T) {
 		}
 		if _, err := os.Stat(out); err == nil {
 			t.Errorf("%v: a report was written", args[1:3])
+		}
+	}
+}
+
+// TestReportLegacyRSSRefusesBadValues: --legacy-rss takes SERVICE=QUANTITY
+// once per service; anything else is a usage error naming the value.
+func TestReportLegacyRSSRefusesBadValues(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--legacy-rss", "order-service"}, "want SERVICE=QUANTITY"},
+		{[]string{"--legacy-rss", "order-service=lots"}, `"lots" is not a memory quantity`},
+		{[]string{"--legacy-rss", "order-service=0"}, `"0" is not a memory quantity`},
+		{[]string{"--legacy-rss", "a=1Mi", "--legacy-rss", "a=2Mi"}, "names a twice"},
+	} {
+		_, stderr, code := runCLI(t, append([]string{"report", "--out", filepath.Join(dir, "r.html")}, c.args...)...)
+		if code != exitUsage || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", c.args, code, stderr, c.want)
 		}
 	}
 }
