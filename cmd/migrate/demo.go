@@ -147,15 +147,9 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 		return err
 	}
 
-	// 3. Plan, with the Wasm components as candidates.
-	demoStep(s, 3, "Plan the strangler config, with the Wasm ports as candidates")
-	components, err := fixtures.BuildReusableWasm(ctx, filepath.Join(dir, "components"))
-	if err != nil {
-		return err
-	}
-	config := filepath.Join(dir, "strangler.yaml")
-	// The config names the addresses the proxy below serves on, so that
-	// `migrate status --config` and friends reach it while --keep holds it up.
+	// 3..7: plan, shadow with traffic, findings, gated cutover, report. The
+	// config names the addresses the proxy will serve on, so that `migrate
+	// status --config` and friends reach it while --keep holds it up.
 	listenAddr, err := freeLoopbackAddr()
 	if err != nil {
 		return err
@@ -164,10 +158,48 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 	if err != nil {
 		return err
 	}
-	po := &planOptions{inventory: inventory, out: config, force: true, gate: demoGate, shadow: demoShadow,
-		listen: listenAddr, admin: adminAddr}
+	urls := map[string]string{}
 	for _, name := range fixtures.ServiceNames {
-		po.upstreams = append(po.upstreams, name+"="+fleet.URL(name))
+		urls[name] = fleet.URL(name)
+	}
+	return demoJourneyFrom(ctx, o, s, start, dir, inventory, demoJourney{listen: listenAddr, admin: adminAddr, urls: urls,
+		proxyUp: func(proxyURL string) {
+			// Legacy order-service asks inventory through the proxy (its
+			// egress), so its own outbound calls are recorded beside the
+			// candidate's.
+			fleet.SendInventoryCallsThrough(proxyURL)
+			fmt.Fprintf(s.out, "  %s calls inventory-service through the proxy; its Wasm port calls it by name\n", fixtures.OrderService)
+		}})
+}
+
+// demoJourney is what steps 3 to 7 need of the legacy fleet.
+type demoJourney struct {
+	listen, admin string            // the proxy's addresses
+	urls          map[string]string // legacy base URL by service
+	// proxyUp, when set, is told the proxy's URL once it serves.
+	proxyUp func(proxyURL string)
+	// measure, when set, measures the legacy processes once the traffic is
+	// over and returns the report's --legacy-rss values, and rssMethod says
+	// how.
+	measure   func(ctx context.Context, s *streams) ([]string, error)
+	rssMethod string
+}
+
+// demoJourneyFrom runs steps 3 to 7 of the journey (plan, shadow with
+// traffic, findings, gated cutover, report) against legacy services at urls.
+// With --keep it then leaves the proxy up until ctx ends.
+func demoJourneyFrom(ctx context.Context, o *demoOptions, s *streams, start time.Time, dir, inventory string, j demoJourney) error {
+	urls := j.urls
+	demoStep(s, 3, "Plan the strangler config, with the Wasm ports as candidates")
+	components, err := fixtures.BuildReusableWasm(ctx, filepath.Join(dir, "components"))
+	if err != nil {
+		return err
+	}
+	config := filepath.Join(dir, "strangler.yaml")
+	po := &planOptions{inventory: inventory, out: config, force: true, gate: demoGate, shadow: demoShadow,
+		listen: j.listen, admin: j.admin}
+	for _, name := range fixtures.ServiceNames {
+		po.upstreams = append(po.upstreams, name+"="+urls[name])
 	}
 	for _, c := range demoCandidates {
 		po.candidates = append(po.candidates, c.service+"="+components[c.component])
@@ -177,7 +209,6 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 		return err
 	}
 
-	// 4. Proxy, shadow, traffic.
 	demoStep(s, 4, "Start the proxy, shadow the candidates, drive shop traffic")
 	proxyCtx, stopProxy := context.WithCancel(ctx)
 	defer stopProxy()
@@ -197,10 +228,9 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 	}
 	proxyURL, adminURL := "http://"+px.listen, "http://"+px.admin
 	fmt.Fprintf(s.out, "  proxy %s   admin %s\n", proxyURL, adminURL)
-	// Legacy order-service asks inventory through the proxy (its egress),
-	// so its own outbound calls are recorded beside the candidate's.
-	fleet.SendInventoryCallsThrough(proxyURL)
-	fmt.Fprintf(s.out, "  %s calls inventory-service through the proxy; its Wasm port calls it by name\n", fixtures.OrderService)
+	if j.proxyUp != nil {
+		j.proxyUp(proxyURL)
+	}
 	client := &strangler.AdminClient{BaseURL: adminURL}
 	for _, route := range demoRoutes {
 		demoCommand(s, "shadow", route)
@@ -213,25 +243,33 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 		return err
 	}
 
-	// 7. Report. The proxy writes its evidence to the store as it goes and
-	// in full when it stops; a kept proxy gets one flush interval.
 	demoStep(s, 7, "Write the cutover report")
+	var legacyRSS []string
+	if j.measure != nil {
+		if legacyRSS, err = j.measure(ctx, s); err != nil {
+			return err
+		}
+	}
 	report := filepath.Join(dir, "migrate-report.html")
-	demoCommand(s, "report", "--config", rel(config), "--inventory", rel(inventory), "--out", rel(report))
+	args := []string{"report", "--config", rel(config), "--inventory", rel(inventory), "--out", rel(report)}
+	for _, v := range legacyRSS {
+		args = append(args, "--legacy-rss", v)
+	}
+	demoCommand(s, args...)
 	if o.keep {
 		time.Sleep(demoFlush + demoFlush/2)
 	} else {
 		stopProxy()
-		if err := <-proxyDone; err != nil {
+		if err := <-proxyDone; err != nil && !errors.Is(err, context.Canceled) {
 			return err
 		}
 	}
-	if err := runReport(ctx, &reportOptions{config: config, inventory: inventory, out: report}, indent(s)); err != nil {
+	ro := &reportOptions{config: config, inventory: inventory, out: report, legacyRSS: legacyRSS, legacyRSSMethod: j.rssMethod}
+	if err := runReport(ctx, ro, indent(s)); err != nil {
 		return err
 	}
 	fmt.Fprintf(s.out, "\n%s in %s. Open %s\n", s.paint(colorGreen, "Journey complete"),
 		time.Since(start).Round(time.Second), s.paint(colorBold, "file://"+report))
-
 	if !o.keep {
 		return nil
 	}
@@ -246,11 +284,14 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 	fmt.Fprintf(s.out, "    migrate diffs 'GET /api/inventory' --config %s\n", cfgArg)
 	fmt.Fprintf(s.out, "    migrate rollback product-service --config %s\n", cfgArg)
 	for _, name := range fixtures.ServiceNames {
-		fmt.Fprintf(s.out, "  %-22s %s\n", name, fleet.URL(name))
+		fmt.Fprintf(s.out, "  %-22s %s\n", name, urls[name])
 	}
 	<-ctx.Done()
 	stopProxy()
-	return <-proxyDone
+	if err := <-proxyDone; err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
 }
 
 // freeLoopbackAddr finds a loopback port nothing listens on.

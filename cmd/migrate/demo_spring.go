@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/strangler-fig/migrate/fixtures"
 	"github.com/strangler-fig/migrate/fixtures/spring"
-	"github.com/strangler-fig/migrate/strangler"
 )
 
 // Fleets `migrate demo --fleet` runs the journey on.
@@ -116,17 +114,9 @@ func runSpringDemo(ctx context.Context, o *demoOptions, s *streams) error {
 		urls[name] = fleet.URL(name)
 	}
 	j := demoJourney{listen: listenAddr, admin: adminAddr, urls: urls,
-		measure: func(ctx context.Context, s *streams) ([]string, error) { return measureJVMs(ctx, fleet, s) }}
+		measure:   func(ctx context.Context, s *streams) ([]string, error) { return measureJVMs(ctx, fleet, s) },
+		rssMethod: "VmRSS of the JVM after the demo's traffic, idle " + jvmSettle.String()}
 	return demoJourneyFrom(ctx, o, s, start, dir, inventory, j)
-}
-
-// demoJourney is what steps 3 to 7 need of the legacy fleet.
-type demoJourney struct {
-	listen, admin string            // the proxy's addresses
-	urls          map[string]string // legacy base URL by service
-	// measure, when set, measures the legacy processes once the traffic is
-	// over and returns the report's --legacy-rss values.
-	measure func(ctx context.Context, s *streams) ([]string, error)
 }
 
 // jvmSettle is how long the JVMs are left idle after the traffic before
@@ -155,104 +145,4 @@ func measureJVMs(ctx context.Context, fleet *spring.Fleet, s *streams) ([]string
 		values = append(values, fmt.Sprintf("%s=%dKi", name, rss>>10))
 	}
 	return values, nil
-}
-
-// demoJourneyFrom runs steps 3 to 7 of the journey (plan, shadow with
-// traffic, findings, gated cutover, report) against legacy services at urls.
-// With --keep it then leaves the proxy up until ctx ends.
-func demoJourneyFrom(ctx context.Context, o *demoOptions, s *streams, start time.Time, dir, inventory string, j demoJourney) error {
-	urls := j.urls
-	demoStep(s, 3, "Plan the strangler config, with the Wasm ports as candidates")
-	components, err := fixtures.BuildReusableWasm(ctx, filepath.Join(dir, "components"))
-	if err != nil {
-		return err
-	}
-	config := filepath.Join(dir, "strangler.yaml")
-	po := &planOptions{inventory: inventory, out: config, force: true, gate: demoGate, shadow: demoShadow,
-		listen: j.listen, admin: j.admin}
-	for _, name := range fixtures.ServiceNames {
-		po.upstreams = append(po.upstreams, name+"="+urls[name])
-	}
-	for _, c := range demoCandidates {
-		po.candidates = append(po.candidates, c.service+"="+components[c.component])
-	}
-	demoCommand(s, "plan", "--inventory", rel(inventory), "--candidate", "SERVICE=components/….wasm", "-o", rel(config))
-	if err := runPlan(ctx, po, &globalOptions{output: "table"}, indent(s)); err != nil {
-		return err
-	}
-
-	demoStep(s, 4, "Start the proxy, shadow the candidates, drive shop traffic")
-	proxyCtx, stopProxy := context.WithCancel(ctx)
-	defer stopProxy()
-	type addrs struct{ listen, admin string }
-	ready := make(chan addrs, 1)
-	proxyDone := make(chan error, 1)
-	go func() {
-		proxyDone <- runProxy(proxyCtx, &proxyOptions{config: config,
-			flush: demoFlush, shutdownGrace: 5 * time.Second,
-			onReady: func(l, a string) { ready <- addrs{l, a} }}, s)
-	}()
-	var px addrs
-	select {
-	case px = <-ready:
-	case err := <-proxyDone:
-		return fmt.Errorf("start the proxy: %w", err)
-	}
-	proxyURL, adminURL := "http://"+px.listen, "http://"+px.admin
-	fmt.Fprintf(s.out, "  proxy %s   admin %s\n", proxyURL, adminURL)
-	client := &strangler.AdminClient{BaseURL: adminURL}
-	for _, route := range demoRoutes {
-		demoCommand(s, "shadow", route)
-		if _, err := client.Transition(ctx, strangler.TransitionRequest{Target: route, To: strangler.ModeShadow,
-			Actor: "migrate demo", Reason: "start collecting evidence"}); err != nil {
-			return apiError(err)
-		}
-	}
-	if err := demoEvidenceAndCutover(ctx, s, o, client, adminURL, proxyURL); err != nil {
-		return err
-	}
-
-	demoStep(s, 7, "Write the cutover report")
-	var legacyRSS []string
-	if j.measure != nil {
-		if legacyRSS, err = j.measure(ctx, s); err != nil {
-			return err
-		}
-	}
-	report := filepath.Join(dir, "migrate-report.html")
-	args := []string{"report", "--config", rel(config), "--inventory", rel(inventory), "--out", rel(report)}
-	for _, v := range legacyRSS {
-		args = append(args, "--legacy-rss", v)
-	}
-	demoCommand(s, args...)
-	if o.keep {
-		time.Sleep(demoFlush + demoFlush/2)
-	} else {
-		stopProxy()
-		if err := <-proxyDone; err != nil && !errors.Is(err, context.Canceled) {
-			return err
-		}
-	}
-	ro := &reportOptions{config: config, inventory: inventory, out: report, legacyRSS: legacyRSS,
-		legacyRSSMethod: "VmRSS of the JVM after the demo's traffic, idle " + jvmSettle.String()}
-	if err := runReport(ctx, ro, indent(s)); err != nil {
-		return err
-	}
-	fmt.Fprintf(s.out, "\n%s in %s. Open %s\n", s.paint(colorGreen, "Journey complete"),
-		time.Since(start).Round(time.Second), s.paint(colorBold, "file://"+report))
-	if !o.keep {
-		return nil
-	}
-	fmt.Fprintf(s.out, "\nStill running (Ctrl-C stops everything):\n")
-	fmt.Fprintf(s.out, "  proxy   %s   e.g. curl %s/api/product\n", proxyURL, proxyURL)
-	fmt.Fprintf(s.out, "  admin   %s   e.g. migrate status --admin %s\n", adminURL, adminURL)
-	for _, name := range fixtures.ServiceNames {
-		fmt.Fprintf(s.out, "  %-22s %s\n", name, urls[name])
-	}
-	<-ctx.Done()
-	stopProxy()
-	if err := <-proxyDone; err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
 }
