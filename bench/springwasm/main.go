@@ -204,8 +204,8 @@ func run(requests int) error {
 		ports[service] = r
 	}
 
-	var jvmLoad, proxiedLoad, jvmLoad2, wasmLoad loadResult
-	var proxyCPU time.Duration
+	var jvmLoad, proxiedLoad, jvmLoad2, wasmLoad, cutLoad loadResult
+	var proxyCPU, cutCPU time.Duration
 	if loadN > 0 {
 		p := probe[fixtures.OrderService]
 		onJVM := func(base string) func() (bool, error) {
@@ -214,7 +214,7 @@ func run(requests int) error {
 				return placed(code, b), err
 			}
 		}
-		proxyURL, px, err := startProxy(ctx, work, urls[fixtures.OrderService])
+		proxyURL, px, err := startProxy(ctx, work, urls[fixtures.OrderService], "")
 		if err != nil {
 			return err
 		}
@@ -252,6 +252,15 @@ func run(requests int) error {
 		})
 		be.Close(ctx)
 		rt.Close(ctx)
+		cutURL, cpx, err := startProxy(ctx, work, urls[fixtures.OrderService], mods["order"])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "load test: the same through migrate proxy, the route cut over to the Wasm port...\n")
+		cpu0 = cpx.cpu()
+		cutLoad = load(loadN, loadC, onJVM(cutURL))
+		cutCPU = cpx.cpu() - cpu0
+		cpx.stop()
 	}
 
 	fmt.Printf("Spring Boot %s on %s (%s), JVM options `%s`; Wasm ports on wazero in process, %d fresh-instance requests each.\n\n",
@@ -278,11 +287,13 @@ func run(requests int) error {
 		}{{"Spring Boot JVM, direct (its inventory call included), run 1", jvmLoad},
 			{"Spring Boot JVM through `migrate proxy`, route in legacy mode", proxiedLoad},
 			{"Spring Boot JVM, direct, run 2", jvmLoad2},
-			{"Wasm port in process, fresh instance per request", wasmLoad}} {
+			{"Wasm port in process, fresh instance per request", wasmLoad},
+			{"Wasm port through `migrate proxy`, route cut over, fresh instance per request", cutLoad}} {
 			fmt.Printf("| %s | %.0f | %d | %d | %s | %s | %s |\n", r.name, r.l.rps, r.l.created, r.l.other, ms(r.l.p50), ms(r.l.p99), ms(r.l.max))
 		}
-		fmt.Printf("\nThe proxy used %s of CPU for the %d proxied requests (%.0f µs each).\n", proxyCPU.Round(time.Millisecond), loadN,
-			float64(proxyCPU.Microseconds())/float64(loadN))
+		fmt.Printf("\nThe proxy used %s of CPU for the %d proxied requests to the JVM (%.0f µs each), %s for the %d it answered with the Wasm port (%.0f µs each, the guest included).\n",
+			proxyCPU.Round(time.Millisecond), loadN, float64(proxyCPU.Microseconds())/float64(loadN),
+			cutCPU.Round(time.Millisecond), loadN, float64(cutCPU.Microseconds())/float64(loadN))
 	}
 	return nil
 }
@@ -428,10 +439,15 @@ func (p proxyProc) stop() {
 }
 
 // startProxy builds migrate and runs `migrate proxy` with order-service's
-// POST /api/order route on legacy, the JVM at legacy, and returns its URL
-// once an order placed through it succeeds.
-func startProxy(ctx context.Context, work, legacy string) (string, proxyProc, error) {
-	dir := filepath.Join(work, "proxy")
+// POST /api/order route, the JVM at legacy, and returns its URL once an
+// order placed through it succeeds. With a candidate module the route is cut
+// over to it (in process, a fresh instance per request); without, it stays on
+// legacy.
+func startProxy(ctx context.Context, work, legacy, candidate string) (string, proxyProc, error) {
+	dir := filepath.Join(work, "proxy-legacy")
+	if candidate != "" {
+		dir = filepath.Join(work, "proxy-cutover")
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", proxyProc{}, err
 	}
@@ -449,6 +465,9 @@ func startProxy(ctx context.Context, work, legacy string) (string, proxyProc, er
 	}
 	conf := fmt.Sprintf("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nstore: migrate.db\naccessLogSample: 0%%\nservices:\n"+
 		"  order-service:\n    legacy: %s\n    routes: [\"POST /api/order\"]\n", port, admin, legacy)
+	if candidate != "" {
+		conf += fmt.Sprintf("    mode: cutover\n    candidate: {wasm: %q}\n", candidate)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "strangler.yaml"), []byte(conf), 0o644); err != nil {
 		return "", proxyProc{}, err
 	}
