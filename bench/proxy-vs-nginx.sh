@@ -8,6 +8,8 @@
 #   PIN=1 bench/proxy-vs-nginx.sh   # wrk on CPU 0; backend, nginx and migrate on CPU 1
 #   SHADOW=1 bench/proxy-vs-nginx.sh  # also a second migrate proxy whose measured route
 #                                     # is in shadow mode (candidate: the same backend)
+#   BASELINE=/path/to/migrate bench/proxy-vs-nginx.sh  # also that migrate binary (an
+#                                     # earlier build) on the same table, same rounds
 set -euo pipefail
 
 # With PIN=1 the load generator no longer competes with the proxies for a
@@ -93,6 +95,15 @@ if [ "${SHADOW:-0}" = 1 ]; then
   PORTS+=($SHADOW_PORT)
 fi
 
+if [ -n "${BASELINE:-}" ]; then
+  BASE_PORT=$((PORT_BASE + 6))
+  mkdir -p "$WORK/baseline"
+  plan_config $BASE_PORT $((PORT_BASE + 7)) legacy > "$WORK/baseline/strangler.yaml"
+  "${SERVER[@]}" "$BASELINE" proxy --config "$WORK/baseline/strangler.yaml" 2>"$WORK/baseline/proxy.log" & PIDS+=($!)
+  BASE_PID=$!
+  PORTS+=($BASE_PORT)
+fi
+
 for port in "${PORTS[@]}"; do
   wait_up "http://127.0.0.1:$port/api/product"
 done
@@ -128,7 +139,7 @@ for u in $URL_DIRECT $URL_NGINX $URL_PROXY; do "${CLIENT[@]}" wrk -t2 -c"$CONNS"
 # and the median of the five same-round ratios, which a load that changes
 # between rounds moves less than the ratio of the medians.
 NGINX_PIDS=("$(cat "$WORK/nginx.pid")" $(pgrep -P "$(cat "$WORK/nginx.pid")"))
-declare -a N M NC MC Q S SC SQ
+declare -a N M NC MC Q S SC SQ B BC BQ
 for i in 1 2 3 4 5; do
   echo "round $i: throughput ($CONNS connections, ${DUR}s each)..." >&2
   read -r n nc < <(round "$URL_NGINX" "$CONNS" "$DUR" "${NGINX_PIDS[@]}")
@@ -138,6 +149,10 @@ for i in 1 2 3 4 5; do
   if [ -n "${SHADOW_PID:-}" ]; then
     read -r sh shc < <(round "http://127.0.0.1:$SHADOW_PORT/api/product" "$CONNS" "$DUR" "$SHADOW_PID")
     S+=("$sh") SC+=("$shc") SQ+=("$(awk -v s="$sh" -v m="$m" 'BEGIN {printf "%.3f", s / m}')")
+  fi
+  if [ -n "${BASE_PID:-}" ]; then
+    read -r bs bsc < <(round "http://127.0.0.1:$BASE_PORT/api/product" "$CONNS" "$DUR" "$BASE_PID")
+    B+=("$bs") BC+=("$bsc") BQ+=("$(awk -v b="$bsc" -v m="$mc" 'BEGIN {printf "%.3f", m / b}')")
   fi
 done
 median() { printf '%s\n' "$@" | sort -g | sed -n 3p; }
@@ -181,5 +196,15 @@ if [ -n "${SHADOW_PID:-}" ]; then
     printf "| throughput, median (req/s) | %.0f | |\n| rounds (req/s) | %s | |\n", s, rs
     printf "| same-round ratios shadow / legacy (median) | %s (**%.2f×**) | ≥ 0.8× |\n", qs, q
     printf "| CPU per request, median (µs); rounds | %.1f; %s | |\n", sc, scs
+  }'
+fi
+if [ -n "${BASE_PID:-}" ]; then
+  awk -v b="$(median "${B[@]}")" -v bc="$(median "${BC[@]}")" -v q="$(median "${BQ[@]}")" -v qs="${BQ[*]}" \
+      -v rb="${B[*]}" -v bcs="${BC[*]}" -v nc="$NGINX_CPU" -v mc="$PROXY_CPU" 'BEGIN {
+    printf "\n| baseline build (BASELINE, same table, same rounds) | migrate, baseline | |\n|---|---|---|\n"
+    printf "| throughput, median (req/s); rounds | %.0f; %s | |\n", b, rb
+    printf "| CPU per request, median (µs); rounds | %.1f; %s | |\n", bc, bcs
+    printf "| same-round CPU ratios this build / baseline (median) | %s (**%.2f×**) | |\n", qs, q
+    printf "| CPU per request over nginx, baseline and this build | %.2f×, %.2f× | ≤ 1.1× for 0.9× throughput |\n", bc/nc, mc/nc
   }'
 fi

@@ -372,7 +372,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, t *table, e *entry
 		rec.tee, rec.teeCap = tee, t.maxBody
 	}
 	start := time.Now()
-	up.rp.ServeHTTP(rec, r)
+	if !up.forward(rec, r) {
+		up.rp.ServeHTTP(rec, r)
+	}
 	d = time.Since(start)
 	status, teeOver = rec.statusCode(), rec.over
 	upErr, errID := rec.upstreamErr, rec.errorID

@@ -7,9 +7,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // keepAliveTransport is the HTTP/1.1 client behind every upstream. It does
@@ -170,7 +175,7 @@ func (t *keepAliveTransport) exchange(ctx context.Context, kc *keepAliveConn, r 
 	if writesBeside(r) {
 		beside = writeBeside(kc, r, t.headerTimeout)
 	} else {
-		if err := r.Write(kc.bw); err != nil {
+		if err := writeRequest(kc.bw, r); err != nil {
 			return fail(err)
 		}
 		if err := kc.bw.Flush(); err != nil {
@@ -212,6 +217,112 @@ func (t *keepAliveTransport) exchange(ctx context.Context, kc *keepAliveConn, r 
 	resp.Body = &pooledBody{body: resp.Body, t: t, kc: kc, stop: stop,
 		reusable: written && !resp.Close && !r.Close}
 	return resp, nil
+}
+
+// writeRequest writes r to bw as Request.Write does. A request without a
+// body, most of what a proxy forwards, has its head written here directly:
+// Request.Write sorts the header keys and builds a transfer writer for
+// every request, about a tenth of the proxy's own CPU per request. The
+// header order is the map's; HTTP gives no meaning to the order of
+// different field names, and the values of one name keep theirs. Anything
+// this does not cover (a body, a transfer coding, trailers, Close, CONNECT,
+// a host that needs cleaning, a URI with control bytes, a client trace that
+// watches the write) goes through Request.Write, which also reports what
+// is wrong with such a request.
+func writeRequest(bw *bufio.Writer, r *http.Request) error {
+	if (r.Body != nil && r.Body != http.NoBody) || r.ContentLength != 0 || len(r.TransferEncoding) > 0 ||
+		len(r.Trailer) > 0 || r.Close || r.Method == http.MethodConnect || r.URL == nil {
+		return r.Write(bw)
+	}
+	host := r.Host
+	if host == "" {
+		host = r.URL.Host
+	}
+	if !plainHost(host) {
+		return r.Write(bw)
+	}
+	if tr := httptrace.ContextClientTrace(r.Context()); tr != nil &&
+		(tr.WroteHeaderField != nil || tr.WroteHeaders != nil || tr.WroteRequest != nil) {
+		return r.Write(bw)
+	}
+	ruri := r.URL.RequestURI()
+	for i := 0; i < len(ruri); i++ {
+		if b := ruri[i]; b < ' ' || b == 0x7f {
+			return r.Write(bw)
+		}
+	}
+	method := r.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	bw.WriteString(method)
+	bw.WriteByte(' ')
+	bw.WriteString(ruri)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(host)
+	bw.WriteString("\r\n")
+	// Request.Write's User-Agent rule: its default when the header is
+	// absent, none when it is present and empty (ReverseProxy sets it so).
+	ua := "Go-http-client/1.1"
+	if v, ok := r.Header["User-Agent"]; ok {
+		ua = ""
+		if len(v) > 0 {
+			ua = v[0]
+		}
+	}
+	if ua != "" {
+		writeHeaderField(bw, "User-Agent", ua)
+	}
+	// Request.Write sends a zero length for the methods that usually carry
+	// a body.
+	if method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch {
+		bw.WriteString("Content-Length: 0\r\n")
+	}
+	for k, vv := range r.Header {
+		switch k {
+		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
+			continue
+		}
+		if !httpguts.ValidHeaderFieldName(k) {
+			continue // dropped, as Request.Write drops it
+		}
+		for _, v := range vv {
+			writeHeaderField(bw, k, v)
+		}
+	}
+	// bufio.Writer's errors stick: the last write reports any before it.
+	_, err := bw.WriteString("\r\n")
+	return err
+}
+
+// writeHeaderField writes one field as Request.Write does: line breaks in
+// the value become spaces, and surrounding white space is trimmed.
+func writeHeaderField(bw *bufio.Writer, k, v string) {
+	if strings.ContainsAny(v, "\r\n") {
+		v = strings.NewReplacer("\n", " ", "\r", " ").Replace(v)
+	}
+	v = textproto.TrimString(v)
+	bw.WriteString(k)
+	bw.WriteString(": ")
+	bw.WriteString(v)
+	bw.WriteString("\r\n")
+}
+
+// plainHost reports whether Request.Write would send host unchanged: ASCII
+// (nothing to Punycode), valid in a Host header, and no IPv6 zone.
+func plainHost(host string) bool {
+	if host == "" {
+		return false
+	}
+	for i := 0; i < len(host); i++ {
+		switch b := host[i]; {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
+		case b == '.' || b == '-' || b == ':' || b == '[' || b == ']' || b == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // put returns a connection to the pool, or closes it when the pool is full.
