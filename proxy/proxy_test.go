@@ -768,3 +768,23 @@ services:
 		t.Fatalf("candidate got %+v", s)
 	}
 }
+
+// TestReloadPlacesWasmOptionErrors: a reload finds a misspelt Wasm option
+// where the proxy's start does, with its line, column and a suggestion, and
+// the table in service keeps serving.
+func TestReloadPlacesWasmOptionErrors(t *testing.T) {
+	legacy := newBackend(t, "legacy", nil)
+	h := newHarness(t, twoSided, map[string]string{"legacy": legacy.URL, "candidate": legacy.URL}, nil)
+	edited := "services:\n  orders:\n    legacy: " + legacy.URL + "\n    routes: [\"GET /api/order\"]\n" +
+		"    candidate:\n      wasm: order.wasm\n      maxMemroy: 64MiB\n"
+	if err := os.WriteFile(h.config, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := h.px.Reload(context.Background(), h.config)
+	if err == nil || !strings.Contains(err.Error(), h.config+":7:7:") || !strings.Contains(err.Error(), `did you mean "maxMemory"`) {
+		t.Fatalf("reload with a misspelt Wasm option: %v", err)
+	}
+	if _, _, body := get(t, h.front.URL+"/api/order/1", nil); !strings.Contains(body, "legacy") {
+		t.Fatalf("after the rejected reload: %s", body)
+	}
+}

@@ -3,8 +3,10 @@ package proxy
 import (
 	"context"
 	"os"
+	"reflect"
 	"time"
 
+	"github.com/strangler-fig/migrate/proxy/wasm"
 	"github.com/strangler-fig/migrate/strangler"
 )
 
@@ -13,7 +15,12 @@ import (
 func (p *Proxy) Reload(ctx context.Context, path string) error {
 	cfg, err := strangler.LoadConfig(path)
 	if err == nil {
-		err = p.Load(ctx, cfg)
+		// As at start: an unknown Wasm option gets its line, column and a
+		// suggestion, and an error the table finds names its place.
+		err = cfg.CheckWasmCandidates(reflect.TypeFor[wasm.Options]())
+	}
+	if err == nil {
+		err = cfg.Locate(p.Load(ctx, cfg))
 	}
 	p.ctrl.Metrics().Reloaded(err == nil)
 	if err != nil {
