@@ -94,18 +94,27 @@ func demoCommand(s *streams, args ...string) {
 	fmt.Fprintf(s.out, "  %s\n", s.paint(colorDim, "$ migrate "+strings.Join(args, " ")))
 }
 
-func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) error {
-	start := time.Now()
-	if err := os.MkdirAll(o.dir, 0o755); err != nil {
-		return fmt.Errorf("demo directory: %w", err)
+// demoDir makes the demo's directory and empties its store: every run's
+// journey starts with every route on legacy.
+func demoDir(path string) (string, error) {
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return "", fmt.Errorf("demo directory: %w", err)
 	}
-	dir, err := filepath.Abs(o.dir)
+	dir, err := filepath.Abs(path)
 	if err != nil {
-		return err
+		return "", err
 	}
-	// A fresh store every run: the journey starts with every route on legacy.
 	for _, f := range []string{"migrate.db", "migrate.db-wal", "migrate.db-shm"} {
 		_ = os.Remove(filepath.Join(dir, f))
+	}
+	return dir, nil
+}
+
+func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) error {
+	start := time.Now()
+	dir, err := demoDir(o.dir)
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(s.out, "%s — the whole journey on the built-in shop fleet (files in %s)\n",
 		s.paint(colorBold, "migrate demo"), dir)

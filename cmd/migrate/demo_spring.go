@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -38,15 +37,9 @@ func runSpringDemo(ctx context.Context, o *demoOptions, s *streams) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(o.dir, 0o755); err != nil {
-		return fmt.Errorf("demo directory: %w", err)
-	}
-	dir, err := filepath.Abs(o.dir)
+	dir, err := demoDir(o.dir)
 	if err != nil {
 		return err
-	}
-	for _, f := range []string{"migrate.db", "migrate.db-wal", "migrate.db-shm"} {
-		_ = os.Remove(filepath.Join(dir, f))
 	}
 	fmt.Fprintf(s.out, "%s — the whole journey on the Spring Boot %s fleet (files in %s)\n",
 		s.paint(colorBold, "migrate demo --fleet spring"), spring.BootVersion, dir)
