@@ -78,6 +78,9 @@ type Config struct {
 	Path string `json:"-"`
 	// Dir resolves relative paths (store, wasm modules): the config's directory.
 	Dir string `json:"-"`
+	// doc is the parsed file, kept to place errors found after loading
+	// at their line and column without reading the file again.
+	doc *configfile.Doc
 }
 
 // Service is one legacy service, its candidate replacement and its routes.
@@ -239,7 +242,7 @@ func ParseConfig(data []byte, dir string) (*Config, error) {
 	if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
 		return nil, &configfile.Error{Msg: strings.TrimPrefix(err.Error(), "error unmarshaling JSON: while decoding JSON: ")}
 	}
-	cfg.Dir = dir
+	cfg.Dir, cfg.doc = dir, doc
 	cfg.applyDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, locate(doc, err)
@@ -261,18 +264,10 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 // candidate's Wasm options) in the config file, when it starts with a key
 // path the file has: "strangler.yaml:7:16: services.orders.candidate: ...".
 func (c *Config) Locate(err error) error {
-	if err == nil || c.Path == "" {
+	if err == nil || c.Path == "" || c.doc == nil {
 		return err
 	}
-	data, rerr := os.ReadFile(c.Path)
-	if rerr != nil {
-		return err
-	}
-	doc, perr := configfile.Parse(data)
-	if perr != nil {
-		return err
-	}
-	ce := locate(doc, errors.New(strings.ReplaceAll(err.Error(), "json: ", "")))
+	ce := locate(c.doc, errors.New(strings.ReplaceAll(err.Error(), "json: ", "")))
 	return &ConfigError{File: c.Path, Err: ce.(*configfile.Error)}
 }
 
@@ -280,15 +275,7 @@ func (c *Config) Locate(err error) error {
 // options type of the Wasm host (t), which strangler does not know, so an
 // unknown option gets the same line, column and suggestion as any key.
 func (c *Config) CheckWasmCandidates(t reflect.Type) error {
-	if c.Path == "" {
-		return nil
-	}
-	data, err := os.ReadFile(c.Path)
-	if err != nil {
-		return nil // the proxy reports the file itself
-	}
-	doc, err := configfile.Parse(data)
-	if err != nil {
+	if c.Path == "" || c.doc == nil {
 		return nil
 	}
 	for _, name := range c.ServiceNames() {
@@ -297,7 +284,7 @@ func (c *Config) CheckWasmCandidates(t reflect.Type) error {
 		}
 		path := configfile.Join(configfile.Join("services", name), "candidate")
 		var ce *configfile.Error
-		if err := doc.CheckAt(path, t); errors.As(err, &ce) {
+		if err := c.doc.CheckAt(path, t); errors.As(err, &ce) {
 			return &ConfigError{File: c.Path, Err: ce}
 		}
 	}
