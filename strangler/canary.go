@@ -766,62 +766,18 @@ func (c *Controller) analyseStep(w *CanaryWalk) CanaryStepResult {
 	} else {
 		res.Criteria = append(res.Criteria, pass("step traffic", want, got))
 	}
-	// latency and errors are judged against legacy's figures over the same
-	// window, or over its whole record when the step left legacy too little
-	// traffic (at 100%, none).
-	legRef, legWhat := legD, "legacy this step"
-	if legD.Requests < minReq {
-		legRef, legWhat = legAll, "legacy overall"
-	}
-	// error rate: the candidate may exceed the ceiling only as far as legacy
-	// does (an upstream outage fails both sides; it is not the candidate's).
-	ceiling := g.canaryMaxErrorRate()
-	legRate := legRef.ErrorRate()
-	allowed := ceiling + legRate
-	want = "≤ " + fmtPercent(ceiling)
-	if legRate > 0 {
-		want = fmt.Sprintf("≤ %s (%s over %s %s)", fmtPercent(allowed), fmtPercent(ceiling), legWhat, fmtPercent(legRate))
-	}
-	if candD.Requests > 0 {
-		rate := candD.ErrorRate()
-		got = fmt.Sprintf("%s (%d of %d)", fmtPercent(rate), candD.Errors, candD.Requests)
-		// With thin traffic a miss is inconclusive, unless the errors
-		// already exceed what the minimum traffic could absorb.
-		certain := float64(candD.Errors) > allowed*float64(minReq)
-		if rate <= allowed {
-			res.Criteria = append(res.Criteria, pass("candidate errors", want, got))
-		} else {
-			res.Criteria = append(res.Criteria, miss("candidate errors", want, got, points(rate-allowed), thin && !certain))
-		}
-	} else {
-		res.Criteria = append(res.Criteria, miss("candidate errors", want, "no candidate requests", "", true))
-	}
+	legRef, legWhat := legacyReference(legD, legAll, minReq)
+	res.Criteria = append(res.Criteria, errorCriterion("candidate errors", candD, legRef, legWhat, g.canaryMaxErrorRate(), minReq))
 	maxRatio := DefaultCanaryMaxP99Ratio
 	if g != nil && g.MaxP99Ratio > 0 {
 		maxRatio = g.MaxP99Ratio
 	}
-	// A p99 of a few requests is their slowest one: one outlier would roll
-	// a healthy candidate back. Below canaryP99MinRequests the median is
-	// compared instead, against the same ceiling.
-	q, qName := 0.99, "p99"
-	if candD.Requests < canaryP99MinRequests {
-		q, qName = 0.5, "p50"
-	}
-	cq, lq := candD.Quantile(q), legRef.Quantile(q)
 	res.CandidateP99, res.LegacyP99 = millis(candD.Quantile(0.99)), millis(legRef.Quantile(0.99))
-	name := qName + " ratio"
-	want = fmt.Sprintf("≤ %.2f× legacy %s", maxRatio, qName)
-	if candD.Requests == 0 || lq <= 0 {
-		res.Criteria = append(res.Criteria, miss("latency ratio", want, "no latency on both sides", "", true))
-	} else {
-		ratio := float64(cq) / float64(lq)
-		got = fmt.Sprintf("%.2f× (candidate %s, %s %s)", ratio, fmtLatency(cq), legWhat, fmtLatency(lq))
-		if ratio <= maxRatio {
-			res.Criteria = append(res.Criteria, pass(name, want, got))
-		} else {
-			res.Criteria = append(res.Criteria, miss(name, want, got, fmt.Sprintf("+%.2f×", ratio-maxRatio), thin))
-		}
+	qName := "p99"
+	if candD.Requests < canaryP99MinRequests {
+		qName = "p50"
 	}
+	res.Criteria = append(res.Criteria, latencyCriterion(qName+" ratio", "latency ratio", candD, legRef, legWhat, maxRatio, thin))
 	// match ratio over the step's new comparisons: with reverse shadow the
 	// candidate's answers are compared with legacy's, and the step needs
 	// as many comparisons as it needs requests before it is judged on them.

@@ -67,54 +67,72 @@ func stepCriteria(g *GateConfig, w *StepWindow) []Criterion {
 	} else {
 		out = append(out, pass("step traffic", want, got))
 	}
-	legRef, legWhat := w.Legacy, "legacy this step"
-	if w.Legacy.Requests < minReq {
-		legRef, legWhat = w.LegacyAll, "legacy overall"
+	legRef, legWhat := legacyReference(w.Legacy, w.LegacyAll, minReq)
+	errs := errorCriterion("step errors", cand, legRef, legWhat, g.canaryMaxErrorRate(), minReq)
+	if !errs.Pass && cand.Requests > 0 {
+		errs.Hint = "the candidate fails more often than legacy here; roll back and fix it"
 	}
-	ceiling := g.canaryMaxErrorRate()
+	out = append(out, errs)
+	if g.MaxP99Ratio > 0 {
+		out = append(out, latencyCriterion("step latency", "step latency", cand, legRef, legWhat, g.MaxP99Ratio, thin))
+	}
+	return out
+}
+
+// legacyReference is what a step's candidate figures are judged against:
+// legacy's over the same window, or over its whole record when the step
+// left legacy too little traffic (at 100%, none).
+func legacyReference(step, all SideSnapshot, minReq int64) (SideSnapshot, string) {
+	if step.Requests < minReq {
+		return all, "legacy overall"
+	}
+	return step, "legacy this step"
+}
+
+// errorCriterion judges a step's candidate error rate: it may exceed the
+// ceiling only as far as legacy's (legRef, described by legWhat) does — an
+// upstream outage fails both sides; it is not the candidate's.
+func errorCriterion(name string, cand, legRef SideSnapshot, legWhat string, ceiling float64, minReq int64) Criterion {
 	legRate := legRef.ErrorRate()
 	allowed := ceiling + legRate
-	want = "≤ " + fmtPercent(ceiling)
+	want := "≤ " + fmtPercent(ceiling)
 	if legRate > 0 {
 		want = fmt.Sprintf("≤ %s (%s over %s %s)", fmtPercent(allowed), fmtPercent(ceiling), legWhat, fmtPercent(legRate))
 	}
-	switch {
-	case cand.Requests == 0:
-		out = append(out, miss("step errors", want, "no candidate requests", "", true))
-	default:
-		rate := cand.ErrorRate()
-		got = fmt.Sprintf("%s (%d of %d)", fmtPercent(rate), cand.Errors, cand.Requests)
-		// Thin traffic makes a miss inconclusive, unless the errors
-		// already exceed what the minimum traffic could absorb.
-		certain := float64(cand.Errors) > allowed*float64(minReq)
-		if rate <= allowed {
-			out = append(out, pass("step errors", want, got))
-		} else {
-			c := miss("step errors", want, got, points(rate-allowed), thin && !certain)
-			c.Hint = "the candidate fails more often than legacy here; roll back and fix it"
-			out = append(out, c)
-		}
+	if cand.Requests == 0 {
+		return miss(name, want, "no candidate requests", "", true)
 	}
-	if g.MaxP99Ratio > 0 {
-		// As in a walk: below canaryP99MinRequests the median stands in
-		// for a p99 that would be one outlier.
-		q, qName := 0.99, "p99"
-		if cand.Requests < canaryP99MinRequests {
-			q, qName = 0.5, "p50"
-		}
-		want = fmt.Sprintf("≤ %.2f× legacy %s", g.MaxP99Ratio, qName)
-		cq, lq := cand.Quantile(q), legRef.Quantile(q)
-		if cand.Requests == 0 || lq <= 0 {
-			out = append(out, miss("step latency", want, "no latency on both sides", "", true))
-		} else {
-			ratio := float64(cq) / float64(lq)
-			got = fmt.Sprintf("%.2f× (candidate %s, %s %s)", ratio, fmtLatency(cq), legWhat, fmtLatency(lq))
-			if ratio <= g.MaxP99Ratio {
-				out = append(out, pass("step latency", want, got))
-			} else {
-				out = append(out, miss("step latency", want, got, fmt.Sprintf("+%.2f×", ratio-g.MaxP99Ratio), thin))
-			}
-		}
+	rate := cand.ErrorRate()
+	got := fmt.Sprintf("%s (%d of %d)", fmtPercent(rate), cand.Errors, cand.Requests)
+	if rate <= allowed {
+		return pass(name, want, got)
 	}
-	return out
+	// With thin traffic a miss is inconclusive, unless the errors already
+	// exceed what the minimum traffic could absorb.
+	thin := cand.Requests < minReq
+	certain := float64(cand.Errors) > allowed*float64(minReq)
+	return miss(name, want, got, points(rate-allowed), thin && !certain)
+}
+
+// latencyCriterion judges a step's candidate latency against legacy's
+// (legRef): at most maxRatio times it. A p99 of a few requests is their
+// slowest one, so one outlier would fail a healthy candidate; below
+// canaryP99MinRequests the median is compared instead, against the same
+// ceiling. noneName names the criterion when either side has no latency.
+func latencyCriterion(name, noneName string, cand, legRef SideSnapshot, legWhat string, maxRatio float64, thin bool) Criterion {
+	q, qName := 0.99, "p99"
+	if cand.Requests < canaryP99MinRequests {
+		q, qName = 0.5, "p50"
+	}
+	want := fmt.Sprintf("≤ %.2f× legacy %s", maxRatio, qName)
+	cq, lq := cand.Quantile(q), legRef.Quantile(q)
+	if cand.Requests == 0 || lq <= 0 {
+		return miss(noneName, want, "no latency on both sides", "", true)
+	}
+	ratio := float64(cq) / float64(lq)
+	got := fmt.Sprintf("%.2f× (candidate %s, %s %s)", ratio, fmtLatency(cq), legWhat, fmtLatency(lq))
+	if ratio <= maxRatio {
+		return pass(name, want, got)
+	}
+	return miss(name, want, got, fmt.Sprintf("+%.2f×", ratio-maxRatio), thin)
 }
