@@ -380,8 +380,7 @@ func (c *Controller) walkCanaries(ctx context.Context) {
 	}
 	c.canary.mu.Unlock()
 	for {
-		wait := c.advanceWalks(ctx)
-		c.watchCanaries(ctx)
+		wait := c.walkPass(ctx)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -492,9 +491,11 @@ func (c *Controller) describe(routes []string) string {
 	return strings.Join(parts, "; ")
 }
 
-// advanceWalks analyses every running walk whose step is due and returns
-// how long to sleep before the next one is.
-func (c *Controller) advanceWalks(ctx context.Context) time.Duration {
+// walkPass is one pass of the walker over the stored walks: it advances
+// the running walks whose step is due, then watches the routes in canary
+// that no running walk holds, and returns how long to sleep before the
+// next step is due.
+func (c *Controller) walkPass(ctx context.Context) time.Duration {
 	const idle = time.Second
 	c.canary.mu.Lock()
 	defer c.canary.mu.Unlock()
@@ -505,6 +506,15 @@ func (c *Controller) advanceWalks(ctx context.Context) time.Duration {
 		}
 		return idle
 	}
+	wait := c.advanceWalks(ctx, walks, idle)
+	c.watchCanaries(ctx, walks)
+	return wait
+}
+
+// advanceWalks analyses every running walk whose step is due and returns
+// how long to sleep (at most idle) before the next one is. Walks are
+// updated in place.
+func (c *Controller) advanceWalks(ctx context.Context, walks []CanaryWalk, idle time.Duration) time.Duration {
 	wait := idle
 	for i := range walks {
 		w := &walks[i]
@@ -626,13 +636,9 @@ func (c *Controller) advanceWalk(ctx context.Context, w *CanaryWalk) error {
 // candidate failing every request is back on legacy after that many, not
 // after a window). A window that passed starts a new one; an inconclusive
 // one keeps growing.
-func (c *Controller) watchCanaries(ctx context.Context) {
-	c.canary.mu.Lock()
-	defer c.canary.mu.Unlock()
-	walks, err := c.store.CanaryWalks(ctx, "", true)
-	if err != nil {
-		return // advanceWalks has logged it
-	}
+//
+// walks are the stored walks as advanceWalks left them; c.canary.mu is held.
+func (c *Controller) watchCanaries(ctx context.Context, walks []CanaryWalk) {
 	held := map[string]bool{}
 	for _, w := range walks {
 		if w.State == WalkRunning {
