@@ -410,17 +410,23 @@ func (w *walker) add(d Difference) {
 	w.diffs = append(w.diffs, d)
 }
 
-func (w *walker) compareHeaders(lh, ch http.Header, status int) {
-	names := make([]string, 0, len(lh)+len(ch))
-	for k := range lh {
-		names = append(names, k)
+// sortedUnion is the keys of a and b, each once, in order.
+func sortedUnion[V any](a, b map[string]V) []string {
+	keys := make([]string, 0, len(a)+len(b))
+	for k := range a {
+		keys = append(keys, k)
 	}
-	for k := range ch {
-		if _, ok := lh[k]; !ok {
-			names = append(names, k)
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
 		}
 	}
-	sort.Strings(names)
+	sort.Strings(keys)
+	return keys
+}
+
+func (w *walker) compareHeaders(lh, ch http.Header, status int) {
+	names := sortedUnion(lh, ch)
 	seen := map[string]bool{}
 	for _, k := range names {
 		lk := strings.ToLower(k)

@@ -3,7 +3,6 @@ package shadow
 import (
 	"context"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -190,23 +189,13 @@ func (w *walker) compareCalls(legacy, candidate []Call) {
 		return m
 	}
 	lc, cc := count(legacy), count(candidate)
-	keys := make([]string, 0, len(lc)+len(cc))
-	for k := range lc {
-		keys = append(keys, k)
-	}
-	for k := range cc {
-		if _, ok := lc[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
 	times := func(n int) string {
 		if n == 0 {
 			return ""
 		}
 		return strconv.Itoa(n) + "×"
 	}
-	for _, k := range keys {
+	for _, k := range sortedUnion(lc, cc) {
 		if lc[k] == cc[k] {
 			continue
 		}
