@@ -54,7 +54,7 @@ func (e *Evidence) Merge(other *Evidence) {
 		e.Recent.Push(code)
 	})
 
-	e.Timeline = mergeTimelines(e.Timeline, other.Timeline)
+	e.Timeline = mergeSeries(e.Timeline, other.Timeline, maxMinutes)
 	e.Seconds = mergeSeries(e.Seconds, other.Seconds, maxSeconds)
 	if !other.First.IsZero() && (e.First.IsZero() || other.First.Before(e.First)) {
 		e.First = other.First
@@ -88,10 +88,6 @@ func (h *Histogram) merge(o *Histogram) {
 		h.Counts[i] += o.Counts[i]
 	}
 }
-
-// mergeTimelines adds two timelines minute by minute, keeping the newest
-// maxMinutes.
-func mergeTimelines(a, b []Minute) []Minute { return mergeSeries(a, b, maxMinutes) }
 
 // mergeSeries adds two timelines interval by interval, keeping the newest limit.
 func mergeSeries(a, b []Minute, limit int) []Minute {
