@@ -57,10 +57,11 @@ func Render(s Sample, w io.Writer, color bool) error {
 		fmt.Fprintf(bw, "latency  legacy %v  candidate %v\n", s.Legacy.Latency.Round(10_000), s.Candidate.Latency.Round(10_000))
 	}
 	for _, d := range s.Result.Differences {
-		line := printable(fmt.Sprintf("  %-40s %s", Describe(d), valuePair(d)))
-		if d.Type == DiffSideEffect {
-			line = printable("  " + SideEffectText(d))
+		text := Describe(d)
+		if d.Type != DiffSideEffect { // a side effect's words say what each side did
+			text = fmt.Sprintf("%-40s %s", text, valuePair(d))
 		}
+		line := printable("  " + text)
 		if d.Shape != "" {
 			line += "  [" + d.Shape + "]"
 		}
