@@ -552,15 +552,11 @@ func (c *Controller) advanceWalk(ctx context.Context, w *CanaryWalk) error {
 	}
 	res := c.analyseStep(w)
 	res.At = now
-	evidence := func() json.RawMessage {
-		b, _ := json.Marshal(GateSnapshot{Verdict: res.Verdict, To: ModeCanary, Criteria: res.Criteria, Canary: &res})
-		return b
-	}
 	switch res.Verdict {
 	case VerdictFail:
 		reason := fmt.Sprintf("canary walk #%d: step %d%% failed: %s", w.ID, w.Weight, failedText(res.Criteria))
 		_, err := c.Transition(ctx, TransitionRequest{Target: w.Target, To: ModeLegacy, Actor: CanaryActor,
-			Reason: reason, Evidence: evidence()})
+			Reason: reason, Evidence: res.evidence()})
 		if err != nil {
 			return fmt.Errorf("roll back %s: %w", w.Target, err)
 		}
@@ -585,7 +581,7 @@ func (c *Controller) advanceWalk(ctx context.Context, w *CanaryWalk) error {
 			next := w.Steps[w.Step+1]
 			reason := fmt.Sprintf("canary walk #%d: step %d%% passed (%s); next %d%%", w.ID, w.Weight, passText(res), next)
 			_, err := c.Transition(ctx, TransitionRequest{Target: w.Target, To: ModeCanary, Weight: next,
-				ExpectMode: ModeCanary, ExpectWeight: w.Weight, Actor: CanaryActor, Reason: reason, Evidence: evidence()})
+				ExpectMode: ModeCanary, ExpectWeight: w.Weight, Actor: CanaryActor, Reason: reason, Evidence: res.evidence()})
 			var conflict *ConflictError
 			if errors.As(err, &conflict) {
 				w.State, w.Detail = WalkAborted, conflict.Msg
@@ -675,9 +671,8 @@ func (c *Controller) watchCanaries(ctx context.Context, walks []CanaryWalk) {
 		switch {
 		case res.Verdict == VerdictFail && (due || errorsFail(res, c.walkGate(step).canaryMinRequests())):
 			reason := fmt.Sprintf("canary watch: %s at %d%% failed: %s", r.Name, st.Weight, failedText(res.Criteria))
-			evidence, _ := json.Marshal(GateSnapshot{Verdict: res.Verdict, To: ModeCanary, Criteria: res.Criteria, Canary: &res})
 			_, err := c.Transition(ctx, TransitionRequest{Target: r.Name, To: ModeLegacy, ExpectMode: ModeCanary, ExpectWeight: st.Weight,
-				Actor: CanaryWatchActor, Reason: reason, Evidence: evidence})
+				Actor: CanaryWatchActor, Reason: reason, Evidence: res.evidence()})
 			var conflict *ConflictError
 			switch {
 			case errors.As(err, &conflict):
@@ -715,6 +710,12 @@ func errorsFail(res CanaryStepResult, minReq int64) bool {
 		}
 	}
 	return false
+}
+
+// evidence is a step's verdict as a transition's audit evidence.
+func (res *CanaryStepResult) evidence() json.RawMessage {
+	b, _ := json.Marshal(GateSnapshot{Verdict: res.Verdict, To: ModeCanary, Criteria: res.Criteria, Canary: res})
+	return b
 }
 
 // walkGate is the gate that sets a walk's thresholds: the target's.
