@@ -304,8 +304,7 @@ func cutoverCriteria(g *GateConfig, f GateFacts, sum *shadow.Summary) []Criterio
 		}
 		c := miss("write coverage", "writes compared, not only skipped",
 			fmt.Sprintf("writes are not shadowed (shadow.writes: deny); %d skipped, 0 compared", skipped), delta, false)
-		c.Hint = "set shadow.writes: allow (or marked, for a candidate that honours " + shadow.HeaderShadowWrite +
-			") in the service's shadow block to compare writes, or promote with --force --reason"
+		c.Hint = compareWritesHint
 		out = append(out, c)
 	} else if g.RequireWrites {
 		want := "writes compared, not only skipped"
@@ -322,8 +321,7 @@ func cutoverCriteria(g *GateConfig, f GateFacts, sum *shadow.Summary) []Criterio
 			c := miss("write coverage", want,
 				fmt.Sprintf("0 writes compared, %d skipped (shadow writes: deny); allow or mark writes to compare them", skipped),
 				fmt.Sprintf("−%d writes", skipped), false)
-			c.Hint = "set shadow.writes: allow (or marked, for a candidate that honours " + shadow.HeaderShadowWrite +
-				") in the service's shadow block to compare writes, or promote with --force --reason"
+			c.Hint = compareWritesHint
 			out = append(out, c)
 		default:
 			out = append(out, miss("write coverage", want, "no writes seen yet", "", true))
@@ -332,6 +330,10 @@ func cutoverCriteria(g *GateConfig, f GateFacts, sum *shadow.Summary) []Criterio
 	out = append(out, sideEffectCriteria(f.Route, f.Evidence, sum)...)
 	return out
 }
+
+// compareWritesHint is how to get a write route's writes compared.
+const compareWritesHint = "set shadow.writes: allow (or marked, for a candidate that honours " + shadow.HeaderShadowWrite +
+	") in the service's shadow block to compare writes, or promote with --force --reason"
 
 func retireCriteria(g *GateConfig, f GateFacts) []Criterion {
 	var out []Criterion
