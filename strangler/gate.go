@@ -339,25 +339,24 @@ func retireCriteria(g *GateConfig, f GateFacts) []Criterion {
 	var out []Criterion
 	// Time in cutover is always checked (minCutoverTime has a default): a
 	// cutover retired in the second it was made has shown nothing.
-	if min := g.minCutoverTime(); min > 0 {
-		want := "≥ " + fmtDuration(min) + " in cutover"
-		if f.CutoverAt.IsZero() {
-			out = append(out, miss("time in cutover", want, "cutover time unknown", "", true))
+	min := g.minCutoverTime()
+	want := "≥ " + fmtDuration(min) + " in cutover"
+	if f.CutoverAt.IsZero() {
+		out = append(out, miss("time in cutover", want, "cutover time unknown", "", true))
+	} else {
+		in := f.Now.Sub(f.CutoverAt)
+		got := fmt.Sprintf("%s (since %s)", fmtDuration(in), f.CutoverAt.UTC().Format(time.RFC3339))
+		if in >= min {
+			out = append(out, pass("time in cutover", want, got))
 		} else {
-			in := f.Now.Sub(f.CutoverAt)
-			got := fmt.Sprintf("%s (since %s)", fmtDuration(in), f.CutoverAt.UTC().Format(time.RFC3339))
-			if in >= min {
-				out = append(out, pass("time in cutover", want, got))
-			} else {
-				c := miss("time in cutover", want, got, "−"+fmtDuration(min-in), true)
-				c.Hint = "retire once the route has run in cutover for " + fmtDuration(min) + " (the gate's minCutoverTime)"
-				out = append(out, c)
-			}
+			c := miss("time in cutover", want, got, "−"+fmtDuration(min-in), true)
+			c.Hint = "retire once the route has run in cutover for " + fmtDuration(min) + " (the gate's minCutoverTime)"
+			out = append(out, c)
 		}
 	}
 	ceiling := g.canaryMaxErrorRate()
 	minReq := g.canaryMinRequests()
-	want := fmt.Sprintf("≥ %d candidate requests since cutover, ≤ %s of them errors", minReq, fmtPercent(ceiling))
+	want = fmt.Sprintf("≥ %d candidate requests since cutover, ≤ %s of them errors", minReq, fmtPercent(ceiling))
 	req, errs := f.Candidate.Requests, f.Candidate.Errors
 	if at := f.CandidateAtCutover; at != nil && at.Requests <= req && at.Errors <= errs {
 		req, errs = req-at.Requests, errs-at.Errors
