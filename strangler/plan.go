@@ -121,37 +121,16 @@ func Plan(inv *analyze.Inventory, opts PlanOptions) (*PlanResult, error) {
 	}
 	w("\nservices:\n")
 
-	var all []string
-	seen := map[string]string{}
 	names := serviceNames(inv)
+	planned := planRoutes(inv, names, res)
 	for _, name := range names {
 		svc := findService(inv, name)
 		if err := validServiceName(name); err != nil {
 			res.Skipped = append(res.Skipped, fmt.Sprintf("service %q: %v", name, err))
 			continue
 		}
-		ops, opSource := operations(svc)
-		var routes []string
-		var notes []string
-		for _, op := range ops {
-			route := strings.ToUpper(op.Method) + " " + op.Path
-			if err := ValidateRouteName(route); err != nil {
-				res.Skipped = append(res.Skipped, fmt.Sprintf("%s: %v", name, err))
-				continue
-			}
-			if other, dup := seen[route]; dup {
-				res.Skipped = append(res.Skipped, fmt.Sprintf("%s: route %q is already planned for %s", name, route, other))
-				continue
-			}
-			if _, err := NewMatcher(append(append([]string(nil), all...), route)); err != nil {
-				res.Skipped = append(res.Skipped, fmt.Sprintf("%s: %v", name, err))
-				continue
-			}
-			seen[route] = name
-			all = append(all, route)
-			routes = append(routes, route)
-			notes = append(notes, opNote(op))
-		}
+		p := planned[name]
+		routes, notes, opSource := p.routes, p.notes, p.source
 		if len(routes) == 0 && svc.IsBacking() {
 			// A database, cache or broker is what the services use, not
 			// something to port: "no OpenAPI document" would send the
@@ -180,11 +159,11 @@ func Plan(inv *analyze.Inventory, opts PlanOptions) (*PlanResult, error) {
 		case c != "" && opts.Reusable[name]:
 			w("    # The Wasm replacement, run in process. It is a reusable guest, so an instance serves\n")
 			w("    # up to %d requests in turn; set reuse: 0 if it keeps anything of one request for the next.\n", plannedReuse)
-			out := plannedOutbound(inv, svc, w)
+			out := plannedOutbound(planned, svc, w)
 			w("    candidate: {wasm: %s, reuse: %d, maxMemory: 64MiB, timeout: 5s%s}\n", quote(c), plannedReuse, out)
 		case c != "":
 			w("    # The Wasm replacement, run in process.\n")
-			out := plannedOutbound(inv, svc, w)
+			out := plannedOutbound(planned, svc, w)
 			w("    candidate: {wasm: %s, maxMemory: 64MiB, timeout: 5s%s}\n", quote(c), out)
 		default:
 			w("    # The Wasm replacement; uncomment one before leaving legacy mode:\n")
@@ -356,20 +335,49 @@ func validServiceName(name string) error {
 
 func hasService(inv *analyze.Inventory, name string) bool { return findService(inv, name) != nil }
 
-// plansRoutes reports whether the plan will have a service block for name:
-// an outbound entry naming a service the config lacks does not load.
-func plansRoutes(inv *analyze.Inventory, name string) bool {
-	svc := findService(inv, name)
-	if svc == nil || validServiceName(name) != nil {
-		return false
-	}
-	ops, _ := operations(svc)
-	for _, op := range ops {
-		if ValidateRouteName(strings.ToUpper(op.Method)+" "+op.Path) == nil {
-			return true
+// plannedService is what the plan routes to one service.
+type plannedService struct {
+	routes, notes []string
+	source        string // where the operations came from
+}
+
+// planRoutes decides every service's routes before any is written, in the
+// order they are written: a route goes to the first service that has it, and
+// one the matcher cannot tell from an earlier one is skipped. A candidate's
+// outbound list may then name only services that get a block, whatever their
+// order (an entry naming a service the config lacks does not load).
+func planRoutes(inv *analyze.Inventory, names []string, res *PlanResult) map[string]plannedService {
+	out := map[string]plannedService{}
+	var all []string
+	seen := map[string]string{}
+	for _, name := range names {
+		if validServiceName(name) != nil {
+			continue
 		}
+		ops, source := operations(findService(inv, name))
+		p := plannedService{source: source}
+		for _, op := range ops {
+			route := strings.ToUpper(op.Method) + " " + op.Path
+			if err := ValidateRouteName(route); err != nil {
+				res.Skipped = append(res.Skipped, fmt.Sprintf("%s: %v", name, err))
+				continue
+			}
+			if other, dup := seen[route]; dup {
+				res.Skipped = append(res.Skipped, fmt.Sprintf("%s: route %q is already planned for %s", name, route, other))
+				continue
+			}
+			if _, err := NewMatcher(append(append([]string(nil), all...), route)); err != nil {
+				res.Skipped = append(res.Skipped, fmt.Sprintf("%s: %v", name, err))
+				continue
+			}
+			seen[route] = name
+			all = append(all, route)
+			p.routes = append(p.routes, route)
+			p.notes = append(p.notes, opNote(op))
+		}
+		out[name] = p
 	}
-	return false
+	return out
 }
 
 func findService(inv *analyze.Inventory, name string) *analyze.Service {
@@ -420,13 +428,13 @@ func quote(s string) string {
 // its legacy deployment depends on that the plan routes too: the calls go
 // through the route table (docs/outbound.md). It writes the comment and
 // returns the ", outbound: [...]" option, or "" for none.
-func plannedOutbound(inv *analyze.Inventory, svc *analyze.Service, w func(string, ...any)) string {
+func plannedOutbound(planned map[string]plannedService, svc *analyze.Service, w func(string, ...any)) string {
 	if svc == nil || svc.Deployment == nil {
 		return ""
 	}
 	var deps []string
 	for _, d := range svc.Deployment.DependsOn {
-		if plansRoutes(inv, d) {
+		if len(planned[d].routes) > 0 {
 			deps = append(deps, quote(d))
 		}
 	}

@@ -3,18 +3,24 @@ package strangler
 import (
 	"strings"
 	"testing"
+
+	"github.com/strangler-fig/migrate/analyze"
 )
 
 // TestPlanOutboundFromDependencies: an in-process candidate may call, by
 // name, the services its legacy deployment depends on that the inventory
 // has; a dependency the inventory lacks (a backing service) or one the
-// plan gives no routes (no HTTP operations known) is left out, so the
-// planned config loads.
+// plan gives no routes (no HTTP operations known, or each of its routes
+// already planned for another service) is left out, so the planned config
+// loads.
 func TestPlanOutboundFromDependencies(t *testing.T) {
 	inv := planInventory()
+	// stock-mirror offers only a route inventory-service is planned for.
+	inv.Services = append(inv.Services, analyze.Service{Name: "stock-mirror",
+		API: &analyze.API{Operations: []analyze.Operation{{Method: "GET", Path: "/api/inventory"}}}})
 	for i := range inv.Services {
 		if inv.Services[i].Name == "order-service" {
-			inv.Services[i].Deployment.DependsOn = []string{"inventory-service", "postgres", "notification-service"}
+			inv.Services[i].Deployment.DependsOn = []string{"inventory-service", "postgres", "notification-service", "stock-mirror"}
 		}
 	}
 	res, err := Plan(inv, PlanOptions{Candidates: map[string]string{"order-service": "components/order.wasm"}})
