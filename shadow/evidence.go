@@ -356,7 +356,7 @@ type percentilesJSON struct {
 
 // MarshalJSON writes the quantiles in milliseconds.
 func (p Percentiles) MarshalJSON() ([]byte, error) {
-	return json.Marshal(percentilesJSON{P50: millis(p.P50), P95: millis(p.P95), P99: millis(p.P99)})
+	return json.Marshal(percentilesJSON{P50: Millis(p.P50), P95: Millis(p.P95), P99: Millis(p.P99)})
 }
 
 // UnmarshalJSON reads milliseconds, or the nanoseconds of older evidence.
@@ -375,8 +375,9 @@ func (p *Percentiles) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// millis is d in milliseconds, rounded to the microsecond.
-func millis(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
+// Millis is d in milliseconds, rounded to the microsecond: the one unit of
+// every latency the admin API, gate evidence and canary analysis report.
+func Millis(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
 
 // Summary is what gates and reports read from Evidence.
 type Summary struct {

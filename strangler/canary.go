@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/strangler-fig/migrate/shadow"
 )
 
 // Canary walk states.
@@ -779,7 +781,7 @@ func (c *Controller) analyseStep(w *CanaryWalk) CanaryStepResult {
 	if g != nil && g.MaxP99Ratio > 0 {
 		maxRatio = g.MaxP99Ratio
 	}
-	res.CandidateP99, res.LegacyP99 = millis(candD.Quantile(0.99)), millis(legRef.Quantile(0.99))
+	res.CandidateP99, res.LegacyP99 = shadow.Millis(candD.Quantile(0.99)), shadow.Millis(legRef.Quantile(0.99))
 	qName := "p99"
 	if candD.Requests < canaryP99MinRequests {
 		qName = "p50"

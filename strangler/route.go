@@ -146,7 +146,7 @@ func (r *Route) status(engine ShadowEngine, peer *peerTotals) RouteStatus {
 	if sum != nil && cand.Requests == 0 {
 		// Shadowed, not yet serving: the candidate's latency is that of
 		// the mirrored copies.
-		rs.Latency[SideCandidate] = Latency{P50: millis(sum.Candidate.P50), P95: millis(sum.Candidate.P95), P99: millis(sum.Candidate.P99)}
+		rs.Latency[SideCandidate] = Latency{P50: shadow.Millis(sum.Candidate.P50), P95: shadow.Millis(sum.Candidate.P95), P99: shadow.Millis(sum.Candidate.P99)}
 	}
 	if sum != nil {
 		rs.WritesSkipped = sum.SkippedWrites

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strangler-fig/migrate/shadow"
 )
 
 // Side is one of the two implementations behind a route.
@@ -139,12 +141,8 @@ type Latency struct {
 
 // Latency reads the p50, p95 and p99 in milliseconds.
 func (s SideSnapshot) Latency() Latency {
-	return Latency{P50: millis(s.Quantile(0.50)), P95: millis(s.Quantile(0.95)), P99: millis(s.Quantile(0.99))}
+	return Latency{P50: shadow.Millis(s.Quantile(0.50)), P95: shadow.Millis(s.Quantile(0.95)), P99: shadow.Millis(s.Quantile(0.99))}
 }
-
-// millis is d in milliseconds, rounded to the microsecond, as every
-// latency in status, gate evidence and canary analysis is reported.
-func millis(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
 
 // MirrorStats counts copies handed to the other side.
 type MirrorStats struct {
