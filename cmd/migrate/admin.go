@@ -56,7 +56,7 @@ func resolveAdmin(o *controlOptions, warn io.Writer) (*adminTarget, error) {
 	if path == "" {
 		return t, nil
 	}
-	cfgAdmin, storePath, err := adminOfConfig(path)
+	cfgAdmin, storePath, err := o.adminOfConfig(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, usageErrorf("--config %s: no such file", path)
 	}
@@ -88,8 +88,8 @@ func resolveAdmin(o *controlOptions, warn io.Writer) (*adminTarget, error) {
 // config. A config that fails validation still yields them when its YAML
 // parses (the error is returned as well, for the warning); a config that
 // does not even parse yields the default store next to it.
-func adminOfConfig(path string) (admin, store string, err error) {
-	cfg, err := strangler.LoadConfig(path)
+func (o *controlOptions) adminOfConfig(path string) (admin, store string, err error) {
+	cfg, err := o.loadConfig(path)
 	if err == nil {
 		return cfg.Admin, cfg.StorePath(), nil
 	}
