@@ -109,7 +109,7 @@ func (o *controlOptions) client() (*strangler.AdminClient, error) {
 	if o.cmd != nil {
 		warn = o.cmd.ErrOrStderr()
 	}
-	return newAdminClient(o, warn)
+	return adminClient(o, warn)
 }
 
 // apiError maps admin API errors to exit codes: an unknown name is a usage
