@@ -9,15 +9,17 @@ import (
 	"strings"
 )
 
-// hbarChart draws labelled horizontal bars: one row per item, the label
-// left, the bar scaled to max, the value text right of the bar. Rows are
-// 22 units high, so the chart grows with the items instead of squeezing
-// them, and the viewBox lets CSS fit it to any width.
+// hbar is one bar of hbarChart: its label, value v and the text shown
+// for it, and its tone (a CSS class).
 type hbar struct {
 	label, value, tone string
 	v                  float64
 }
 
+// hbarChart draws labelled horizontal bars: one row per item, the label
+// left, the bar scaled to max, the value text right of the bar. Rows are
+// 22 units high, so the chart grows with the items instead of squeezing
+// them, and the viewBox lets CSS fit it to any width.
 func hbarChart(label string, rows []hbar, max float64, labelW float64) template.HTML {
 	if len(rows) == 0 || max <= 0 {
 		return ""
@@ -118,7 +120,6 @@ func bucketLabel(ms float64) string {
 	return "≤" + strconv.FormatFloat(math.Round(ms*100)/100, 'f', -1, 64)
 }
 
-// checkName says a gate criterion's key (kept as is in JSON) in words.
 // failedDetail is a check's detail after its name: the details of the
 // gate's own criteria start with it ("side effects: got …"), which a
 // table that already names the check would say twice.
@@ -126,6 +127,7 @@ func failedDetail(c GateCheck) string {
 	return strings.TrimPrefix(c.Detail, c.Name+": ")
 }
 
+// checkName says a gate criterion's key (kept as is in JSON) in words.
 func checkName(name string) string {
 	switch name {
 	case "match":

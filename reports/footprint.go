@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -84,7 +85,7 @@ func buildFootprint(inv *analyze.Inventory, services []Service, opts Options) Fo
 	for _, n := range names {
 		sf := serviceFootprint(n, byName[n], modules[n], routesOf[n], c)
 		if l, ok := rss[n]; ok {
-			sf.LegacyRSS = &Figure{Bytes: l.ResidentBytes, Basis: BasisMeasured, Method: orDefault(l.Method, "resident set size of one legacy process")}
+			sf.LegacyRSS = &Figure{Bytes: l.ResidentBytes, Basis: BasisMeasured, Method: cmp.Or(l.Method, "resident set size of one legacy process")}
 		}
 		fp.Services = append(fp.Services, sf)
 		t := &fp.Totals
@@ -190,13 +191,6 @@ func perProcessHeadline(fp Footprint) []string {
 			fmtBytes(aloneBytes), plural(len(alone), "process", "processes"), strings.Join(alone, ", "), plural(len(alone), "has", "have")))
 	}
 	return out
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // minJavaImageBytes is the least a container image holding a Java runtime

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -22,43 +23,39 @@ const (
 	tokenEnv = "MIGRATE_TOKEN" // admin bearer token, like --token (MIGRATE_ADMIN_TOKEN also works)
 )
 
-// adminTarget is where a control command sends its requests, and why.
-type adminTarget struct {
-	addr  string
-	from  string // "--admin", "$MIGRATE_ADMIN", the admin file, the config, or "default"
-	token string
+// adminClient is the client of the control commands (status, shadow,
+// canary, cutover, rollback, retire, gate, diffs): the admin address from
+// adminAddr, the token from --token, else $MIGRATE_TOKEN, else
+// $MIGRATE_ADMIN_TOKEN.
+func adminClient(o *controlOptions, warn io.Writer) (*strangler.AdminClient, error) {
+	addr, err := adminAddr(o, warn)
+	if err != nil {
+		return nil, err
+	}
+	token := cmp.Or(o.token, os.Getenv(tokenEnv), os.Getenv(strangler.AdminTokenEnv))
+	return &strangler.AdminClient{BaseURL: strangler.AdminURLFor(addr), Token: token}, nil
 }
 
-// resolveAdmin finds the running proxy's admin API without depending on the
+// adminAddr finds the running proxy's admin API without depending on the
 // config being valid (rollback is what people run during an incident, and
 // the config may be what broke): --admin, then $MIGRATE_ADMIN, then the
 // admin-address file the running proxy keeps next to its state store, then
 // the config's admin address, then the default. A config that does not load
 // is a warning on warn; only its store and admin keys are needed here.
-func resolveAdmin(o *controlOptions, warn io.Writer) (*adminTarget, error) {
-	t := &adminTarget{token: o.token}
-	if t.token == "" {
-		t.token = os.Getenv(tokenEnv)
-	}
-	if t.token == "" {
-		t.token = os.Getenv(strangler.AdminTokenEnv)
-	}
+func adminAddr(o *controlOptions, warn io.Writer) (string, error) {
 	if o.admin != "" {
-		t.addr, t.from = o.admin, "--admin"
-		return t, nil
+		return o.admin, nil
 	}
 	if env := os.Getenv(adminEnv); env != "" {
-		t.addr, t.from = env, "$"+adminEnv
-		return t, nil
+		return env, nil
 	}
-	t.addr, t.from = strangler.DefaultAdmin, "default"
 	path := o.configPath()
 	if path == "" {
-		return t, nil
+		return strangler.DefaultAdmin, nil
 	}
-	cfgAdmin, storePath, err := adminOfConfig(path)
+	cfgAdmin, storePath, err := o.adminOfConfig(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, usageErrorf("--config %s: no such file", path)
+		return "", usageErrorf("--config %s: no such file", path)
 	}
 	if err != nil {
 		fmt.Fprintf(warn, "warning: %v\n  (carrying on: reaching the running proxy does not need the config)\n", err)
@@ -68,28 +65,24 @@ func resolveAdmin(o *controlOptions, warn io.Writer) (*adminTarget, error) {
 		switch {
 		case err == nil:
 			if !answers(doc.Admin) {
-				return nil, fmt.Errorf("%s says the proxy (pid %d, started %s) serves its admin API on %s, but nothing answers there: "+
+				return "", fmt.Errorf("%s says the proxy (pid %d, started %s) serves its admin API on %s, but nothing answers there: "+
 					"that proxy is gone and left the file behind. Remove %s, or pass --admin ADDR",
 					file, doc.PID, doc.Started.Format(time.RFC3339), doc.Admin, file)
 			}
-			t.addr, t.from = doc.Admin, file
-			return t, nil
+			return doc.Admin, nil
 		case !errors.Is(err, fs.ErrNotExist):
-			return nil, err
+			return "", err
 		}
 	}
-	if cfgAdmin != "" {
-		t.addr, t.from = cfgAdmin, path
-	}
-	return t, nil
+	return cmp.Or(cfgAdmin, strangler.DefaultAdmin), nil
 }
 
 // adminOfConfig reads the admin address and the state file path of a
 // config. A config that fails validation still yields them when its YAML
 // parses (the error is returned as well, for the warning); a config that
 // does not even parse yields the default store next to it.
-func adminOfConfig(path string) (admin, store string, err error) {
-	cfg, err := strangler.LoadConfig(path)
+func (o *controlOptions) adminOfConfig(path string) (admin, store string, err error) {
+	cfg, err := o.loadConfig(path)
 	if err == nil {
 		return cfg.Admin, cfg.StorePath(), nil
 	}
@@ -129,14 +122,4 @@ func answers(addr string) bool {
 	}
 	conn.Close()
 	return true
-}
-
-// newAdminClient is the client of the control commands (status, shadow,
-// canary, cutover, rollback, retire, gate, diffs).
-func newAdminClient(o *controlOptions, warn io.Writer) (*strangler.AdminClient, error) {
-	t, err := resolveAdmin(o, warn)
-	if err != nil {
-		return nil, err
-	}
-	return &strangler.AdminClient{BaseURL: strangler.AdminURLFor(t.addr), Token: t.token}, nil
 }

@@ -25,6 +25,23 @@ type controlOptions struct {
 	// cmd is the command bound to: its stderr gets the warning about a
 	// config that does not load (admin.go).
 	cmd *cobra.Command
+	// loaded is the config loaded by loadConfig, once per command.
+	loaded *loadedConfig
+}
+
+type loadedConfig struct {
+	cfg *strangler.Config
+	err error
+}
+
+// loadConfig loads the config at path (configPath's) once: the admin
+// address and a replay's candidates come from the same file.
+func (o *controlOptions) loadConfig(path string) (*strangler.Config, error) {
+	if o.loaded == nil {
+		cfg, err := strangler.LoadConfig(path)
+		o.loaded = &loadedConfig{cfg, err}
+	}
+	return o.loaded.cfg, o.loaded.err
 }
 
 func (o *controlOptions) bind(cmd *cobra.Command) {
@@ -92,7 +109,7 @@ func (o *controlOptions) client() (*strangler.AdminClient, error) {
 	if o.cmd != nil {
 		warn = o.cmd.ErrOrStderr()
 	}
-	return newAdminClient(o, warn)
+	return adminClient(o, warn)
 }
 
 // apiError maps admin API errors to exit codes: an unknown name is a usage

@@ -140,19 +140,9 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 	if err != nil {
 		return fmt.Errorf("push the fleet's images: %w", err)
 	}
-	clusterDir := filepath.Join(dir, "cluster")
-	if err := writeEmbedded(fixtures.Cluster, "cluster/k8s", clusterDir); err != nil {
-		return err
-	}
-	inventory := filepath.Join(dir, "inventory.json")
-	ac := &analyzeClusterOptions{files: []string{clusterDir}, images: true, concurrency: 4}
-	ac.output, ac.inventoryOut = "table", inventory
-	for _, name := range fixtures.ServiceNames {
-		ac.overrides = append(ac.overrides, name+"="+refs[name])
-		ac.probes = append(ac.probes, name+"="+fleet.URL(name))
-	}
-	demoCommand(s, "analyze", "cluster", "-f", rel(clusterDir), "--images", "--probe", "…", "--inventory-out", rel(inventory))
-	if err := runAnalyzeCluster(ctx, ac, indent(s)); err != nil {
+	urls := demoURLs(fleet.URL)
+	inventory, err := demoAnalyze(ctx, s, dir, refs, urls)
+	if err != nil {
 		return err
 	}
 
@@ -167,10 +157,6 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 	if err != nil {
 		return err
 	}
-	urls := map[string]string{}
-	for _, name := range fixtures.ServiceNames {
-		urls[name] = fleet.URL(name)
-	}
 	return demoJourneyFrom(ctx, o, s, start, dir, inventory, demoJourney{listen: listenAddr, admin: adminAddr, urls: urls,
 		proxyUp: func(proxyURL string) {
 			// Legacy order-service asks inventory through the proxy (its
@@ -179,6 +165,39 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 			fleet.SendInventoryCallsThrough(proxyURL)
 			fmt.Fprintf(s.out, "  %s calls inventory-service through the proxy; its Wasm port calls it by name\n", fixtures.OrderService)
 		}})
+}
+
+// demoURLs are the legacy fleet's base URLs by service.
+func demoURLs(url func(service string) string) map[string]string {
+	urls := map[string]string{}
+	for _, name := range fixtures.ServiceNames {
+		urls[name] = url(name)
+	}
+	return urls
+}
+
+// demoAnalyze is step 2 of either fleet: the cluster's manifests written
+// into dir and analyzed with each service's image (images) and live
+// endpoints (urls). overrideArg is how the shown command names the
+// images, if it does. It returns the inventory's path.
+func demoAnalyze(ctx context.Context, s *streams, dir string, images, urls map[string]string, overrideArg ...string) (string, error) {
+	clusterDir := filepath.Join(dir, "cluster")
+	if err := writeEmbedded(fixtures.Cluster, "cluster/k8s", clusterDir); err != nil {
+		return "", err
+	}
+	inventory := filepath.Join(dir, "inventory.json")
+	ac := &analyzeClusterOptions{files: []string{clusterDir}, images: true, concurrency: 4}
+	ac.output, ac.inventoryOut = "table", inventory
+	for _, name := range fixtures.ServiceNames {
+		ac.overrides = append(ac.overrides, name+"="+images[name])
+		ac.probes = append(ac.probes, name+"="+urls[name])
+	}
+	args := append([]string{"analyze", "cluster", "-f", rel(clusterDir), "--images"}, overrideArg...)
+	demoCommand(s, append(args, "--probe", "…", "--inventory-out", rel(inventory))...)
+	if err := runAnalyzeCluster(ctx, ac, indent(s)); err != nil {
+		return "", err
+	}
+	return inventory, nil
 }
 
 // demoJourney is what steps 3 to 7 need of the legacy fleet.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/strangler-fig/migrate/fixtures"
@@ -84,28 +83,17 @@ func runSpringDemo(ctx context.Context, o *demoOptions, s *streams) error {
 
 	// 2. Analyze the manifests, the Jib images and the live services.
 	demoStep(s, 2, "Analyze the fleet: manifests, Jib images, live OpenAPI and actuator")
-	clusterDir := filepath.Join(dir, "cluster")
-	if err := writeEmbedded(fixtures.Cluster, "cluster/k8s", clusterDir); err != nil {
-		return err
-	}
-	inventory := filepath.Join(dir, "inventory.json")
-	ac := &analyzeClusterOptions{files: []string{clusterDir}, images: true, concurrency: 4}
-	ac.output, ac.inventoryOut = "table", inventory
+	images := map[string]string{}
 	for _, name := range fixtures.ServiceNames {
-		ac.overrides = append(ac.overrides, name+"=docker-archive:"+build.Images[name])
-		ac.probes = append(ac.probes, name+"="+fleet.URL(name))
+		images[name] = "docker-archive:" + build.Images[name]
 	}
-	demoCommand(s, "analyze", "cluster", "-f", rel(clusterDir), "--images", "--image-override", "SERVICE=docker-archive:…/jib/SERVICE.tar",
-		"--probe", "…", "--inventory-out", rel(inventory))
-	if err := runAnalyzeCluster(ctx, ac, indent(s)); err != nil {
+	urls := demoURLs(fleet.URL)
+	inventory, err := demoAnalyze(ctx, s, dir, images, urls, "--image-override", "SERVICE=docker-archive:…/jib/SERVICE.tar")
+	if err != nil {
 		return err
 	}
 
 	// 3..7 are the default journey's, on the JVMs.
-	urls := map[string]string{}
-	for _, name := range fixtures.ServiceNames {
-		urls[name] = fleet.URL(name)
-	}
 	j := demoJourney{listen: listenAddr, admin: adminAddr, urls: urls,
 		measure:   func(ctx context.Context, s *streams) ([]string, error) { return measureJVMs(ctx, fleet, s) },
 		rssMethod: "VmRSS of the JVM after the demo's traffic, idle " + jvmSettle.String()}

@@ -249,7 +249,7 @@ func newReplayer(ctx context.Context, o *diffsOptions) (*replayer, error) {
 		rp.override = u
 	}
 	if path := o.configPath(); path != "" {
-		cfg, err := strangler.LoadConfig(path)
+		cfg, err := o.loadConfig(path)
 		if err != nil {
 			return nil, usageErrorf("%v", err)
 		}

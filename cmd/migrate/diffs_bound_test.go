@@ -2,11 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,41 +11,20 @@ import (
 	"time"
 
 	"github.com/strangler-fig/migrate/shadow"
-	"github.com/strangler-fig/migrate/strangler"
 )
 
 // startAdminWithPairs serves a real admin API over a real SQLite store
 // holding one stored sample per legacy/candidate pair of GET /api/product.
 func startAdminWithPairs(t *testing.T, pairs ...[2]shadow.Response) string {
 	t.Helper()
-	ctx := context.Background()
-	cfg, err := strangler.ParseConfig([]byte("services:\n  product-service:\n    legacy: http://127.0.0.1:1\n    candidate: {url: http://127.0.0.1:2}\n    routes: [\"GET /api/product\"]\n    mode: shadow\n"), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := strangler.OpenStore(filepath.Join(t.TempDir(), "migrate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	ctrl := strangler.NewController(store, nil, nil)
-	if _, err := ctrl.Apply(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	var rows []strangler.SampleRow
+	var samples []shadow.Sample
 	for i, p := range pairs {
 		s := shadow.Sample{At: time.Date(2026, 11, 26, 9, 0, i, 0, time.UTC), Route: "GET /api/product", Service: "product-service",
 			Request: shadow.RecordedRequest{Method: "GET", URL: "/api/product"}, Legacy: p[0], Candidate: p[1]}
 		s.Result = shadow.Compare(p[0], p[1], nil, nil)
-		data, _ := json.Marshal(s)
-		rows = append(rows, strangler.SampleRow{At: s.At, Route: s.Route, Signature: strangler.SampleSignature(s), Data: data})
+		samples = append(samples, s)
 	}
-	if err := store.AddSamples(ctx, rows, strangler.SamplesPerSignature); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(strangler.NewAdmin(ctrl, strangler.AdminOptions{}))
-	t.Cleanup(srv.Close)
-	return srv.URL
+	return serveStoredSamples(t, productConfig(t), samples...)
 }
 
 // TestDiffsBoundsLongBodies stores a sample whose JSON bodies differ in

@@ -18,16 +18,21 @@ import (
 	"github.com/strangler-fig/migrate/strangler"
 )
 
-// startAdminWithSamples runs a real admin API over a real SQLite store that
-// holds one mismatching sample of GET /api/product and, newer, as many
-// matching ones as the store keeps: what a busy route looks like.
-func startAdminWithSamples(t *testing.T) string {
+// productConfig is a config with one shadowed route, GET /api/product.
+func productConfig(t *testing.T) *strangler.Config {
 	t.Helper()
-	ctx := context.Background()
 	cfg, err := strangler.ParseConfig([]byte("services:\n  product-service:\n    legacy: http://127.0.0.1:1\n    candidate: {url: http://127.0.0.1:2}\n    routes: [\"GET /api/product\"]\n    mode: shadow\n"), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfg
+}
+
+// serveStoredSamples runs a real admin API for cfg over a real SQLite
+// store holding samples.
+func serveStoredSamples(t *testing.T, cfg *strangler.Config, samples ...shadow.Sample) string {
+	t.Helper()
+	ctx := context.Background()
 	store, err := strangler.OpenStore(filepath.Join(t.TempDir(), "migrate.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -37,19 +42,8 @@ func startAdminWithSamples(t *testing.T) string {
 	if _, err := ctrl.Apply(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	legacy := shadow.Response{Status: 200, Header: http.Header{"Content-Type": {"application/json"}},
-		Body: []byte(`[{"id":"1","name":"Brake Pads","price":150.00,"skuCode":"BRK-PD-HP"}]`)}
-	cand := shadow.Response{Status: 200, Header: http.Header{"Content-Type": {"application/json"}},
-		Body: []byte(`[{"id":"1","name":"Brake Pads","price":150.00,"sku":"BRK-PD-HP"}]`)}
 	var rows []strangler.SampleRow
-	for i := range strangler.SamplesPerSignature + 1 {
-		c := legacy
-		if i == 0 {
-			c = cand
-		}
-		s := shadow.Sample{At: time.Date(2026, 11, 26, 9, 0, i, 0, time.UTC), Route: "GET /api/product", Service: "product-service",
-			Request: shadow.RecordedRequest{Method: "GET", URL: "/api/product"}, Legacy: legacy, Candidate: c}
-		s.Result = shadow.Compare(legacy, c, nil, nil)
+	for _, s := range samples {
 		data, _ := json.Marshal(s)
 		rows = append(rows, strangler.SampleRow{At: s.At, Route: s.Route, Signature: strangler.SampleSignature(s), Data: data})
 	}
@@ -59,6 +53,29 @@ func startAdminWithSamples(t *testing.T) string {
 	srv := httptest.NewServer(strangler.NewAdmin(ctrl, strangler.AdminOptions{}))
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// startAdminWithSamples runs a real admin API over a real SQLite store that
+// holds one mismatching sample of GET /api/product and, newer, as many
+// matching ones as the store keeps: what a busy route looks like.
+func startAdminWithSamples(t *testing.T) string {
+	t.Helper()
+	legacy := shadow.Response{Status: 200, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: []byte(`[{"id":"1","name":"Brake Pads","price":150.00,"skuCode":"BRK-PD-HP"}]`)}
+	cand := shadow.Response{Status: 200, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: []byte(`[{"id":"1","name":"Brake Pads","price":150.00,"sku":"BRK-PD-HP"}]`)}
+	var samples []shadow.Sample
+	for i := range strangler.SamplesPerSignature + 1 {
+		c := legacy
+		if i == 0 {
+			c = cand
+		}
+		s := shadow.Sample{At: time.Date(2026, 11, 26, 9, 0, i, 0, time.UTC), Route: "GET /api/product", Service: "product-service",
+			Request: shadow.RecordedRequest{Method: "GET", URL: "/api/product"}, Legacy: legacy, Candidate: c}
+		s.Result = shadow.Compare(legacy, c, nil, nil)
+		samples = append(samples, s)
+	}
+	return serveStoredSamples(t, productConfig(t), samples...)
 }
 
 func TestDiffsRendersStoredSamples(t *testing.T) {

@@ -25,14 +25,35 @@ services:
     gate: {minSamples: 1000, minMatch: 99%, maxErrorRate: 1%, canaryMinRequests: 3}
 `
 
-// startGateAdmin runs a real controller (real SQLite file, real shadow
-// engine) behind a real admin API; GET /api/order has matches samples,
-// POST /api/order 2000 matching ones.
+// startGateAdmin runs a real controller behind a real admin API, with the
+// canary walker; GET /api/order has matches samples, POST /api/order 2000
+// matching ones.
 func startGateAdmin(t *testing.T, matches int) (string, *strangler.Controller) {
+	t.Helper()
+	t0 := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+	evidence := map[string]*shadow.Evidence{}
+	for route, n := range map[string]int{"GET /api/order": matches, "POST /api/order": 2000} {
+		ev := shadow.NewEvidence(route, "orders")
+		for i := 0; i < n; i++ {
+			ev.Add(shadow.Sample{At: t0.Add(time.Duration(i) * time.Second), Route: route, Service: "orders",
+				Legacy: shadow.Response{Latency: 10 * time.Millisecond}, Candidate: shadow.Response{Latency: 10 * time.Millisecond},
+				Result: shadow.Result{Outcome: shadow.OutcomeMatch}})
+		}
+		evidence[route] = ev
+	}
+	admin, ctrl, _ := startTestAdmin(t, gateCLIConfig, evidence, true)
+	return admin, ctrl
+}
+
+// startTestAdmin runs a real controller (real SQLite file, real shadow
+// engine) on config behind a real admin API on loopback, with evidence
+// restored into its mirror for service orders; with walk, the canary
+// walker runs too.
+func startTestAdmin(t *testing.T, config string, evidence map[string]*shadow.Evidence, walk bool) (string, *strangler.Controller, *shadow.Mirror) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	cfg, err := strangler.ParseConfig([]byte(gateCLIConfig), dir)
+	cfg, err := strangler.ParseConfig([]byte(config), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,19 +67,16 @@ func startGateAdmin(t *testing.T, matches int) (string, *strangler.Controller) {
 	if _, err := ctrl.Apply(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	t0 := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
-	for route, n := range map[string]int{"GET /api/order": matches, "POST /api/order": 2000} {
-		ev := shadow.NewEvidence(route, "orders")
-		for i := 0; i < n; i++ {
-			ev.Add(shadow.Sample{At: t0.Add(time.Duration(i) * time.Second), Route: route, Service: "orders",
-				Legacy: shadow.Response{Latency: 10 * time.Millisecond}, Candidate: shadow.Response{Latency: 10 * time.Millisecond},
-				Result: shadow.Result{Outcome: shadow.OutcomeMatch}})
-		}
+	for route, ev := range evidence {
 		mirror.Restore(route, "orders", ev, nil)
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { ctrl.RunCanaryWalker(wctx); close(done) }()
+	if walk {
+		go func() { ctrl.RunCanaryWalker(wctx); close(done) }()
+	} else {
+		close(done)
+	}
 	srv := httptest.NewServer(strangler.NewAdmin(ctrl, strangler.AdminOptions{}))
 	t.Cleanup(func() {
 		srv.Close()
@@ -67,7 +85,7 @@ func startGateAdmin(t *testing.T, matches int) (string, *strangler.Controller) {
 		_ = mirror.Close(ctx)
 		_ = store.Close()
 	})
-	return srv.URL, ctrl
+	return srv.URL, ctrl, mirror
 }
 
 func gateCLI(args ...string) (int, string, string) {

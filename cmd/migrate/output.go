@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -129,7 +130,7 @@ func checkOutputFormat(cmd *cobra.Command, format string) error {
 	if strings.ContainsAny(format, "./\\") && cmd.Flags().Lookup("out") != nil {
 		msg += fmt.Sprintf("\n-o is the format; to write a file use --out %s", format)
 	}
-	return &codedError{code: exitUsage, err: selfExplainingError(msg)}
+	return &codedError{code: exitUsage, err: silentUsage{errors.New(msg)}}
 }
 
 var badFlagValue = regexp.MustCompile(`^invalid argument "(.*)" for "(.*)" flag: (.*)$`)
@@ -162,13 +163,6 @@ func plainFlagError(err error) error {
 	}
 	return fmt.Errorf("%s %q: want %s", flag, value, want)
 }
-
-// selfExplainingError is a usage error whose message already says what to
-// do, so no "--help" hint follows it.
-type selfExplainingError string
-
-func (e selfExplainingError) Error() string        { return string(e) }
-func (e selfExplainingError) Is(target error) bool { return target == errSilentUsage }
 
 // tableWriter lays tab-separated rows out in aligned columns, as
 // text/tabwriter does, but measures a cell by what a terminal shows: ANSI

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -45,36 +43,11 @@ func evidenceOf(route string, matches, mismatches, skippedWrites int) *shadow.Ev
 	return ev
 }
 
-// startPromotionAdmin runs a real controller (real SQLite file, real
-// shadow engine) behind a real admin API on loopback.
+// startPromotionAdmin runs a real controller on promotionCLIConfig behind
+// a real admin API on loopback (startTestAdmin), without the canary walker.
 func startPromotionAdmin(t *testing.T, evidence map[string]*shadow.Evidence) (string, *strangler.Controller, *shadow.Mirror) {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	cfg, err := strangler.ParseConfig([]byte(promotionCLIConfig), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := strangler.OpenStore(filepath.Join(dir, "migrate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mirror := shadow.NewMirror(shadow.MirrorConfig{}, nil)
-	ctrl := strangler.NewController(store, nil, nil)
-	ctrl.Shadow = mirror
-	if _, err := ctrl.Apply(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	for route, ev := range evidence {
-		mirror.Restore(route, "orders", ev, nil)
-	}
-	srv := httptest.NewServer(strangler.NewAdmin(ctrl, strangler.AdminOptions{}))
-	t.Cleanup(func() {
-		srv.Close()
-		_ = mirror.Close(ctx)
-		_ = store.Close()
-	})
-	return srv.URL, ctrl, mirror
+	return startTestAdmin(t, promotionCLIConfig, evidence, false)
 }
 
 // TestWaitForGateThenCutover runs the documented pipeline

@@ -2,12 +2,9 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,18 +17,8 @@ import (
 // number that differs on every request is not what still differs after the
 // candidate's real difference (its Content-Type) is fixed.
 func TestDiffsReplayAppliesLearnedNoise(t *testing.T) {
-	ctx := context.Background()
 	cfg, err := strangler.ParseConfig([]byte("services:\n  order-service:\n    legacy: http://127.0.0.1:1\n    candidate: {url: http://127.0.0.1:2}\n    routes: [\"GET /api/order\"]\n    mode: shadow\n"), t.TempDir())
 	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := strangler.OpenStore(filepath.Join(t.TempDir(), "migrate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	ctrl := strangler.NewController(store, nil, nil)
-	if _, err := ctrl.Apply(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
 	text := func(contentType, id string) shadow.Response {
@@ -56,16 +43,7 @@ func TestDiffsReplayAppliesLearnedNoise(t *testing.T) {
 	if smp.Result.Outcome != shadow.OutcomeMismatch {
 		t.Fatalf("stored sample: %+v", smp.Result)
 	}
-	var rows []strangler.SampleRow
-	for _, s := range []shadow.Sample{baseline, smp} {
-		data, _ := json.Marshal(s)
-		rows = append(rows, strangler.SampleRow{At: s.At, Route: s.Route, Signature: strangler.SampleSignature(s), Data: data})
-	}
-	if err := store.AddSamples(ctx, rows, strangler.SamplesPerSignature); err != nil {
-		t.Fatal(err)
-	}
-	admin := httptest.NewServer(strangler.NewAdmin(ctrl, strangler.AdminOptions{}))
-	defer admin.Close()
+	admin := serveStoredSamples(t, cfg, baseline, smp)
 
 	// The fixed candidate answers text/plain, with an order number of its own.
 	fixed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -74,7 +52,7 @@ func TestDiffsReplayAppliesLearnedNoise(t *testing.T) {
 	}))
 	defer fixed.Close()
 	var out, errb bytes.Buffer
-	code := run([]string{"diffs", "GET /api/order", "--admin", admin.URL, "--replay", "--candidate", fixed.URL},
+	code := run([]string{"diffs", "GET /api/order", "--admin", admin, "--replay", "--candidate", fixed.URL},
 		&streams{in: strings.NewReader(""), out: &out, err: &errb})
 	if code != exitOK {
 		t.Fatalf("replay of the fixed candidate: exit %d, want 0 (the order number is learned noise)\n%s%s", code, out.String(), errb.String())

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -52,15 +51,6 @@ func TestDiffsReplayStubsWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := strangler.OpenStore(filepath.Join(t.TempDir(), "admin.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	ctrl := strangler.NewController(store, nil, nil)
-	if _, err := ctrl.Apply(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
 	// What the proxy stored: legacy asked inventory and placed the order;
 	// the port's answer differed in its order number only.
 	body := []byte(`{"orderLineItemsDtoList":[{"skuCode":"BRK-PD-HP","price":1.50,"quantity":2}]}`)
@@ -74,15 +64,10 @@ func TestDiffsReplayStubsWrites(t *testing.T) {
 		Request: shadow.RecordedRequest{Method: "POST", URL: "/api/order", Header: http.Header{"Content-Type": {"application/json"}}, Body: body},
 		Legacy:  legacy, Candidate: cand}
 	s.Result = shadow.Compare(legacy, cand, nil, nil)
-	data, _ := json.Marshal(s)
-	if err := store.AddSamples(ctx, []strangler.SampleRow{{At: s.At, Route: s.Route, Signature: strangler.SampleSignature(s), Data: data}}, strangler.SamplesPerSignature); err != nil {
-		t.Fatal(err)
-	}
-	admin := httptest.NewServer(strangler.NewAdmin(ctrl, strangler.AdminOptions{}))
-	defer admin.Close()
+	admin := serveStoredSamples(t, cfg, s)
 
 	var out, errb bytes.Buffer
-	code := run([]string{"diffs", "POST /api/order", "--admin", admin.URL, "--replay", "--all", "--config", config, "-o", "json"},
+	code := run([]string{"diffs", "POST /api/order", "--admin", admin, "--replay", "--all", "--config", config, "-o", "json"},
 		&streams{in: strings.NewReader(""), out: &out, err: &errb})
 	if code != exitGateOrDiff || !strings.Contains(out.String(), "@call/POST /api/inventory/reserve side-effect") {
 		t.Fatalf("exit %d; stderr %s; out %s", code, errb.String(), out.String())

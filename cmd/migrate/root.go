@@ -90,7 +90,8 @@ func run(args []string, s *streams) int {
 // errSilentUsage marks usage errors whose message already says what to do.
 var errSilentUsage = errors.New("usage")
 
-// silentUsage is an error that is errSilentUsage for errors.Is.
+// silentUsage is a usage error whose message already says what to do, so
+// no "--help" hint follows it: it is errSilentUsage for errors.Is.
 type silentUsage struct{ error }
 
 func (silentUsage) Is(target error) bool { return target == errSilentUsage }
