@@ -464,15 +464,23 @@ func recorded(req *http.Request, body []byte) RecordedRequest {
 	return RecordedRequest{Method: req.Method, URL: req.URL.String(), Header: req.Header, Body: body}
 }
 
-// call sends one copy with its own deadline and reads the answer under the
-// body cap. It never returns a Go error: failures become Response.Error.
+// call sends one copy, counted in the mirror's client traffic so that an
+// in-process candidate gives way to clients (Yielder).
+func (m *Mirror) call(route string, b Backend, base *http.Request, body []byte, opts *Options, marker string, markWrite bool, calls *Calls) Response {
+	return Send(context.WithValue(context.Background(), trafficKey{}, &m.traffic), route, b, base, body, opts, marker, markWrite, calls)
+}
+
+// Send sends one copy of base with body to b, as the mirror does and as a
+// replay does again: its own deadline (opts.Timeout) under ctx, the shadow
+// marker header, the body cap, a panicking backend caught. It never
+// returns a Go error: failures become Response.Error.
 //
 // With calls, the copy runs as a shadow copy (WithCalls): the calls an
 // in-process candidate makes are recorded on the Response.
-func (m *Mirror) call(route string, b Backend, base *http.Request, body []byte, opts *Options, marker string, markWrite bool, calls *Calls) (out Response) {
+func Send(ctx context.Context, route string, b Backend, base *http.Request, body []byte, opts *Options, marker string, markWrite bool, calls *Calls) (out Response) {
 	// The copy names its route, as the client's request does: an in-process
 	// candidate tells its guest (X_MATCHED_ROUTE) and logs it.
-	base0 := logs.WithRoute(context.WithValue(context.Background(), trafficKey{}, &m.traffic), route)
+	base0 := logs.WithRoute(ctx, route)
 	var yielded atomic.Int64
 	base0 = context.WithValue(base0, yieldedKey{}, &yielded)
 	if calls != nil {

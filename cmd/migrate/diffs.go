@@ -368,7 +368,7 @@ func (rp *replayer) replay(ctx context.Context, route, service string, id int64,
 		out.Skipped, out.After = "stored URL does not parse", smp.Result.Outcome
 		return out
 	}
-	req, err := http.NewRequestWithContext(ctx, smp.Request.Method, u.RequestURI(), bytes.NewReader(smp.Request.Body))
+	req, err := http.NewRequestWithContext(ctx, smp.Request.Method, u.RequestURI(), nil)
 	if err != nil {
 		out.Skipped, out.After = err.Error(), smp.Result.Outcome
 		return out
@@ -380,34 +380,9 @@ func (rp *replayer) replay(ctx context.Context, route, service string, id int64,
 			}
 		}
 	}
-	req.Header.Set(shadow.HeaderShadow, "replay")
-	timeout := shadow.DefaultTimeout
-	if opts != nil && opts.Timeout > 0 {
-		timeout = time.Duration(opts.Timeout)
-	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	// A replay is a shadow copy once more: an in-process candidate's writes
 	// are stubbed, not sent, and its calls compared with legacy's stored ones.
-	calls := &shadow.Calls{}
-	req = req.WithContext(shadow.WithCalls(cctx, calls))
-	start := time.Now()
-	resp, err := be.RoundTrip(req)
-	cand := shadow.Response{}
-	if err != nil {
-		cand.Error = shadow.ErrorKind(err)
-	} else {
-		body, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-		resp.Body.Close()
-		cand = shadow.Response{Status: resp.StatusCode, Header: resp.Header, Body: body}
-		if rerr != nil {
-			cand.Error = shadow.ErrorKind(rerr)
-		}
-	}
-	cand.Latency = time.Since(start)
-	if calls.Watched() {
-		cand.Calls, cand.CallsRecorded = calls.List(), true
-	}
+	cand := shadow.Send(ctx, route, be, req, smp.Request.Body, opts, "replay", false, &shadow.Calls{})
 	res := shadow.Compare(smp.Legacy, cand, opts, noise)
 	out.After, out.Error, out.Signatures = res.Outcome, res.Error, res.Signatures()
 	sort.Strings(out.Signatures)
