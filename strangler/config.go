@@ -17,8 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/strangler-fig/migrate/internal/configfile"
 	"github.com/strangler-fig/migrate/shadow"
 )
@@ -232,15 +230,9 @@ func ParseConfig(data []byte, dir string) (*Config, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, errors.New("config is empty: it needs at least a services block")
 	}
-	doc, err := configfile.Parse(data)
+	doc, err := configfile.Decode(data, &cfg)
 	if err != nil {
 		return nil, err
-	}
-	if err := doc.Check(reflect.TypeFor[Config]()); err != nil {
-		return nil, err
-	}
-	if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
-		return nil, &configfile.Error{Msg: strings.TrimPrefix(err.Error(), "error unmarshaling JSON: while decoding JSON: ")}
 	}
 	cfg.Dir, cfg.doc = dir, doc
 	cfg.applyDefaults()

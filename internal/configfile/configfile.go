@@ -82,21 +82,22 @@ func Parse(data []byte) (*Doc, error) {
 }
 
 // Decode checks data against v's type and decodes it into v. Unknown keys
-// are errors (with a suggestion), as are values of the wrong kind.
-func Decode(data []byte, v any) error {
+// are errors (with a suggestion), as are values of the wrong kind. The
+// parsed document is returned too, to place errors found later (Position).
+func Decode(data []byte, v any) (*Doc, error) {
 	doc, err := Parse(data)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := doc.Check(reflect.TypeOf(v)); err != nil {
-		return err
+		return nil, err
 	}
 	if err := sigsyaml.UnmarshalStrict(data, v); err != nil {
 		// The walk above mirrors the decoder; whatever it did not catch
 		// is still reported, in the decoder's words without its wrapping.
-		return &Error{Msg: cleanDecodeError(err)}
+		return nil, &Error{Msg: cleanDecodeError(err)}
 	}
-	return nil
+	return doc, nil
 }
 
 // Check walks the document against type t and returns the first mistake.

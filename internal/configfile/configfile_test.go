@@ -46,13 +46,13 @@ func TestDecodeSaysWhere(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var v outer
-		err := Decode([]byte(tt.doc), &v)
+		_, err := Decode([]byte(tt.doc), &v)
 		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 			t.Errorf("%q: err = %v, want %s", tt.doc, err, tt.want)
 		}
 	}
 	var v outer
-	if err := Decode([]byte("name: a\ncount: 2\nextra: true\nblocks: {x: {writes: w, ignore: [/a]}}\n"), &v); err != nil ||
+	if _, err := Decode([]byte("name: a\ncount: 2\nextra: true\nblocks: {x: {writes: w, ignore: [/a]}}\n"), &v); err != nil ||
 		v.Name != "a" || v.Count != 2 || !v.Extra || v.Blocks["x"].Ignore[0] != "/a" {
 		t.Fatalf("valid document: %v %+v", err, v)
 	}
@@ -61,7 +61,7 @@ func TestDecodeSaysWhere(t *testing.T) {
 		A *custom `json:"a"`
 		B *custom `json:"b"`
 	}
-	if err := Decode([]byte("a: {num: &n 5}\nb: {num: *n}\n"), &g); err != nil || g.B == nil || g.B.N != 5 {
+	if _, err := Decode([]byte("a: {num: &n 5}\nb: {num: *n}\n"), &g); err != nil || g.B == nil || g.B.N != 5 {
 		t.Errorf("alias across blocks: %v %+v", err, g.B)
 	}
 	bomb := "raw:\n  a: &a [x, x, x, x, x, x, x, x, x, x]\n  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n" +
@@ -69,7 +69,7 @@ func TestDecodeSaysWhere(t *testing.T) {
 	var anything struct {
 		Raw custom `json:"raw"`
 	}
-	if err := Decode([]byte(bomb+"  more: *e\n"), &anything); err == nil || !strings.Contains(err.Error(), "aliases of aliases") {
+	if _, err := Decode([]byte(bomb+"  more: *e\n"), &anything); err == nil || !strings.Contains(err.Error(), "aliases of aliases") {
 		t.Errorf("alias bomb: err = %v", err)
 	}
 	doc, _ := Parse([]byte("name: a\nblocks:\n  \"GET /a\": {ignore: [x, y]}\n"))
