@@ -72,9 +72,9 @@ func (b *MemoryBudget) Stats() BudgetStats {
 	return BudgetStats{Limit: b.limit, Reserved: b.reserved, Peak: b.peak, Refused: b.refused.Load()}
 }
 
-// reclaimer is what holds reservations for later use — a memory pool's
-// buffers, a backend's idle reusable instances — and can give them up at
-// once for an instance that would otherwise wait.
+// reclaimer is what holds reservations for later use — a backend's idle
+// reusable instances and its memory pool's buffers — and can give them up
+// at once for an instance that would otherwise wait.
 type reclaimer interface {
 	// dropIdle releases what is idle and reports whether it freed any.
 	dropIdle() bool
@@ -85,8 +85,7 @@ var errBudget = errors.New("the proxy's Wasm memory budget is full")
 
 // reserve takes n bytes, waiting up to the budget's wait (or until ctx is
 // done) for other instances to give some back. Before waiting it asks the
-// memory pools and the backends to drop the buffers and idle instances
-// they keep. A nil budget is unlimited.
+// backends to drop the idle instances and pooled buffers they keep. A nil budget is unlimited.
 func (b *MemoryBudget) reserve(ctx context.Context, n int64) error {
 	if b == nil {
 		return nil
@@ -168,8 +167,8 @@ func (b *MemoryBudget) release(n int64) {
 	b.mu.Unlock()
 }
 
-// register lets reserve drop p's idle buffers or instances when the budget
-// is short.
+// register lets reserve drop p's idle instances and buffers when the
+// budget is short.
 func (b *MemoryBudget) register(p reclaimer) {
 	if b == nil {
 		return

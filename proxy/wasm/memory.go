@@ -45,9 +45,7 @@ type pooledBuffer struct {
 }
 
 func newMemoryPool(keep int, budget *MemoryBudget) *memoryPool {
-	p := &memoryPool{keep: keep, max: max(keep, maxPooledBuffers), budget: budget}
-	budget.register(p)
-	return p
+	return &memoryPool{keep: keep, max: max(keep, maxPooledBuffers), budget: budget}
 }
 
 // bufferCharge is what a pooled buffer occupies: the pages a guest touched
@@ -103,7 +101,9 @@ func (p *memoryPool) put(b []byte, mapped bool, reserved int64) {
 }
 
 // dropIdle releases the buffers beyond the kept ones at once, for an
-// instance waiting on the budget, and reports whether it freed any.
+// instance waiting on the budget (through its backend's dropIdle, after the
+// idle instances have left their buffers here), and reports whether it
+// freed any.
 func (p *memoryPool) dropIdle() bool {
 	p.mu.Lock()
 	var dropped []pooledBuffer
@@ -175,7 +175,6 @@ func (p *memoryPool) close() {
 	clear(p.free)
 	p.free = nil
 	p.budget.release(freed)
-	p.budget.unregister(p)
 }
 
 // linearMemory is one request's guest memory: it enforces the route's cap
