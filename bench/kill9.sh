@@ -23,8 +23,7 @@ KILL_AT=${3:-4}
 BASE_PORT=${BASE_PORT:-28700}
 source "$(dirname "$0")/lib.sh"
 bench_init kill9
-command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
-command -v jq >/dev/null || { echo "jq not found: apt-get install jq" >&2; exit 1; }
+need wrk jq
 flush_s=$(awk -v f="$FLUSH" 'BEGIN { if (f ~ /ms$/) { sub(/ms$/, "", f); print f / 1000 } else { sub(/s$/, "", f); print f } }')
 
 echo "building migrate and the backend..." >&2

@@ -4,6 +4,9 @@
 #                     and on exit kills every pid in PIDS and removes $WORK;
 #                     scripts may set BENCH_CLEANUP to a command run first
 #   wait_up URL       waits up to 20 s for URL to answer 2xx, or exits
+#   need TOOL...      exits unless every TOOL is on PATH, saying what to install
+#   build_migrate     puts migrate at $WORK/migrate: a copy of $MIGRATE_BIN
+#                     when set (another build to compare), else this checkout's
 
 bench_init() {
   ROOT=$(cd "$(dirname "${BASH_SOURCE[1]}")/.." && pwd)
@@ -25,4 +28,14 @@ wait_up() {
   for _ in $(seq 200); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done
   echo "$1 did not come up" >&2
   exit 1
+}
+
+need() {
+  for t in "$@"; do
+    command -v "$t" >/dev/null || { echo "$t not found: apt-get install $t" >&2; exit 1; }
+  done
+}
+
+build_migrate() {
+  if [ -n "${MIGRATE_BIN:-}" ]; then cp "$MIGRATE_BIN" "$WORK/migrate"; else (cd "$ROOT" && go build -o "$WORK/migrate" ./cmd/migrate); fi
 }

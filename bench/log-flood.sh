@@ -18,13 +18,12 @@ DUR=${1:-60}
 BASE_PORT=${BASE_PORT:-28900}
 source "$(dirname "$0")/lib.sh"
 bench_init log-flood
-command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
-command -v jq >/dev/null || { echo "jq not found: apt-get install jq" >&2; exit 1; }
+need wrk jq
 
 echo "building migrate, the backend and the test guest..." >&2
 (cd "$ROOT" && go build -o "$WORK/backend" ./bench/backend &&
   GOOS=wasip1 GOARCH=wasm go build -o "$WORK/guest.wasm" ./proxy/wasm/testdata/guest)
-if [ -n "${MIGRATE_BIN:-}" ]; then cp "$MIGRATE_BIN" "$WORK/migrate"; else (cd "$ROOT" && go build -o "$WORK/migrate" ./cmd/migrate); fi
+build_migrate
 
 "$WORK/backend" -addr 127.0.0.1:$BASE_PORT & PIDS+=($!)
 wait_up "http://127.0.0.1:$BASE_PORT/"

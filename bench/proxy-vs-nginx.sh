@@ -26,8 +26,7 @@ BENCH_CLEANUP='[ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/de
 PORT_BASE=${PORT_BASE:-18081}
 BACKEND_PORT=$PORT_BASE NGINX_PORT=$((PORT_BASE + 1)) PROXY_PORT=$((PORT_BASE + 2)) ADMIN_PORT=$((PORT_BASE + 3))
 
-command -v nginx >/dev/null || { echo "nginx not found: apt-get install nginx" >&2; exit 1; }
-command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
+need nginx wrk
 
 echo "building backend and migrate..." >&2
 (cd "$ROOT" && go build -o "$WORK/backend" ./bench/backend && go build -o "$WORK/migrate" ./cmd/migrate)

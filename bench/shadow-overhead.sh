@@ -64,8 +64,7 @@ source "$(dirname "$0")/lib.sh"
 bench_init shadow-bench
 SCENARIOS=(legacy legacy2 healthy slow hanging)
 
-command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
-command -v jq >/dev/null || { echo "jq not found: apt-get install jq" >&2; exit 1; }
+need wrk jq
 
 # Ports: backend, three candidates, five proxies with their admin APIs.
 BACKEND_PORT=$BASE_PORT

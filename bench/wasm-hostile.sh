@@ -22,7 +22,7 @@ ROUNDS=${2:-5}
 BASE_PORT=${BASE_PORT:-28500}
 source "$(dirname "$0")/lib.sh"
 bench_init wasm-hostile
-command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
+need wrk
 PROXIES=(baseline looping)
 
 echo "building migrate, the backend and the test guest..." >&2

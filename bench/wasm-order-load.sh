@@ -26,7 +26,7 @@ BASE_PORT=${BASE_PORT:-28300}
 source "$(dirname "$0")/lib.sh"
 bench_init wasm-load
 VARIANTS=(fresh reuse)
-command -v hey >/dev/null || { echo "hey not found: apt-get install hey" >&2; exit 1; }
+need hey
 
 BODY='{"orderLineItemsDtoList":[{"skuCode":"ENG-V8-500","price":1000,"quantity":1}]}'
 
