@@ -1,7 +1,6 @@
 package wasm
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -63,10 +62,9 @@ func TestOutboundCalls(t *testing.T) {
 	}))
 	defer other.Close()
 
-	var logs bytes.Buffer
-	var logMu sync.Mutex
+	var logs syncBuffer
 	b := newTestBackend(t, Options{Path: buildProbe(t), Outbound: []string{inventory.URL}, MaxOutboundCalls: 3, MaxOutboundBody: 64})
-	b.logger = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) { logMu.Lock(); defer logMu.Unlock(); return logs.Write(p) }), nil))
+	b.logger = slog.New(slog.NewTextHandler(&logs, nil))
 
 	call := func(method, target string, calls int, body string) (int, string) {
 		q := url.Values{"method": {method}, "url": {target}, "calls": {fmt.Sprint(calls)}}
@@ -79,11 +77,9 @@ func TestOutboundCalls(t *testing.T) {
 	if status, got := call("GET", other.URL+"/api/x", 1, ""); status != 502 || !strings.Contains(got, "destination not allowed") {
 		t.Errorf("refused call: %d %q", status, got)
 	}
-	logMu.Lock()
-	if !strings.Contains(logs.String(), "outbound call refused") || !strings.Contains(logs.String(), other.URL+"/api/x") {
-		t.Errorf("log has no refusal naming the destination: %s", logs.String())
+	if log := logs.String(); !strings.Contains(log, "outbound call refused") || !strings.Contains(log, other.URL+"/api/x") {
+		t.Errorf("log has no refusal naming the destination: %s", log)
 	}
-	logMu.Unlock()
 	if status, got := call("POST", inventory.URL+"/api/inventory/reserve", 4, `{}`); status != 502 || !strings.Contains(got, "too many sessions") {
 		t.Errorf("fourth call of a request: %d %q", status, got)
 	}
@@ -101,10 +97,6 @@ func TestOutboundListValidated(t *testing.T) {
 		t.Errorf("err = %v, want one naming the bad entry", err)
 	}
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // BenchmarkOutboundCall measures what one outbound call adds to a guest
 // request: guest/no-call and guest/one-call differ by the call through the
