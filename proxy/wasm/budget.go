@@ -140,21 +140,6 @@ func (b *MemoryBudget) reserve(ctx context.Context, n int64) error {
 	}
 }
 
-// tryReserve takes n bytes if they are free now, without waiting.
-func (b *MemoryBudget) tryReserve(n int64) bool {
-	if b == nil {
-		return true
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.reserved+n > b.limit {
-		return false
-	}
-	b.reserved += n
-	b.peak = max(b.peak, b.reserved)
-	return true
-}
-
 // release gives n bytes back and wakes the waiters.
 func (b *MemoryBudget) release(n int64) {
 	if b == nil || n == 0 {
