@@ -7,6 +7,10 @@
 #   need TOOL...      exits unless every TOOL is on PATH, saying what to install
 #   build_migrate     puts migrate at $WORK/migrate: a copy of $MIGRATE_BIN
 #                     when set (another build to compare), else this checkout's
+#   cpu_ticks PID...  user+system CPU of those processes so far, in clock
+#                     ticks (fields 14 and 15 of /proc/PID/stat; the command
+#                     name in field 2 has no spaces here)
+#   status_kb PID KEY a kB line of /proc/PID/status (VmRSS, VmHWM)
 
 bench_init() {
   ROOT=$(cd "$(dirname "${BASH_SOURCE[1]}")/.." && pwd)
@@ -35,6 +39,10 @@ need() {
     command -v "$t" >/dev/null || { echo "$t not found: apt-get install $t" >&2; exit 1; }
   done
 }
+
+cpu_ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{s += $1} END {print s}'; }
+
+status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
 build_migrate() {
   if [ -n "${MIGRATE_BIN:-}" ]; then cp "$MIGRATE_BIN" "$WORK/migrate"; else (cd "$ROOT" && go build -o "$WORK/migrate" ./cmd/migrate); fi

@@ -107,8 +107,6 @@ for port in "${PORTS[@]}"; do
   wait_up "http://127.0.0.1:$port/api/product"
 done
 
-# cpu_ticks PID... → user+system CPU of those processes so far, in clock ticks
-cpu_ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{s += $1} END {print s}'; }
 HZ=$(getconf CLK_TCK)
 # round URL CONNS DUR PID... → "requests/s CPU-µs-per-request": the second is the
 # CPU the PIDs used per request answered, which other load on the machine barely
@@ -167,7 +165,7 @@ echo "RSS at 256 keep-alive connections..." >&2
 WRK=$!
 RSS_MAX=0
 while kill -0 $WRK 2>/dev/null; do
-  r=$(awk '/VmRSS/ {print $2}' /proc/$PROXY_PID/status)
+  r=$(status_kb "$PROXY_PID" VmRSS)
   [ "$r" -gt "$RSS_MAX" ] && RSS_MAX=$r
   sleep 0.2
 done
