@@ -25,8 +25,7 @@ echo "building migrate, the backend and the test guest..." >&2
   GOOS=wasip1 GOARCH=wasm go build -o "$WORK/guest.wasm" ./proxy/wasm/testdata/guest)
 build_migrate
 
-"$WORK/backend" -addr 127.0.0.1:$BASE_PORT & PIDS+=($!)
-wait_up "http://127.0.0.1:$BASE_PORT/"
+start_backend $BASE_PORT
 PORT=$((BASE_PORT + 1)) ADMIN=$((BASE_PORT + 2))
 cat > "$WORK/strangler.yaml" <<CONF
 listen: 127.0.0.1:$PORT
@@ -46,10 +45,7 @@ services:
     shadow: {sample: 100%}
     routes: ["GET /exit"]
 CONF
-(cd "$WORK" && exec "$WORK/migrate" proxy --config strangler.yaml --log-format json --log-level info 2> proxy.log) &
-PROXY=$!
-PIDS+=($PROXY)
-wait_up "http://127.0.0.1:$ADMIN/healthz"
+start_proxy "$WORK" --log-format json --log-level info
 wrk -t1 -c4 -d"${DUR}"s "http://127.0.0.1:$PORT/exit" > "$WORK/exit.txt" &
 copies=$!
 wrk -t2 -c16 -d"${DUR}"s "http://127.0.0.1:$PORT/panic" > "$WORK/panic.txt"

@@ -33,8 +33,7 @@ echo "building migrate, the backend and the test guest..." >&2
   GOOS=wasip1 GOARCH=wasm go build -o "$WORK/guest.wasm" ./proxy/wasm/testdata/guest)
 build_migrate
 
-"$WORK/backend" -addr 127.0.0.1:$BASE_PORT & PIDS+=($!)
-wait_up "http://127.0.0.1:$BASE_PORT/"
+start_backend $BASE_PORT
 PORT=$((BASE_PORT + 1)) ADMIN=$((BASE_PORT + 2))
 
 rss_mb() { awk '/^VmRSS/ {printf "%d", $2 / 1024}' "/proc/$1/status"; }
@@ -55,10 +54,8 @@ services:
     mode: cutover
     routes: ["GET /oom", "GET /big"]
 CONF
-  (cd "$dir" && exec "$WORK/migrate" proxy --config strangler.yaml --log-level error 2>> proxy.log) &
-  local pid=$!
-  PIDS+=($pid)
-  wait_up "http://127.0.0.1:$ADMIN/healthz"
+  start_proxy "$dir" --log-level error
+  local pid=$PROXY
   curl -s -o /dev/null "http://127.0.0.1:$PORT$2" || true # compile and warm up
   local start
   start=$(rss_mb $pid)
