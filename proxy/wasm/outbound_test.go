@@ -7,40 +7,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/strangler-fig/migrate/shadow"
 )
 
-var (
-	probeOnce sync.Once
-	probePath string
-	probeErr  error
-)
-
 // buildProbe compiles the outbound probe guest, which uses the fixtures'
 // client package (fixtures/wasm/internal/outbound) exactly as the ports do.
 func buildProbe(tb testing.TB) string {
 	tb.Helper()
-	probeOnce.Do(func() {
-		probePath = filepath.Join(sharedDir, "probe.wasm")
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", probePath, "../../fixtures/wasm/internal/outbound/probe")
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			probeErr = fmt.Errorf("build probe: %v\n%s", err, out)
-		}
-	})
-	if probeErr != nil {
-		tb.Fatal(probeErr)
-	}
-	return probePath
+	return buildModule(tb, "probe", "../../fixtures/wasm/internal/outbound/probe")
 }
 
 // TestOutboundCalls: a listed destination is called for real and its
