@@ -34,7 +34,7 @@ type MemoryBudget struct {
 	mu        sync.Mutex
 	reserved  int64
 	peak      int64
-	changed   chan struct{} // closed and replaced whenever bytes are given back
+	changed   chan struct{} // made by a reservation that waits, closed when bytes are given back
 	reclaimer map[reclaimer]struct{}
 
 	refused atomic.Uint64
@@ -49,7 +49,7 @@ func NewMemoryBudget(limit int64, wait time.Duration) (*MemoryBudget, error) {
 	if wait <= 0 {
 		wait = DefaultBudgetWait
 	}
-	return &MemoryBudget{limit: limit, wait: wait, changed: make(chan struct{}), reclaimer: map[reclaimer]struct{}{}}, nil
+	return &MemoryBudget{limit: limit, wait: wait, reclaimer: map[reclaimer]struct{}{}}, nil
 }
 
 // BudgetStats are a budget's figures, for metrics and tests.
@@ -105,6 +105,9 @@ func (b *MemoryBudget) reserve(ctx context.Context, n int64) error {
 			b.mu.Unlock()
 			return nil
 		}
+		if b.changed == nil {
+			b.changed = make(chan struct{})
+		}
 		changed := b.changed
 		pools := make([]reclaimer, 0, len(b.reclaimer))
 		if !reclaimed {
@@ -140,15 +143,18 @@ func (b *MemoryBudget) reserve(ctx context.Context, n int64) error {
 	}
 }
 
-// release gives n bytes back and wakes the waiters.
+// release gives n bytes back and wakes the waiters, if any: with none,
+// a request's release allocates nothing.
 func (b *MemoryBudget) release(n int64) {
 	if b == nil || n == 0 {
 		return
 	}
 	b.mu.Lock()
 	b.reserved -= n
-	close(b.changed)
-	b.changed = make(chan struct{})
+	if b.changed != nil {
+		close(b.changed)
+		b.changed = nil
+	}
 	b.mu.Unlock()
 }
 
