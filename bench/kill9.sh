@@ -23,22 +23,13 @@ KILL_AT=${3:-4}
 BASE_PORT=${BASE_PORT:-28700}
 source "$(dirname "$0")/lib.sh"
 bench_init kill9
-command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
-command -v jq >/dev/null || { echo "jq not found: apt-get install jq" >&2; exit 1; }
+need wrk jq
 flush_s=$(awk -v f="$FLUSH" 'BEGIN { if (f ~ /ms$/) { sub(/ms$/, "", f); print f / 1000 } else { sub(/s$/, "", f); print f } }')
 
 echo "building migrate and the backend..." >&2
 (cd "$ROOT" && go build -o "$WORK/migrate" ./cmd/migrate && go build -o "$WORK/backend" ./bench/backend)
-"$WORK/backend" -addr 127.0.0.1:$BASE_PORT & PIDS+=($!)
-wait_up "http://127.0.0.1:$BASE_PORT/"
+start_backend $BASE_PORT
 PORT=$((BASE_PORT + 1)) ADMIN=$((BASE_PORT + 2))
-
-start_proxy() { # dir
-  (cd "$1" && exec "$WORK/migrate" proxy --config strangler.yaml --flush-interval "$FLUSH" --log-level error 2>> proxy.log) &
-  PROXY=$!
-  PIDS+=($PROXY)
-  wait_up "http://127.0.0.1:$ADMIN/healthz"
-}
 
 : > "$WORK/results"
 for run in $(seq "$RUNS"); do
@@ -57,7 +48,7 @@ services:
     shadow: {sample: 100%}
     routes: ["GET /api/inventory"]
 CONF
-  start_proxy "$dir"
+  start_proxy "$dir" --flush-interval "$FLUSH" --log-level error
   kill_after=$(awk -v k="$KILL_AT" -v f="$flush_s" -v s="$RANDOM" 'BEGIN { srand(s); printf "%.3f", k + rand() * f }')
   wrk -t2 -c16 -d"$((KILL_AT + 3))"s "http://127.0.0.1:$PORT/api/inventory" > "$dir/wrk.txt" 2>&1 &
   load=$!
@@ -79,7 +70,7 @@ CONF
   wait "$PROXY" 2>/dev/null || true
   wait "$load" || true
   answered=$(awk '/requests in/ {print $1}' "$dir/wrk.txt")
-  start_proxy "$dir"
+  start_proxy "$dir" --flush-interval "$FLUSH" --log-level error
   "$WORK/migrate" status -o json --admin "http://127.0.0.1:$ADMIN" > "$dir/status.json"
   kill "$PROXY" && wait "$PROXY" 2>/dev/null || true
   counted=$(jq '[.routes[] | select(.route == "GET /api/inventory") | .requests.legacy] | add // 0' "$dir/status.json")

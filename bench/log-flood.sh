@@ -18,16 +18,14 @@ DUR=${1:-60}
 BASE_PORT=${BASE_PORT:-28900}
 source "$(dirname "$0")/lib.sh"
 bench_init log-flood
-command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
-command -v jq >/dev/null || { echo "jq not found: apt-get install jq" >&2; exit 1; }
+need wrk jq
 
 echo "building migrate, the backend and the test guest..." >&2
 (cd "$ROOT" && go build -o "$WORK/backend" ./bench/backend &&
   GOOS=wasip1 GOARCH=wasm go build -o "$WORK/guest.wasm" ./proxy/wasm/testdata/guest)
-if [ -n "${MIGRATE_BIN:-}" ]; then cp "$MIGRATE_BIN" "$WORK/migrate"; else (cd "$ROOT" && go build -o "$WORK/migrate" ./cmd/migrate); fi
+build_migrate
 
-"$WORK/backend" -addr 127.0.0.1:$BASE_PORT & PIDS+=($!)
-wait_up "http://127.0.0.1:$BASE_PORT/"
+start_backend $BASE_PORT
 PORT=$((BASE_PORT + 1)) ADMIN=$((BASE_PORT + 2))
 cat > "$WORK/strangler.yaml" <<CONF
 listen: 127.0.0.1:$PORT
@@ -47,10 +45,7 @@ services:
     shadow: {sample: 100%}
     routes: ["GET /exit"]
 CONF
-(cd "$WORK" && exec "$WORK/migrate" proxy --config strangler.yaml --log-format json --log-level info 2> proxy.log) &
-PROXY=$!
-PIDS+=($PROXY)
-wait_up "http://127.0.0.1:$ADMIN/healthz"
+start_proxy "$WORK" --log-format json --log-level info
 wrk -t1 -c4 -d"${DUR}"s "http://127.0.0.1:$PORT/exit" > "$WORK/exit.txt" &
 copies=$!
 wrk -t2 -c16 -d"${DUR}"s "http://127.0.0.1:$PORT/panic" > "$WORK/panic.txt"

@@ -26,8 +26,7 @@ BENCH_CLEANUP='[ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/de
 PORT_BASE=${PORT_BASE:-18081}
 BACKEND_PORT=$PORT_BASE NGINX_PORT=$((PORT_BASE + 1)) PROXY_PORT=$((PORT_BASE + 2)) ADMIN_PORT=$((PORT_BASE + 3))
 
-command -v nginx >/dev/null || { echo "nginx not found: apt-get install nginx" >&2; exit 1; }
-command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
+need nginx wrk
 
 echo "building backend and migrate..." >&2
 (cd "$ROOT" && go build -o "$WORK/backend" ./bench/backend && go build -o "$WORK/migrate" ./cmd/migrate)
@@ -108,8 +107,6 @@ for port in "${PORTS[@]}"; do
   wait_up "http://127.0.0.1:$port/api/product"
 done
 
-# cpu_ticks PID... → user+system CPU of those processes so far, in clock ticks
-cpu_ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{s += $1} END {print s}'; }
 HZ=$(getconf CLK_TCK)
 # round URL CONNS DUR PID... → "requests/s CPU-µs-per-request": the second is the
 # CPU the PIDs used per request answered, which other load on the machine barely
@@ -168,7 +165,7 @@ echo "RSS at 256 keep-alive connections..." >&2
 WRK=$!
 RSS_MAX=0
 while kill -0 $WRK 2>/dev/null; do
-  r=$(awk '/VmRSS/ {print $2}' /proc/$PROXY_PID/status)
+  r=$(status_kb "$PROXY_PID" VmRSS)
   [ "$r" -gt "$RSS_MAX" ] && RSS_MAX=$r
   sleep 0.2
 done

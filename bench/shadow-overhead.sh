@@ -64,8 +64,7 @@ source "$(dirname "$0")/lib.sh"
 bench_init shadow-bench
 SCENARIOS=(legacy legacy2 healthy slow hanging)
 
-command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
-command -v jq >/dev/null || { echo "jq not found: apt-get install jq" >&2; exit 1; }
+need wrk jq
 
 # Ports: backend, three candidates, five proxies with their admin APIs.
 BACKEND_PORT=$BASE_PORT
@@ -157,10 +156,6 @@ mirror_counts() {
   mirror_json "$1" | jq -r '(first(.routes[] | select(.route == "GET /api/product")) // {}) as $r |
     "\($r.mirror.submitted // 0) \($r.mirror.dropped // 0) \($r.shadow.samples // 0) \($r.shadow.candidateErrors // 0) \($r.mirror.skipped // 0)"'
 }
-status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/${PROXY_PID[$1]}/status"; }
-# cpu_ticks PID → user+system CPU time in clock ticks (fields 14 and 15 of
-# /proc/PID/stat; the command name in field 2 has no spaces here).
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 gc_count() { curl -fs "http://127.0.0.1:${ADMIN_PORT[$1]}/metrics" | awk '$1 == "go_gc_duration_seconds_count" {print $2}'; }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 
@@ -193,9 +188,9 @@ run() {
   pcpu=$(awk -v t=$((cpu1 - cpu0)) -v u="$TICK_US" -v n="$reqs" 'BEGIN {printf "%.1f", t * u / (n > 0 ? n : 1)}')
   ccpu=$(awk -v t=$((ccpu1 - ccpu0)) -v u="$TICK_US" -v n="$reqs" 'BEGIN {printf "%.1f", t * u / (n > 0 ? n : 1)}')
   echo "$phase $s $round $rps $p50 $p99 $non2xx $sock $((sub1 - sub0)) $((drop1 - drop0)) $((smp1 - smp0))" \
-    "$((cerr1 - cerr0)) $((skip1 - skip0)) $(status_kb "$s" VmHWM) $(status_kb "$s" VmRSS) $pcpu $ccpu $((gc1 - gc0))" >> "$WORK/results"
+    "$((cerr1 - cerr0)) $((skip1 - skip0)) $(status_kb "${PROXY_PID[$s]}" VmHWM) $(status_kb "${PROXY_PID[$s]}" VmRSS) $pcpu $ccpu $((gc1 - gc0))" >> "$WORK/results"
   printf '  %-6s %-8s round %d: %8.0f req/s  p50 %7.0fus  p99 %7.0fus  errors %d  drops %d  rss %d kB  cpu/req proxy %s us cand %s us  gc %d  load %s\n' \
-    "$phase" "$s" "$round" "$rps" "$p50" "$p99" $((non2xx + sock)) $((drop1 - drop0)) "$(status_kb "$s" VmRSS)" \
+    "$phase" "$s" "$round" "$rps" "$p50" "$p99" $((non2xx + sock)) $((drop1 - drop0)) "$(status_kb "${PROXY_PID[$s]}" VmRSS)" \
     "$pcpu" "$ccpu" $((gc1 - gc0)) "$(cut -d' ' -f1 /proc/loadavg)" >&2
   sleep 0.5
 }

@@ -16,7 +16,7 @@ bench_init store
 BENCH_CLEANUP='[ -f "$WORK/pg/postmaster.pid" ] && kill -9 "$(head -1 "$WORK/pg/postmaster.pid")" 2>/dev/null'
 BACKEND_PORT=18181 SQLITE_PORT=18182 PG_PROXY_PORT=18183 PG_PORT=18184
 
-command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
+need wrk
 PGBIN=$(dirname "$(readlink -f "$(command -v initdb 2>/dev/null || ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | tail -1)")")
 [ -x "$PGBIN/initdb" ] || { echo "PostgreSQL server not found: apt-get install postgresql" >&2; exit 1; }
 AS=()

@@ -22,15 +22,14 @@ ROUNDS=${2:-5}
 BASE_PORT=${BASE_PORT:-28500}
 source "$(dirname "$0")/lib.sh"
 bench_init wasm-hostile
-command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
+need wrk
 PROXIES=(baseline looping)
 
 echo "building migrate, the backend and the test guest..." >&2
 (cd "$ROOT" && go build -o "$WORK/migrate" ./cmd/migrate && go build -o "$WORK/backend" ./bench/backend &&
   GOOS=wasip1 GOARCH=wasm go build -o "$WORK/guest.wasm" ./proxy/wasm/testdata/guest)
 
-"$WORK/backend" -addr 127.0.0.1:$BASE_PORT & PIDS+=($!)
-wait_up "http://127.0.0.1:$BASE_PORT/"
+start_backend $BASE_PORT
 declare -A PORT ADMIN PID
 i=1
 for p in "${PROXIES[@]}"; do

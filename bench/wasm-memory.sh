@@ -26,15 +26,14 @@ BASE_PORT=${BASE_PORT:-28600}
 WASM_MEMORY=${WASM_MEMORY-1GiB}
 source "$(dirname "$0")/lib.sh"
 bench_init wasm-memory
-command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
+need wrk
 
 echo "building migrate, the backend and the test guest..." >&2
 (cd "$ROOT" && go build -o "$WORK/backend" ./bench/backend &&
   GOOS=wasip1 GOARCH=wasm go build -o "$WORK/guest.wasm" ./proxy/wasm/testdata/guest)
-if [ -n "${MIGRATE_BIN:-}" ]; then cp "$MIGRATE_BIN" "$WORK/migrate"; else (cd "$ROOT" && go build -o "$WORK/migrate" ./cmd/migrate); fi
+build_migrate
 
-"$WORK/backend" -addr 127.0.0.1:$BASE_PORT & PIDS+=($!)
-wait_up "http://127.0.0.1:$BASE_PORT/"
+start_backend $BASE_PORT
 PORT=$((BASE_PORT + 1)) ADMIN=$((BASE_PORT + 2))
 
 rss_mb() { awk '/^VmRSS/ {printf "%d", $2 / 1024}' "/proc/$1/status"; }
@@ -55,10 +54,8 @@ services:
     mode: cutover
     routes: ["GET /oom", "GET /big"]
 CONF
-  (cd "$dir" && exec "$WORK/migrate" proxy --config strangler.yaml --log-level error 2>> proxy.log) &
-  local pid=$!
-  PIDS+=($pid)
-  wait_up "http://127.0.0.1:$ADMIN/healthz"
+  start_proxy "$dir" --log-level error
+  local pid=$PROXY
   curl -s -o /dev/null "http://127.0.0.1:$PORT$2" || true # compile and warm up
   local start
   start=$(rss_mb $pid)

@@ -26,7 +26,7 @@ BASE_PORT=${BASE_PORT:-28300}
 source "$(dirname "$0")/lib.sh"
 bench_init wasm-load
 VARIANTS=(fresh reuse)
-command -v hey >/dev/null || { echo "hey not found: apt-get install hey" >&2; exit 1; }
+need hey
 
 BODY='{"orderLineItemsDtoList":[{"skuCode":"ENG-V8-500","price":1000,"quantity":1}]}'
 
@@ -73,7 +73,7 @@ start_proxies
 for v in "${VARIANTS[@]}"; do kill "${PID[$v]}"; wait "${PID[$v]}" 2>/dev/null || true; done
 start_proxies
 for v in "${VARIANTS[@]}"; do
-  echo "$v: RSS $(awk '$1 == "VmRSS:" {print $2}' "/proc/${PID[$v]}/status") kB after start" >&2
+  echo "$v: RSS $(status_kb "${PID[$v]}" VmRSS) kB after start" >&2
   admin=(--admin "http://127.0.0.1:${ADMIN[$v]}")
   "$WORK/migrate" shadow order-service "${admin[@]}" --reason "load test" >/dev/null
   "$WORK/migrate" canary order-service "${admin[@]}" --weight 100 --reason "load test" >/dev/null
@@ -81,8 +81,6 @@ for v in "${VARIANTS[@]}"; do
 done
 
 post() { hey -n "$1" -c "$C" -m POST -T application/json -d "$BODY" "http://127.0.0.1:${PORT[$2]}/api/order"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 # quantile_ms Q < hey-output → the Q% latency in ms, or NA
 quantile_ms() { awk -v q="$1%" '$1 == q && $2 == "in" && $4 == "secs" {v = $3 * 1000} END {if (v == "") print "NA"; else printf "%.2f\n", v}'; }

@@ -438,7 +438,7 @@ func (p proxyProc) stop() {
 	p.cmd.Wait()
 }
 
-// startProxy builds migrate and runs `migrate proxy` with order-service's
+// startProxy builds migrate (once) and runs `migrate proxy` with order-service's
 // POST /api/order route, the JVM at legacy, and returns its URL once an
 // order placed through it succeeds. With a candidate module the route is cut
 // over to it (in process, a fresh instance per request); without, it stays on
@@ -452,8 +452,10 @@ func startProxy(ctx context.Context, work, legacy, candidate string) (string, pr
 		return "", proxyProc{}, err
 	}
 	bin := filepath.Join(work, "migrate")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/migrate").CombinedOutput(); err != nil {
-		return "", proxyProc{}, fmt.Errorf("build migrate: %v\n%s", err, out)
+	if _, err := os.Stat(bin); err != nil { // built by the first call
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/migrate").CombinedOutput(); err != nil {
+			return "", proxyProc{}, fmt.Errorf("build migrate: %v\n%s", err, out)
+		}
 	}
 	port, err := freePort()
 	if err != nil {

@@ -34,7 +34,7 @@ type MemoryBudget struct {
 	mu        sync.Mutex
 	reserved  int64
 	peak      int64
-	changed   chan struct{} // closed and replaced whenever bytes are given back
+	changed   chan struct{} // made by a reservation that waits, closed when bytes are given back
 	reclaimer map[reclaimer]struct{}
 
 	refused atomic.Uint64
@@ -49,7 +49,7 @@ func NewMemoryBudget(limit int64, wait time.Duration) (*MemoryBudget, error) {
 	if wait <= 0 {
 		wait = DefaultBudgetWait
 	}
-	return &MemoryBudget{limit: limit, wait: wait, changed: make(chan struct{}), reclaimer: map[reclaimer]struct{}{}}, nil
+	return &MemoryBudget{limit: limit, wait: wait, reclaimer: map[reclaimer]struct{}{}}, nil
 }
 
 // BudgetStats are a budget's figures, for metrics and tests.
@@ -72,9 +72,9 @@ func (b *MemoryBudget) Stats() BudgetStats {
 	return BudgetStats{Limit: b.limit, Reserved: b.reserved, Peak: b.peak, Refused: b.refused.Load()}
 }
 
-// reclaimer is what holds reservations for later use — a memory pool's
-// buffers, a backend's idle reusable instances — and can give them up at
-// once for an instance that would otherwise wait.
+// reclaimer is what holds reservations for later use — a backend's idle
+// reusable instances and its memory pool's buffers — and can give them up
+// at once for an instance that would otherwise wait.
 type reclaimer interface {
 	// dropIdle releases what is idle and reports whether it freed any.
 	dropIdle() bool
@@ -85,8 +85,7 @@ var errBudget = errors.New("the proxy's Wasm memory budget is full")
 
 // reserve takes n bytes, waiting up to the budget's wait (or until ctx is
 // done) for other instances to give some back. Before waiting it asks the
-// memory pools and the backends to drop the buffers and idle instances
-// they keep. A nil budget is unlimited.
+// backends to drop the idle instances and pooled buffers they keep. A nil budget is unlimited.
 func (b *MemoryBudget) reserve(ctx context.Context, n int64) error {
 	if b == nil {
 		return nil
@@ -105,6 +104,9 @@ func (b *MemoryBudget) reserve(ctx context.Context, n int64) error {
 			b.peak = max(b.peak, b.reserved)
 			b.mu.Unlock()
 			return nil
+		}
+		if b.changed == nil {
+			b.changed = make(chan struct{})
 		}
 		changed := b.changed
 		pools := make([]reclaimer, 0, len(b.reclaimer))
@@ -141,35 +143,23 @@ func (b *MemoryBudget) reserve(ctx context.Context, n int64) error {
 	}
 }
 
-// tryReserve takes n bytes if they are free now, without waiting.
-func (b *MemoryBudget) tryReserve(n int64) bool {
-	if b == nil {
-		return true
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.reserved+n > b.limit {
-		return false
-	}
-	b.reserved += n
-	b.peak = max(b.peak, b.reserved)
-	return true
-}
-
-// release gives n bytes back and wakes the waiters.
+// release gives n bytes back and wakes the waiters, if any: with none,
+// a request's release allocates nothing.
 func (b *MemoryBudget) release(n int64) {
 	if b == nil || n == 0 {
 		return
 	}
 	b.mu.Lock()
 	b.reserved -= n
-	close(b.changed)
-	b.changed = make(chan struct{})
+	if b.changed != nil {
+		close(b.changed)
+		b.changed = nil
+	}
 	b.mu.Unlock()
 }
 
-// register lets reserve drop p's idle buffers or instances when the budget
-// is short.
+// register lets reserve drop p's idle instances and buffers when the
+// budget is short.
 func (b *MemoryBudget) register(p reclaimer) {
 	if b == nil {
 		return

@@ -60,15 +60,20 @@ func buildReusableGuest(tb testing.TB) string {
 
 // buildTestModule compiles testdata/NAME once per test binary.
 func buildTestModule(tb testing.TB, name string, flags ...string) string {
+	// "NAME-reusable" is testdata/NAME built with other flags.
+	pkg, _, _ := strings.Cut(name, "-")
+	return buildModule(tb, name, "./testdata/"+pkg, flags...)
+}
+
+// buildModule compiles the package pkg as NAME.wasm once per test binary.
+func buildModule(tb testing.TB, name, pkg string, flags ...string) string {
 	tb.Helper()
 	builtMu.Lock()
 	defer builtMu.Unlock()
 	b, ok := built[name]
 	if !ok {
-		// "NAME-reusable" is testdata/NAME built with other flags.
-		pkg, _, _ := strings.Cut(name, "-")
 		b.path = filepath.Join(sharedDir, name+".wasm")
-		args := append(append([]string{"build"}, flags...), "-o", b.path, "./testdata/"+pkg)
+		args := append(append([]string{"build"}, flags...), "-o", b.path, pkg)
 		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), args...)
 		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {

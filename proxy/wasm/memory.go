@@ -45,9 +45,7 @@ type pooledBuffer struct {
 }
 
 func newMemoryPool(keep int, budget *MemoryBudget) *memoryPool {
-	p := &memoryPool{keep: keep, max: max(keep, maxPooledBuffers), budget: budget}
-	budget.register(p)
-	return p
+	return &memoryPool{keep: keep, max: max(keep, maxPooledBuffers), budget: budget}
 }
 
 // bufferCharge is what a pooled buffer occupies: the pages a guest touched
@@ -103,24 +101,13 @@ func (p *memoryPool) put(b []byte, mapped bool, reserved int64) {
 }
 
 // dropIdle releases the buffers beyond the kept ones at once, for an
-// instance waiting on the budget, and reports whether it freed any.
+// instance waiting on the budget (through its backend's dropIdle, after the
+// idle instances have left their buffers here), and reports whether it
+// freed any.
 func (p *memoryPool) dropIdle() bool {
 	p.mu.Lock()
-	var dropped []pooledBuffer
-	if n := len(p.free) - p.keep; n > 0 {
-		// The oldest entries are first.
-		dropped = append(dropped, p.free[:n]...)
-		p.free = append(p.free[:0], p.free[n:]...)
-		clear(p.free[len(p.free):cap(p.free)])
-	}
-	p.mu.Unlock()
-	var freed int64
-	for _, f := range dropped {
-		releaseLinear(f.buf, f.mapped)
-		freed += f.charge
-	}
-	p.budget.release(freed)
-	return freed > 0
+	defer p.mu.Unlock()
+	return p.dropBefore(time.Now()) > 0
 }
 
 // trim drops buffers idle for idleRelease beyond the kept ones, and re-arms
@@ -129,24 +116,29 @@ func (p *memoryPool) trim() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.timer = nil
-	cutoff := time.Now().Add(-idleRelease)
+	p.dropBefore(time.Now().Add(-idleRelease))
+	if len(p.free) > p.keep && !p.closed {
+		p.timer = time.AfterFunc(idleRelease, p.trim)
+	}
+}
+
+// dropBefore releases the buffers pooled at or before cutoff, beyond the
+// newest p.keep, gives their reservation back and returns it; p.mu is held.
+func (p *memoryPool) dropBefore(cutoff time.Time) (freed int64) {
 	kept := p.free[:0]
-	var freed int64
 	for i, f := range p.free {
 		// The oldest entries are first; keep the newest p.keep always.
-		if f.since.Before(cutoff) && len(p.free)-i > p.keep {
+		if !f.since.After(cutoff) && len(p.free)-i > p.keep {
 			releaseLinear(f.buf, f.mapped)
 			freed += f.charge
 			continue
 		}
 		kept = append(kept, f)
 	}
-	defer func() { p.budget.release(freed) }() // runs before the unlock above
-	clear(p.free[len(kept):])                  // let the GC have the dropped heap buffers
+	clear(p.free[len(kept):]) // let the GC have the dropped heap buffers
 	p.free = kept
-	if len(p.free) > p.keep && !p.closed {
-		p.timer = time.AfterFunc(idleRelease, p.trim)
-	}
+	p.budget.release(freed)
+	return freed
 }
 
 // held reports the bytes currently parked in the pool.
@@ -175,7 +167,6 @@ func (p *memoryPool) close() {
 	clear(p.free)
 	p.free = nil
 	p.budget.release(freed)
-	p.budget.unregister(p)
 }
 
 // linearMemory is one request's guest memory: it enforces the route's cap

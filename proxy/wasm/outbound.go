@@ -61,7 +61,7 @@ type outboundSession struct {
 	mu     sync.Mutex
 	calls  int
 	next   uint32
-	open   map[uint32]*outboundResponse
+	open   map[uint32]*outboundResponse // made by the first call: most requests make none
 }
 
 type outboundResponse struct {
@@ -70,8 +70,7 @@ type outboundResponse struct {
 }
 
 func (b *Backend) withOutbound(ctx context.Context, r *http.Request) context.Context {
-	s := &outboundSession{b: b, requestID: r.Header.Get("X-Request-Id"), open: map[uint32]*outboundResponse{},
-		shadow: shadow.CallsFrom(ctx)}
+	s := &outboundSession{b: b, requestID: r.Header.Get("X-Request-Id"), shadow: shadow.CallsFrom(ctx)}
 	if s.shadow != nil {
 		s.shadow.Watch()
 	}
@@ -357,6 +356,9 @@ func hostReq(ctx context.Context, m api.Module, stack []uint64) {
 	s.mu.Lock()
 	s.next++
 	h := s.next
+	if s.open == nil {
+		s.open = map[uint32]*outboundResponse{}
+	}
 	s.open[h] = &outboundResponse{header: resp.Header, body: bytes.NewReader(respBody)}
 	s.mu.Unlock()
 	if !mem.WriteUint16Le(uint32(stack[8]), uint16(resp.StatusCode)) || !mem.WriteUint32Le(uint32(stack[9]), h) {

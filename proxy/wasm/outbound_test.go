@@ -1,47 +1,24 @@
 package wasm
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/strangler-fig/migrate/shadow"
 )
 
-var (
-	probeOnce sync.Once
-	probePath string
-	probeErr  error
-)
-
 // buildProbe compiles the outbound probe guest, which uses the fixtures'
 // client package (fixtures/wasm/internal/outbound) exactly as the ports do.
 func buildProbe(tb testing.TB) string {
 	tb.Helper()
-	probeOnce.Do(func() {
-		probePath = filepath.Join(sharedDir, "probe.wasm")
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", probePath, "../../fixtures/wasm/internal/outbound/probe")
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			probeErr = fmt.Errorf("build probe: %v\n%s", err, out)
-		}
-	})
-	if probeErr != nil {
-		tb.Fatal(probeErr)
-	}
-	return probePath
+	return buildModule(tb, "probe", "../../fixtures/wasm/internal/outbound/probe")
 }
 
 // TestOutboundCalls: a listed destination is called for real and its
@@ -63,10 +40,9 @@ func TestOutboundCalls(t *testing.T) {
 	}))
 	defer other.Close()
 
-	var logs bytes.Buffer
-	var logMu sync.Mutex
+	var logs syncBuffer
 	b := newTestBackend(t, Options{Path: buildProbe(t), Outbound: []string{inventory.URL}, MaxOutboundCalls: 3, MaxOutboundBody: 64})
-	b.logger = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) { logMu.Lock(); defer logMu.Unlock(); return logs.Write(p) }), nil))
+	b.logger = slog.New(slog.NewTextHandler(&logs, nil))
 
 	call := func(method, target string, calls int, body string) (int, string) {
 		q := url.Values{"method": {method}, "url": {target}, "calls": {fmt.Sprint(calls)}}
@@ -79,11 +55,9 @@ func TestOutboundCalls(t *testing.T) {
 	if status, got := call("GET", other.URL+"/api/x", 1, ""); status != 502 || !strings.Contains(got, "destination not allowed") {
 		t.Errorf("refused call: %d %q", status, got)
 	}
-	logMu.Lock()
-	if !strings.Contains(logs.String(), "outbound call refused") || !strings.Contains(logs.String(), other.URL+"/api/x") {
-		t.Errorf("log has no refusal naming the destination: %s", logs.String())
+	if log := logs.String(); !strings.Contains(log, "outbound call refused") || !strings.Contains(log, other.URL+"/api/x") {
+		t.Errorf("log has no refusal naming the destination: %s", log)
 	}
-	logMu.Unlock()
 	if status, got := call("POST", inventory.URL+"/api/inventory/reserve", 4, `{}`); status != 502 || !strings.Contains(got, "too many sessions") {
 		t.Errorf("fourth call of a request: %d %q", status, got)
 	}
@@ -101,10 +75,6 @@ func TestOutboundListValidated(t *testing.T) {
 		t.Errorf("err = %v, want one naming the bad entry", err)
 	}
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // BenchmarkOutboundCall measures what one outbound call adds to a guest
 // request: guest/no-call and guest/one-call differ by the call through the
