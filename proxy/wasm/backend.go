@@ -59,7 +59,6 @@ type Backend struct {
 	stats  counters
 
 	services atomic.Pointer[Services] // named outbound services; nil: none
-	refused  sync.Map                 // destinations refused so far (logged once each at warn level)
 
 	checkEvery time.Duration // reloadCheckInterval; tests shorten it
 	lastCheck  atomic.Int64  // unix nanoseconds of the last stat

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -276,14 +275,10 @@ func hostReq(ctx context.Context, m api.Module, stack []uint64) {
 		route = sr.ServiceRoute(service, string(method), p)
 	}
 	if !ok {
-		// Once per destination at warn level: a guest that tries on every
-		// request (and copes, as the order port does alone) must not flood
-		// the log.
-		level := slog.LevelWarn
-		if _, seen := s.b.refused.LoadOrStore(to, true); seen {
-			level = slog.LevelDebug
-		}
-		s.b.logger.Log(ctx, level, "outbound call refused: destination not on the candidate's outbound list",
+		// A guest that tries on every request (and copes, as the order port
+		// does alone) cannot flood the log: the proxy's log handler
+		// summarises repeats per route and message (internal/logs).
+		s.b.logger.WarnContext(ctx, "outbound call refused: destination not on the candidate's outbound list",
 			"url", u.Scheme+"://"+u.Host+u.Path, "method", string(method), "allowed", opts.Outbound, "request", s.requestID)
 		s.record(to, route, u, string(method), 0, false, "destination not allowed")
 		ret(httpDestinationNotAllowed)
