@@ -240,14 +240,7 @@ func (m mirrorBackend) RoundTrip(r *http.Request) (*http.Response, error) {
 	out.URL.Scheme, out.URL.Host = m.up.target.Scheme, m.up.target.Host
 	out.URL.Path, out.URL.RawPath = joinPath(m.up.target, r.URL)
 	out.Host = ""
-	for _, h := range hopHeaders {
-		out.Header.Del(h)
-	}
-	if c := r.Header.Get("Connection"); c != "" {
-		for _, f := range strings.Split(c, ",") {
-			out.Header.Del(strings.TrimSpace(f))
-		}
-	}
+	removeHopByHop(out.Header)
 	out.Header.Set(shadow.HeaderShadow, mark)
 	return m.up.rt.RoundTrip(out)
 }
