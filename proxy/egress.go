@@ -33,15 +33,22 @@ type egress struct {
 	calls sync.Map     // request id → *shadow.Calls
 }
 
-// watch starts recording the calls carrying id; done stops it. It says
-// false when another request in flight has the same id: whose call would
-// be whose is then unknown, so neither records.
-func (g *egress) watch(id string, c *shadow.Calls) (done func(), ok bool) {
+// watch starts recording the calls carrying id in c. It says false when
+// another request in flight has the same id: whose call would be whose is
+// then unknown, so neither records.
+func (g *egress) watch(id string, c *shadow.Calls) bool {
 	if _, loaded := g.calls.LoadOrStore(id, c); loaded {
-		return nil, false
+		return false
 	}
 	g.n.Add(1)
-	return func() { g.calls.Delete(id); g.n.Add(-1) }, true
+	return true
+}
+
+// unwatch stops what watch(id, c) started; only the first call counts.
+func (g *egress) unwatch(id string, c *shadow.Calls) {
+	if g.calls.CompareAndDelete(id, c) {
+		g.n.Add(-1)
+	}
 }
 
 // watchLegacyCalls is the request-id bookkeeping of one shadowed request:
@@ -57,12 +64,10 @@ func (p *Proxy) watchLegacyCalls(r *http.Request) (*shadow.Calls, func()) {
 		r.Header.Set(headerRequestID, id)
 	}
 	calls := &shadow.Calls{}
-	done, ok := p.egress.watch(id, calls)
-	if !ok {
+	if !p.egress.watch(id, calls) {
 		return nil, func() {}
 	}
-	var once sync.Once
-	return calls, func() { once.Do(done) }
+	return calls, func() { p.egress.unwatch(id, calls) }
 }
 
 // of returns the recorder of the request r was made to answer, or nil.
