@@ -19,10 +19,11 @@ import (
 // answers (keepAliveTransport drops them), a second copy of the request
 // for it, copying the response header values one by one, and parsing the
 // Content-Type with mime to spot an event stream. The request is rewritten
-// by the same function ReverseProxy calls. It reports false, having done
-// nothing, for a request it does not cover; ReverseProxy serves those.
+// by ReverseProxy's own Rewrite. It reports false, having done nothing, for
+// a request it does not cover (or an upstream not behind a
+// keepAliveTransport); ReverseProxy serves those.
 func (u *upstream) forward(w http.ResponseWriter, req *http.Request) bool {
-	if u.rewrite == nil || req.ContentLength != 0 || upgradeType(req.Header) != "" {
+	if _, ok := u.rt.(*keepAliveTransport); !ok || req.ContentLength != 0 || upgradeType(req.Header) != "" {
 		return false
 	}
 	ctx := req.Context()
@@ -48,7 +49,7 @@ func (u *upstream) forward(w http.ResponseWriter, req *http.Request) bool {
 	delete(h, "X-Forwarded-Proto")
 	outreq.URL.RawQuery = cleanQueryParams(outreq.URL.RawQuery)
 	pr := &httputil.ProxyRequest{In: req, Out: outreq}
-	u.rewrite(pr)
+	u.rp.Rewrite(pr)
 	outreq = pr.Out
 	if _, ok := outreq.Header["User-Agent"]; !ok {
 		outreq.Header["User-Agent"] = []string{""} // no Go default

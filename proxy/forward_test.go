@@ -64,7 +64,7 @@ func TestForwardMatchesReverseProxy(t *testing.T) {
 	defer backend.Close()
 	target, _ := url.Parse(backend.URL)
 	up := newUpstream("svc", strangler.SideLegacy, target, newHTTPTransport(target, 4, 5*time.Second), slog.Default())
-	if up.rewrite == nil {
+	if _, ok := up.rt.(*keepAliveTransport); !ok {
 		t.Fatal("an http:// upstream is not forwarded without ReverseProxy")
 	}
 	viaRP := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { up.rp.ServeHTTP(w, r) }))

@@ -39,9 +39,6 @@ type upstream struct {
 	target  *url.URL
 	rt      Backend
 	rp      *httputil.ReverseProxy
-	// rewrite is rp's Rewrite, set for upstreams behind a
-	// keepAliveTransport, which forward serves without rp.
-	rewrite func(*httputil.ProxyRequest)
 	close   func(context.Context) error // nil for HTTP upstreams
 }
 
@@ -88,20 +85,16 @@ func newHTTPTransport(target *url.URL, maxIdlePerHost int, headerTimeout time.Du
 // newUpstream wires a ReverseProxy to target through rt.
 func newUpstream(service string, side strangler.Side, target *url.URL, rt Backend, logger *slog.Logger) *upstream {
 	u := &upstream{service: service, side: side, target: target, rt: rt}
-	rewrite := func(pr *httputil.ProxyRequest) {
-		pr.SetURL(target)
-		// Keep the chain of proxies in front of us; SetXForwarded appends.
-		if prior, ok := pr.In.Header["X-Forwarded-For"]; ok {
-			pr.Out.Header["X-Forwarded-For"] = prior
-		}
-		pr.SetXForwarded()
-		pr.Out.Header.Set("Forwarded", forwarded(pr.In))
-	}
-	if _, ok := rt.(*keepAliveTransport); ok {
-		u.rewrite = rewrite
-	}
 	u.rp = &httputil.ReverseProxy{
-		Rewrite:    rewrite,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			// Keep the chain of proxies in front of us; SetXForwarded appends.
+			if prior, ok := pr.In.Header["X-Forwarded-For"]; ok {
+				pr.Out.Header["X-Forwarded-For"] = prior
+			}
+			pr.SetXForwarded()
+			pr.Out.Header.Set("Forwarded", forwarded(pr.In))
+		},
 		Transport:  rt,
 		BufferPool: bufferPool,
 		// Event streams and unknown-length bodies are flushed at once by
