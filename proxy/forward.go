@@ -8,7 +8,6 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
-	"sync"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -94,9 +93,11 @@ func (u *upstream) forward(w http.ResponseWriter, req *http.Request) bool {
 	if flush {
 		_ = rc.Flush()
 	}
-	bp := copyBufPool.Get().(*[]byte)
+	// The pool under ReverseProxy's, taken directly: its BufferPool
+	// interface deals in slices, so Put allocates a pointer every time.
+	bp := bufferPool.pool.Get().(*[]byte)
 	err = copyBody(w, res.Body, *bp, flush, rc)
-	copyBufPool.Put(bp)
+	bufferPool.pool.Put(bp)
 	if err != nil {
 		defer res.Body.Close()
 		// The client must not take a cut-off body for a whole one: abort
@@ -124,10 +125,6 @@ func (u *upstream) forward(w http.ResponseWriter, req *http.Request) bool {
 	}
 	return true
 }
-
-// copyBufPool holds the copy buffers of forward. (ReverseProxy's BufferPool
-// interface takes a slice, so bufferPool allocates a pointer on every Put.)
-var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // copyBody is ReverseProxy's copyBuffer, flushing after each write when
 // flush is set.
