@@ -111,6 +111,12 @@ func newHarness(t testing.TB, config string, urls map[string]string, mirror Mirr
 	for k, v := range urls {
 		config = strings.ReplaceAll(config, "{{"+k+"}}", v)
 	}
+	return startHarness(t, config, mirror, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// startHarness is newHarness for a config ready to load, logging to logger.
+func startHarness(t testing.TB, config string, mirror Mirror, logger *slog.Logger) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "strangler.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
@@ -124,7 +130,6 @@ func newHarness(t testing.TB, config string, urls map[string]string, mirror Mirr
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctrl := strangler.NewController(store, nil, logger)
 	if m, ok := mirror.(*shadow.Mirror); ok {
 		ctrl.Shadow = m
