@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -513,18 +512,8 @@ func TestStreamingIsFlushed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	got := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(resp.Body).ReadString('\n')
-		got <- line
-	}()
-	select {
-	case line := <-got:
-		if line != "data: first\n" {
-			t.Fatalf("first line %q", line)
-		}
-	case <-time.After(3 * time.Second):
-		t.Fatal("the first event was not flushed to the client")
+	if line := firstLine(t, resp.Body); line != "data: first\n" {
+		t.Fatalf("first line %q", line)
 	}
 	close(release)
 }
