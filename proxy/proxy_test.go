@@ -110,11 +110,12 @@ func newHarness(t testing.TB, config string, urls map[string]string, mirror Mirr
 	for k, v := range urls {
 		config = strings.ReplaceAll(config, "{{"+k+"}}", v)
 	}
-	return startHarness(t, config, mirror, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return startHarness(t, config, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Mirror: mirror})
 }
 
-// startHarness is newHarness for a config ready to load, logging to logger.
-func startHarness(t testing.TB, config string, mirror Mirror, logger *slog.Logger) *harness {
+// startHarness is newHarness for a config ready to load, with opts's
+// Logger, Mirror and Wasm; the harness adds the Controller.
+func startHarness(t testing.TB, config string, opts Options) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "strangler.yaml")
@@ -129,11 +130,12 @@ func startHarness(t testing.TB, config string, mirror Mirror, logger *slog.Logge
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctrl := strangler.NewController(store, nil, logger)
-	if m, ok := mirror.(*shadow.Mirror); ok {
+	ctrl := strangler.NewController(store, nil, opts.Logger)
+	if m, ok := opts.Mirror.(*shadow.Mirror); ok {
 		ctrl.Shadow = m
 	}
-	px := New(Options{Controller: ctrl, Logger: logger, Mirror: mirror})
+	opts.Controller = ctrl
+	px := New(opts)
 	if err := px.Load(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ func newLoggedProxy(t *testing.T, legacyURL string) (front string, logs *logBuff
 	t.Helper()
 	config := fmt.Sprintf("services:\n  files:\n    legacy: %s\n    timeout: 2s\n    routes: [\"POST /api/upload\", \"GET /api/upload\"]\n", legacyURL)
 	logs = &logBuffer{}
-	h := startHarness(t, config, nil, slog.New(slog.NewJSONHandler(logs, nil)))
+	h := startHarness(t, config, Options{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	return h.front.URL, logs
 }
 
