@@ -17,22 +17,30 @@ import (
 	"github.com/strangler-fig/migrate/strangler"
 )
 
-// TestWasmCandidate serves a route from a real in-process WAGI module (the
-// fixture product component) in cutover mode, next to the real legacy
-// product service.
-func TestWasmCandidate(t *testing.T) {
+// productFixture builds the fixture modules into a directory of their own
+// and starts the real legacy product service; ctx bounds the test.
+func productFixture(t *testing.T) (ctx context.Context, dir string, mods map[string]string, legacy *httptest.Server) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds a Wasm module")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
+	t.Cleanup(cancel)
+	dir = t.TempDir()
 	mods, err := fixtures.BuildWasm(ctx, filepath.Join(dir, "components"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	legacy := httptest.NewServer(fixtures.NewProductService())
-	defer legacy.Close()
+	legacy = httptest.NewServer(fixtures.NewProductService())
+	t.Cleanup(legacy.Close)
+	return ctx, dir, mods, legacy
+}
+
+// TestWasmCandidate serves a route from a real in-process WAGI module (the
+// fixture product component) in cutover mode, next to the real legacy
+// product service.
+func TestWasmCandidate(t *testing.T) {
+	ctx, dir, mods, legacy := productFixture(t)
 	rel, err := filepath.Rel(dir, mods["product"])
 	if err != nil {
 		t.Fatal(err)
@@ -102,18 +110,7 @@ func TestWasmCandidate(t *testing.T) {
 // proxy's guest-memory budget answers 503, not 502, and the failure is
 // counted as kind "budget".
 func TestWasmCandidateOverBudget(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a Wasm module")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
-	mods, err := fixtures.BuildWasm(ctx, filepath.Join(dir, "components"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	legacy := httptest.NewServer(fixtures.NewProductService())
-	defer legacy.Close()
+	ctx, dir, mods, legacy := productFixture(t)
 	yaml := "services:\n  product-service:\n    legacy: " + legacy.URL + "\n    candidate: {wasm: " + mods["product"] +
 		", maxMemory: 64MiB}\n    mode: cutover\n    routes: [\"GET /api/product\"]\n"
 	cfg, err := strangler.ParseConfig([]byte(yaml), dir)
