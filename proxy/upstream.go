@@ -102,13 +102,12 @@ func newUpstream(service string, side strangler.Side, target *url.URL, rt Backen
 		// when its buffer fills, which is what throughput wants.
 		FlushInterval: 0,
 		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+		// w is the recorder serve wraps every answer in; serve logs the
+		// error with its route once the answer is done.
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			id := writeUpstreamError(w, r, service, side, err)
 			if rec, ok := w.(*recorder); ok {
 				rec.upstreamErr, rec.errorID = err, id
-			} else if id != "" {
-				logger.Warn("upstream error", "id", id, "service", service, "side", side,
-					"method", r.Method, "path", r.URL.Path, "cause", err.Error())
 			}
 		},
 	}
