@@ -110,20 +110,10 @@ func TestWasmCandidate(t *testing.T) {
 // proxy's guest-memory budget answers 503, not 502, and the failure is
 // counted as kind "budget".
 func TestWasmCandidateOverBudget(t *testing.T) {
-	ctx, dir, mods, legacy := productFixture(t)
+	ctx, _, mods, legacy := productFixture(t)
 	yaml := "services:\n  product-service:\n    legacy: " + legacy.URL + "\n    candidate: {wasm: " + mods["product"] +
 		", maxMemory: 64MiB}\n    mode: cutover\n    routes: [\"GET /api/product\"]\n"
-	cfg, err := strangler.ParseConfig([]byte(yaml), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := strangler.OpenStore(cfg.StorePath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ctrl := strangler.NewController(store, nil, logger)
 	budget, err := wasm.NewMemoryBudget(32<<20, 50*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
@@ -132,14 +122,9 @@ func TestWasmCandidateOverBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer closeWasm(context.Background())
-	px := New(Options{Controller: ctrl, Logger: logger, Wasm: factory})
-	defer px.Close(context.Background())
-	if err := px.Load(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	front := httptest.NewServer(px)
-	defer front.Close()
+	t.Cleanup(func() { closeWasm(context.Background()) })
+	h := startHarness(t, yaml, Options{Logger: logger, Wasm: factory})
+	ctrl, front := h.ctrl, h.front
 	resp, err := http.Get(front.URL + "/api/product")
 	if err != nil {
 		t.Fatal(err)
