@@ -124,15 +124,13 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 // request and records it as legacy's.
 func (p *Proxy) serveEgress(w http.ResponseWriter, r *http.Request, t *table, calls *shadow.Calls) {
 	to, route := r.Host, ""
-	path := r.URL.RawPath
-	if path == "" {
-		path = r.URL.Path
-	}
-	if i := t.matcher.Match(r.Method, path); i >= 0 {
+	path := matchPath(r.URL)
+	i := t.matcher.Match(r.Method, path)
+	if i >= 0 {
 		to, route = t.routes[i].service, t.routes[i].live.Name
 	}
 	sw := &statusWriter{ResponseWriter: w}
-	p.dispatch(sw, r, t)
+	p.dispatchMatched(sw, r, t, path, i)
 	c := shadow.NewCall(to, r.URL, r.Method, sw.status)
 	c.Route = route
 	calls.Add(c)
@@ -177,10 +175,7 @@ func (p *Proxy) ServiceRoundTrip(service string, r *http.Request) (*http.Respons
 	if r.URL.Path == "" {
 		r.URL.Path = "/"
 	}
-	path := r.URL.RawPath
-	if path == "" {
-		path = r.URL.Path
-	}
+	path := matchPath(r.URL)
 	w := &bufferWriter{header: http.Header{}}
 	i := -1
 	if t != nil {
