@@ -229,9 +229,8 @@ func (m mirrorBackend) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	out := r.Clone(r.Context())
 	out.RequestURI = ""
-	out.URL.Scheme, out.URL.Host = m.up.target.Scheme, m.up.target.Host
-	out.URL.Path, out.URL.RawPath = joinPath(m.up.target, r.URL)
-	out.Host = ""
+	// Pointed at the upstream as a client's request is (rp's Rewrite).
+	(&httputil.ProxyRequest{In: r, Out: out}).SetURL(m.up.target)
 	removeHopByHop(out.Header)
 	out.Header.Set(shadow.HeaderShadow, mark)
 	return m.up.rt.RoundTrip(out)
@@ -239,15 +238,6 @@ func (m mirrorBackend) RoundTrip(r *http.Request) (*http.Response, error) {
 
 var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
-// joinPath mirrors httputil's joining of the target's base path and the
-// request path.
-func joinPath(target, req *url.URL) (path, rawpath string) {
-	if target.Path == "" || target.Path == "/" {
-		return req.Path, req.RawPath
-	}
-	return strings.TrimSuffix(target.Path, "/") + req.Path, ""
-}
 
 // logUpstreamError writes the Warn line that an error id in a 502 or 504
 // body points to: the route, the request's path and the cause the client
