@@ -33,15 +33,22 @@ type egress struct {
 	calls sync.Map     // request id → *shadow.Calls
 }
 
-// watch starts recording the calls carrying id; done stops it. It says
-// false when another request in flight has the same id: whose call would
-// be whose is then unknown, so neither records.
-func (g *egress) watch(id string, c *shadow.Calls) (done func(), ok bool) {
+// watch starts recording the calls carrying id in c. It says false when
+// another request in flight has the same id: whose call would be whose is
+// then unknown, so neither records.
+func (g *egress) watch(id string, c *shadow.Calls) bool {
 	if _, loaded := g.calls.LoadOrStore(id, c); loaded {
-		return nil, false
+		return false
 	}
 	g.n.Add(1)
-	return func() { g.calls.Delete(id); g.n.Add(-1) }, true
+	return true
+}
+
+// unwatch stops what watch(id, c) started; only the first call counts.
+func (g *egress) unwatch(id string, c *shadow.Calls) {
+	if g.calls.CompareAndDelete(id, c) {
+		g.n.Add(-1)
+	}
 }
 
 // watchLegacyCalls is the request-id bookkeeping of one shadowed request:
@@ -57,12 +64,10 @@ func (p *Proxy) watchLegacyCalls(r *http.Request) (*shadow.Calls, func()) {
 		r.Header.Set(headerRequestID, id)
 	}
 	calls := &shadow.Calls{}
-	done, ok := p.egress.watch(id, calls)
-	if !ok {
+	if !p.egress.watch(id, calls) {
 		return nil, func() {}
 	}
-	var once sync.Once
-	return calls, func() { once.Do(done) }
+	return calls, func() { p.egress.unwatch(id, calls) }
 }
 
 // of returns the recorder of the request r was made to answer, or nil.
@@ -119,15 +124,13 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 // request and records it as legacy's.
 func (p *Proxy) serveEgress(w http.ResponseWriter, r *http.Request, t *table, calls *shadow.Calls) {
 	to, route := r.Host, ""
-	path := r.URL.RawPath
-	if path == "" {
-		path = r.URL.Path
-	}
-	if i := t.matcher.Match(r.Method, path); i >= 0 {
+	path := matchPath(r.URL)
+	i := t.matcher.Match(r.Method, path)
+	if i >= 0 {
 		to, route = t.routes[i].service, t.routes[i].live.Name
 	}
 	sw := &statusWriter{ResponseWriter: w}
-	p.dispatch(sw, r, t)
+	p.dispatchMatched(sw, r, t, path, i)
 	c := shadow.NewCall(to, r.URL, r.Method, sw.status)
 	c.Route = route
 	calls.Add(c)
@@ -172,10 +175,7 @@ func (p *Proxy) ServiceRoundTrip(service string, r *http.Request) (*http.Respons
 	if r.URL.Path == "" {
 		r.URL.Path = "/"
 	}
-	path := r.URL.RawPath
-	if path == "" {
-		path = r.URL.Path
-	}
+	path := matchPath(r.URL)
 	w := &bufferWriter{header: http.Header{}}
 	i := -1
 	if t != nil {

@@ -94,7 +94,6 @@ func newSideEffectRig(t testing.TB) *sideEffectRig {
 	}))
 	t.Cleanup(legacy.Close)
 
-	dir := t.TempDir()
 	yaml := fmt.Sprintf(`services:
   inventory-service:
     legacy: %s
@@ -107,35 +106,15 @@ func newSideEffectRig(t testing.TB) *sideEffectRig {
     shadow: {writes: allow}
 `, inventory.URL, inventoryCandidate.URL, legacy.URL, probe, inventory.URL)
 	rig.inventoryURL = inventory.URL
-	config := filepath.Join(dir, "strangler.yaml")
-	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := strangler.LoadConfig(config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := strangler.OpenStore(cfg.StorePath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rig.mirror = shadow.NewMirror(shadow.MirrorConfig{Logger: logger}, nil)
-	rig.ctrl = strangler.NewController(store, nil, logger)
-	rig.ctrl.Shadow = rig.mirror
 	factory, closeWasm, err := NewWasmFactory(context.Background(), "", logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { closeWasm(context.Background()) })
-	px := New(Options{Controller: rig.ctrl, Logger: logger, Wasm: factory, Mirror: rig.mirror})
-	t.Cleanup(func() { px.Close(context.Background()) })
-	if err := px.Load(context.Background(), cfg); err != nil {
-		t.Fatal(err)
-	}
-	rig.front = httptest.NewServer(px)
-	t.Cleanup(rig.front.Close)
+	h := startHarness(t, yaml, Options{Logger: logger, Wasm: factory, Mirror: rig.mirror})
+	rig.ctrl, rig.front = h.ctrl, h.front
 	proxyURL.Store(rig.front.URL)
 	return rig
 }

@@ -8,7 +8,6 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
-	"sync"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -19,10 +18,11 @@ import (
 // answers (keepAliveTransport drops them), a second copy of the request
 // for it, copying the response header values one by one, and parsing the
 // Content-Type with mime to spot an event stream. The request is rewritten
-// by the same function ReverseProxy calls. It reports false, having done
-// nothing, for a request it does not cover; ReverseProxy serves those.
+// by ReverseProxy's own Rewrite. It reports false, having done nothing, for
+// a request it does not cover (or an upstream not behind a
+// keepAliveTransport); ReverseProxy serves those.
 func (u *upstream) forward(w http.ResponseWriter, req *http.Request) bool {
-	if u.rewrite == nil || req.ContentLength != 0 || upgradeType(req.Header) != "" {
+	if _, ok := u.rt.(*keepAliveTransport); !ok || req.ContentLength != 0 || upgradeType(req.Header) != "" {
 		return false
 	}
 	ctx := req.Context()
@@ -48,7 +48,7 @@ func (u *upstream) forward(w http.ResponseWriter, req *http.Request) bool {
 	delete(h, "X-Forwarded-Proto")
 	outreq.URL.RawQuery = cleanQueryParams(outreq.URL.RawQuery)
 	pr := &httputil.ProxyRequest{In: req, Out: outreq}
-	u.rewrite(pr)
+	u.rp.Rewrite(pr)
 	outreq = pr.Out
 	if _, ok := outreq.Header["User-Agent"]; !ok {
 		outreq.Header["User-Agent"] = []string{""} // no Go default
@@ -93,9 +93,11 @@ func (u *upstream) forward(w http.ResponseWriter, req *http.Request) bool {
 	if flush {
 		_ = rc.Flush()
 	}
-	bp := copyBufPool.Get().(*[]byte)
+	// The pool under ReverseProxy's, taken directly: its BufferPool
+	// interface deals in slices, so Put allocates a pointer every time.
+	bp := bufferPool.pool.Get().(*[]byte)
 	err = copyBody(w, res.Body, *bp, flush, rc)
-	copyBufPool.Put(bp)
+	bufferPool.pool.Put(bp)
 	if err != nil {
 		defer res.Body.Close()
 		// The client must not take a cut-off body for a whole one: abort
@@ -123,10 +125,6 @@ func (u *upstream) forward(w http.ResponseWriter, req *http.Request) bool {
 	}
 	return true
 }
-
-// copyBufPool holds the copy buffers of forward. (ReverseProxy's BufferPool
-// interface takes a slice, so bufferPool allocates a pointer on every Put.)
-var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // copyBody is ReverseProxy's copyBuffer, flushing after each write when
 // flush is set.

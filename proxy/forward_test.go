@@ -64,7 +64,7 @@ func TestForwardMatchesReverseProxy(t *testing.T) {
 	defer backend.Close()
 	target, _ := url.Parse(backend.URL)
 	up := newUpstream("svc", strangler.SideLegacy, target, newHTTPTransport(target, 4, 5*time.Second), slog.Default())
-	if up.rewrite == nil {
+	if _, ok := up.rt.(*keepAliveTransport); !ok {
 		t.Fatal("an http:// upstream is not forwarded without ReverseProxy")
 	}
 	viaRP := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { up.rp.ServeHTTP(w, r) }))
@@ -205,17 +205,25 @@ func TestForwardFlushesEventStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if l := firstLine(t, resp.Body); l != "data: first\n" {
+		t.Fatalf("first line %q", l)
+	}
+}
+
+// firstLine reads body's first line, failing t when it is not there within
+// 3s: the proxy held an event stream back.
+func firstLine(t *testing.T, body io.Reader) string {
+	t.Helper()
 	line := make(chan string, 1)
 	go func() {
-		l, _ := bufio.NewReader(resp.Body).ReadString('\n')
+		l, _ := bufio.NewReader(body).ReadString('\n')
 		line <- l
 	}()
 	select {
 	case l := <-line:
-		if l != "data: first\n" {
-			t.Fatalf("first line %q", l)
-		}
+		return l
 	case <-time.After(3 * time.Second):
 		t.Fatal("the first event was held back")
+		return ""
 	}
 }

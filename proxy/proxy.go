@@ -310,11 +310,22 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // dispatch matches the route of r in t and serves it by the route's mode.
 func (p *Proxy) dispatch(w http.ResponseWriter, r *http.Request, t *table) {
-	path := r.URL.RawPath
-	if path == "" {
-		path = r.URL.Path
+	path := matchPath(r.URL)
+	p.dispatchMatched(w, r, t, path, t.matcher.Match(r.Method, path))
+}
+
+// matchPath is the path routes are matched against: as the client sent
+// it, escapes and all.
+func matchPath(u *url.URL) string {
+	if u.RawPath != "" {
+		return u.RawPath
 	}
-	i := t.matcher.Match(r.Method, path)
+	return u.Path
+}
+
+// dispatchMatched serves r, whose path matched route i of t (-1: none), by
+// the route's mode.
+func (p *Proxy) dispatchMatched(w http.ResponseWriter, r *http.Request, t *table, path string, i int) {
 	if i < 0 {
 		if t.def != nil {
 			p.serve(w, r, t, nil, t.def, nil)

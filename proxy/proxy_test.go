@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -111,6 +110,13 @@ func newHarness(t testing.TB, config string, urls map[string]string, mirror Mirr
 	for k, v := range urls {
 		config = strings.ReplaceAll(config, "{{"+k+"}}", v)
 	}
+	return startHarness(t, config, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Mirror: mirror})
+}
+
+// startHarness is newHarness for a config ready to load, with opts's
+// Logger, Mirror and Wasm; the harness adds the Controller.
+func startHarness(t testing.TB, config string, opts Options) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "strangler.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
@@ -124,12 +130,12 @@ func newHarness(t testing.TB, config string, urls map[string]string, mirror Mirr
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ctrl := strangler.NewController(store, nil, logger)
-	if m, ok := mirror.(*shadow.Mirror); ok {
+	ctrl := strangler.NewController(store, nil, opts.Logger)
+	if m, ok := opts.Mirror.(*shadow.Mirror); ok {
 		ctrl.Shadow = m
 	}
-	px := New(Options{Controller: ctrl, Logger: logger, Mirror: mirror})
+	opts.Controller = ctrl
+	px := New(opts)
 	if err := px.Load(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -508,18 +514,8 @@ func TestStreamingIsFlushed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	got := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(resp.Body).ReadString('\n')
-		got <- line
-	}()
-	select {
-	case line := <-got:
-		if line != "data: first\n" {
-			t.Fatalf("first line %q", line)
-		}
-	case <-time.After(3 * time.Second):
-		t.Fatal("the first event was not flushed to the client")
+	if line := firstLine(t, resp.Body); line != "data: first\n" {
+		t.Fatalf("first line %q", line)
 	}
 	close(release)
 }

@@ -39,9 +39,6 @@ type upstream struct {
 	target  *url.URL
 	rt      Backend
 	rp      *httputil.ReverseProxy
-	// rewrite is rp's Rewrite, set for upstreams behind a
-	// keepAliveTransport, which forward serves without rp.
-	rewrite func(*httputil.ProxyRequest)
 	close   func(context.Context) error // nil for HTTP upstreams
 }
 
@@ -88,20 +85,16 @@ func newHTTPTransport(target *url.URL, maxIdlePerHost int, headerTimeout time.Du
 // newUpstream wires a ReverseProxy to target through rt.
 func newUpstream(service string, side strangler.Side, target *url.URL, rt Backend, logger *slog.Logger) *upstream {
 	u := &upstream{service: service, side: side, target: target, rt: rt}
-	rewrite := func(pr *httputil.ProxyRequest) {
-		pr.SetURL(target)
-		// Keep the chain of proxies in front of us; SetXForwarded appends.
-		if prior, ok := pr.In.Header["X-Forwarded-For"]; ok {
-			pr.Out.Header["X-Forwarded-For"] = prior
-		}
-		pr.SetXForwarded()
-		pr.Out.Header.Set("Forwarded", forwarded(pr.In))
-	}
-	if _, ok := rt.(*keepAliveTransport); ok {
-		u.rewrite = rewrite
-	}
 	u.rp = &httputil.ReverseProxy{
-		Rewrite:    rewrite,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			// Keep the chain of proxies in front of us; SetXForwarded appends.
+			if prior, ok := pr.In.Header["X-Forwarded-For"]; ok {
+				pr.Out.Header["X-Forwarded-For"] = prior
+			}
+			pr.SetXForwarded()
+			pr.Out.Header.Set("Forwarded", forwarded(pr.In))
+		},
 		Transport:  rt,
 		BufferPool: bufferPool,
 		// Event streams and unknown-length bodies are flushed at once by
@@ -109,13 +102,12 @@ func newUpstream(service string, side strangler.Side, target *url.URL, rt Backen
 		// when its buffer fills, which is what throughput wants.
 		FlushInterval: 0,
 		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+		// w is the recorder serve wraps every answer in; serve logs the
+		// error with its route once the answer is done.
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			id := writeUpstreamError(w, r, service, side, err)
 			if rec, ok := w.(*recorder); ok {
 				rec.upstreamErr, rec.errorID = err, id
-			} else if id != "" {
-				logger.Warn("upstream error", "id", id, "service", service, "side", side,
-					"method", r.Method, "path", r.URL.Path, "cause", err.Error())
 			}
 		},
 	}
@@ -237,32 +229,15 @@ func (m mirrorBackend) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	out := r.Clone(r.Context())
 	out.RequestURI = ""
-	out.URL.Scheme, out.URL.Host = m.up.target.Scheme, m.up.target.Host
-	out.URL.Path, out.URL.RawPath = joinPath(m.up.target, r.URL)
-	out.Host = ""
-	for _, h := range hopHeaders {
-		out.Header.Del(h)
-	}
-	if c := r.Header.Get("Connection"); c != "" {
-		for _, f := range strings.Split(c, ",") {
-			out.Header.Del(strings.TrimSpace(f))
-		}
-	}
+	// Pointed at the upstream as a client's request is (rp's Rewrite).
+	(&httputil.ProxyRequest{In: r, Out: out}).SetURL(m.up.target)
+	removeHopByHop(out.Header)
 	out.Header.Set(shadow.HeaderShadow, mark)
 	return m.up.rt.RoundTrip(out)
 }
 
 var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
-// joinPath mirrors httputil's joining of the target's base path and the
-// request path.
-func joinPath(target, req *url.URL) (path, rawpath string) {
-	if target.Path == "" || target.Path == "/" {
-		return req.Path, req.RawPath
-	}
-	return strings.TrimSuffix(target.Path, "/") + req.Path, ""
-}
 
 // logUpstreamError writes the Warn line that an error id in a 502 or 504
 // body points to: the route, the request's path and the cause the client

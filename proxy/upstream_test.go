@@ -3,7 +3,6 @@ package proxy
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,15 +10,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/strangler-fig/migrate/strangler"
 )
 
 // logBuffer collects log lines written from several goroutines.
@@ -44,35 +39,10 @@ func (b *logBuffer) String() string {
 // legacyURL) through the real proxy and keeps its log as JSON lines.
 func newLoggedProxy(t *testing.T, legacyURL string) (front string, logs *logBuffer) {
 	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "strangler.yaml")
 	config := fmt.Sprintf("services:\n  files:\n    legacy: %s\n    timeout: 2s\n    routes: [\"POST /api/upload\", \"GET /api/upload\"]\n", legacyURL)
-	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := strangler.LoadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := strangler.OpenStore(cfg.StorePath())
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs = &logBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, nil))
-	px := New(Options{Controller: strangler.NewController(store, nil, logger), Logger: logger})
-	if err := px.Load(context.Background(), cfg); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(px)
-	t.Cleanup(func() {
-		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		px.Close(ctx)
-		store.Close()
-	})
-	return srv.URL, logs
+	h := startHarness(t, config, Options{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	return h.front.URL, logs
 }
 
 // postLarge sends a size-byte POST on a raw connection, writing the body

@@ -17,22 +17,30 @@ import (
 	"github.com/strangler-fig/migrate/strangler"
 )
 
-// TestWasmCandidate serves a route from a real in-process WAGI module (the
-// fixture product component) in cutover mode, next to the real legacy
-// product service.
-func TestWasmCandidate(t *testing.T) {
+// productFixture builds the fixture modules into a directory of their own
+// and starts the real legacy product service; ctx bounds the test.
+func productFixture(t *testing.T) (ctx context.Context, dir string, mods map[string]string, legacy *httptest.Server) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds a Wasm module")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
+	t.Cleanup(cancel)
+	dir = t.TempDir()
 	mods, err := fixtures.BuildWasm(ctx, filepath.Join(dir, "components"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	legacy := httptest.NewServer(fixtures.NewProductService())
-	defer legacy.Close()
+	legacy = httptest.NewServer(fixtures.NewProductService())
+	t.Cleanup(legacy.Close)
+	return ctx, dir, mods, legacy
+}
+
+// TestWasmCandidate serves a route from a real in-process WAGI module (the
+// fixture product component) in cutover mode, next to the real legacy
+// product service.
+func TestWasmCandidate(t *testing.T) {
+	ctx, dir, mods, legacy := productFixture(t)
 	rel, err := filepath.Rel(dir, mods["product"])
 	if err != nil {
 		t.Fatal(err)
@@ -102,31 +110,10 @@ func TestWasmCandidate(t *testing.T) {
 // proxy's guest-memory budget answers 503, not 502, and the failure is
 // counted as kind "budget".
 func TestWasmCandidateOverBudget(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a Wasm module")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
-	mods, err := fixtures.BuildWasm(ctx, filepath.Join(dir, "components"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	legacy := httptest.NewServer(fixtures.NewProductService())
-	defer legacy.Close()
+	ctx, _, mods, legacy := productFixture(t)
 	yaml := "services:\n  product-service:\n    legacy: " + legacy.URL + "\n    candidate: {wasm: " + mods["product"] +
 		", maxMemory: 64MiB}\n    mode: cutover\n    routes: [\"GET /api/product\"]\n"
-	cfg, err := strangler.ParseConfig([]byte(yaml), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := strangler.OpenStore(cfg.StorePath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ctrl := strangler.NewController(store, nil, logger)
 	budget, err := wasm.NewMemoryBudget(32<<20, 50*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
@@ -135,14 +122,9 @@ func TestWasmCandidateOverBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer closeWasm(context.Background())
-	px := New(Options{Controller: ctrl, Logger: logger, Wasm: factory})
-	defer px.Close(context.Background())
-	if err := px.Load(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	front := httptest.NewServer(px)
-	defer front.Close()
+	t.Cleanup(func() { closeWasm(context.Background()) })
+	h := startHarness(t, yaml, Options{Logger: logger, Wasm: factory})
+	ctrl, front := h.ctrl, h.front
 	resp, err := http.Get(front.URL + "/api/product")
 	if err != nil {
 		t.Fatal(err)
