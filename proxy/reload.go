@@ -10,17 +10,22 @@ import (
 	"github.com/strangler-fig/migrate/strangler"
 )
 
+// Apply loads a config read from its file, at start and on every reload:
+// an unknown Wasm option gets its line, column and a suggestion, and an
+// error the table finds names its place in the file.
+func (p *Proxy) Apply(ctx context.Context, cfg *strangler.Config) error {
+	if err := cfg.CheckWasmCandidates(reflect.TypeFor[wasm.Options]()); err != nil {
+		return err
+	}
+	return cfg.Locate(p.Load(ctx, cfg))
+}
+
 // Reload reads the config file again and swaps it in. An invalid config is
 // rejected with the reason, and the table in service keeps serving.
 func (p *Proxy) Reload(ctx context.Context, path string) error {
 	cfg, err := strangler.LoadConfig(path)
 	if err == nil {
-		// As at start: an unknown Wasm option gets its line, column and a
-		// suggestion, and an error the table finds names its place.
-		err = cfg.CheckWasmCandidates(reflect.TypeFor[wasm.Options]())
-	}
-	if err == nil {
-		err = cfg.Locate(p.Load(ctx, cfg))
+		err = p.Apply(ctx, cfg)
 	}
 	p.ctrl.Metrics().Reloaded(err == nil)
 	if err != nil {

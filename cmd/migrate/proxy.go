@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"reflect"
 	"runtime/debug"
 	"sync/atomic"
 	"syscall"
@@ -151,11 +150,8 @@ func runProxy(ctx context.Context, o *proxyOptions, s *streams) error {
 	}
 	px := proxy.New(proxy.Options{Controller: ctrl, Logger: logger, Mirror: mirror, Wasm: wasmFactory})
 	ctrl.Usage = px.WasmUsage // each flush records what the in-process candidates used, for the report
-	if err := cfg.CheckWasmCandidates(reflect.TypeFor[wasm.Options]()); err != nil {
+	if err := px.Apply(ctx, cfg); err != nil {
 		return err
-	}
-	if err := px.Load(ctx, cfg); err != nil {
-		return cfg.Locate(err)
 	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
