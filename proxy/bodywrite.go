@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,15 +38,32 @@ type bodyWriter struct {
 	kc       *keepAliveConn
 	mu       sync.Mutex
 	answered bool
-	done     chan error // 1-buffered: the write's outcome
+	done     chan error  // 1-buffered: the write's outcome
+	taken    atomic.Bool // the whole body has been read from the client
+}
+
+// takenBody marks its bodyWriter once the body reaches its end.
+type takenBody struct {
+	io.ReadCloser
+	taken *atomic.Bool
+}
+
+func (b *takenBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.taken.Store(true)
+	}
+	return n, err
 }
 
 // writeBeside starts writing r on kc. The response-header timeout starts
 // when the body is written, as it does for an inline write.
 func writeBeside(kc *keepAliveConn, r *http.Request, headerTimeout time.Duration) *bodyWriter {
 	w := &bodyWriter{kc: kc, done: make(chan error, 1)}
+	out := *r // RoundTrip must not change its caller's request
+	out.Body = &takenBody{ReadCloser: r.Body, taken: &w.taken}
 	go func() {
-		err := r.Write(kc.bw)
+		err := out.Write(kc.bw)
 		if err == nil {
 			err = kc.bw.Flush()
 		}
@@ -82,9 +101,26 @@ func (w *bodyWriter) answer() (written bool) {
 	case err := <-w.done:
 		return err == nil
 	default:
+	}
+	if !w.taken.Load() {
+		return false
+	}
+	// The whole body was taken from the client, so the write is at its
+	// last flush: an upstream that read it all before answering has the
+	// outcome a moment away, and its connection is worth keeping.
+	t := time.NewTimer(lastFlushWait)
+	defer t.Stop()
+	select {
+	case err := <-w.done:
+		return err == nil
+	case <-t.C:
 		return false
 	}
 }
+
+// lastFlushWait bounds how long answer waits for a write that has only
+// its last bytes to send.
+const lastFlushWait = 100 * time.Millisecond
 
 // failed picks the error of an exchange whose response could not be read:
 // the write's, when it failed first (the upstream went away, or reading

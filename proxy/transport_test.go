@@ -265,7 +265,7 @@ func TestTransportProbeDoesNotAllocate(t *testing.T) {
 		}
 	}()
 	tr, _ := newTestTransport(t, "http://"+ln.Addr().String(), time.Second)
-	kc, _, err := tr.conn(context.Background())
+	kc, _, err := tr.conn(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)
 	}

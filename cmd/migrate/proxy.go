@@ -165,7 +165,7 @@ func runProxy(ctx context.Context, o *proxyOptions, s *streams) error {
 	}
 	var ready atomic.Bool
 	adminH := strangler.NewAdmin(ctrl, strangler.AdminOptions{Token: token, Ready: ready.Load, Hosts: cfg.AdminHosts})
-	srv := &http.Server{Handler: px, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	srv := &proxy.Server{Handler: px, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 
 	runCtx, stop := context.WithCancel(ctx)
