@@ -74,29 +74,10 @@ func (h requestHead) request(c *serverConn) *http.Request {
 		return nil
 	}
 
-	lines := s[eol+2 : len(s)-2]
-	header := make(http.Header, strings.Count(lines, "\n"))
-	values := make([]string, 0, strings.Count(lines, "\n")) // one backing array for the values
-	for len(lines) > 0 {
-		line, next, _ := strings.Cut(lines, "\r\n")
-		lines = next
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || !isToken(name) {
-			return nil // also a folded line, which starts with a space
-		}
-		value = strings.Trim(value, " \t")
-		if !httpguts.ValidHeaderFieldValue(value) {
-			return nil
-		}
-		key := textproto.CanonicalMIMEHeaderKey(name)
-		values = append(values, value)
-		if vv, ok := header[key]; ok {
-			header[key] = append(vv, value)
-		} else {
-			header[key] = values[len(values)-1 : len(values) : len(values)]
-		}
+	header, ok := parseFields(s[eol+2 : len(s)-2])
+	if !ok {
+		return nil
 	}
-
 	hosts := header["Host"]
 	if len(hosts) != 1 || !httpguts.ValidHostHeader(hosts[0]) {
 		return nil
@@ -118,11 +99,7 @@ func (h requestHead) request(c *serverConn) *http.Request {
 			}
 		}
 	}
-	if pragma := header["Pragma"]; len(pragma) > 0 && pragma[0] == "no-cache" {
-		if _, ok := header["Cache-Control"]; !ok {
-			header["Cache-Control"] = []string{"no-cache"} // as net/http's server does
-		}
-	}
+	fixPragma(header)
 	req := new(http.Request)
 	*req = *c.tmpl
 	req.Method, req.URL, req.Proto, req.ProtoMajor, req.ProtoMinor = method, u, "HTTP/1.1", 1, 1
@@ -138,6 +115,45 @@ func (h requestHead) request(c *serverConn) *http.Request {
 		}
 	}
 	return req
+}
+
+// parseFields parses the field lines of a head (each ending in CRLF, the
+// last one's CRLF left off), as textproto does, or reports false where
+// textproto would refuse them or fold a line.
+func parseFields(lines string) (http.Header, bool) {
+	n := strings.Count(lines, "\n") + 1
+	header := make(http.Header, n)
+	values := make([]string, 0, n) // one backing array for the values
+	for len(lines) > 0 {
+		line, next, _ := strings.Cut(lines, "\r\n")
+		lines = next
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || !isToken(name) {
+			return nil, false // also a folded line, which starts with a space
+		}
+		value = strings.Trim(value, " \t")
+		if !httpguts.ValidHeaderFieldValue(value) {
+			return nil, false
+		}
+		key := textproto.CanonicalMIMEHeaderKey(name)
+		values = append(values, value)
+		if vv, ok := header[key]; ok {
+			header[key] = append(vv, value)
+		} else {
+			header[key] = values[len(values)-1 : len(values) : len(values)]
+		}
+	}
+	return header, true
+}
+
+// fixPragma gives "Pragma: no-cache" its HTTP/1.1 meaning, as net/http
+// does to requests and responses it reads.
+func fixPragma(h http.Header) {
+	if pragma := h["Pragma"]; len(pragma) > 0 && pragma[0] == "no-cache" {
+		if _, ok := h["Cache-Control"]; !ok {
+			h["Cache-Control"] = []string{"no-cache"}
+		}
+	}
 }
 
 // contentLength reads a Content-Length this server accepts: one value,

@@ -175,7 +175,10 @@ func alive(kc *keepAliveConn) bool {
 func (t *keepAliveTransport) exchange(ctx context.Context, kc *keepAliveConn, r *http.Request) (*http.Response, error) {
 	// Cancellation (the client left, or a deadline) interrupts blocking
 	// reads and writes on the connection; such a connection is not reused.
-	stop := context.AfterFunc(ctx, func() { kc.conn.SetDeadline(time.Unix(1, 0)) })
+	stop := neverStopped
+	if ctx.Done() != nil { // the proxy's own server gives contexts that never end
+		stop = context.AfterFunc(ctx, func() { kc.conn.SetDeadline(time.Unix(1, 0)) })
+	}
 	fail := func(err error) (*http.Response, error) {
 		stop()
 		kc.conn.Close()
@@ -198,7 +201,7 @@ func (t *keepAliveTransport) exchange(ctx context.Context, kc *keepAliveConn, r 
 	var resp *http.Response
 	for {
 		var err error
-		resp, err = http.ReadResponse(kc.br, r)
+		resp, err = readResponse(kc.br, r)
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				err = errStaleConn
@@ -404,6 +407,10 @@ func (b *pooledBody) finish(complete bool) {
 	}
 	b.kc.conn.Close()
 }
+
+// neverStopped is the stop of a context that cannot end: the cancellation
+// it would undo can never have happened.
+func neverStopped() bool { return true }
 
 // upgradedConn is the body of a 101 response: the raw connection, readable
 // and writable, as ReverseProxy expects for protocol upgrades.
