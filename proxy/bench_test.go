@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -133,4 +135,52 @@ func BenchmarkServeLegacyParallel(b *testing.B) {
 			h.px.ServeHTTP(w, reqs[i%len(reqs)])
 		}
 	})
+}
+
+// BenchmarkListener is a request through the whole proxy on loopback —
+// client connection, listener, plan-shaped route table, keep-alive upstream
+// — under this package's Server and under net/http's, in the same run: the
+// difference is what the server in front of the handler costs. Clients
+// keep their connections, 8 per core, as wrk does.
+func BenchmarkListener(b *testing.B) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = []string{"application/json"}
+		io.WriteString(w, `[{"id":"1","name":"Car Engine","price":8500}]`)
+	}))
+	defer backend.Close()
+	h := newHarness(b, planConfig(20, backend.URL), nil, nil)
+	for _, std := range []bool{false, true} {
+		name := "proxy.Server"
+		if std {
+			name = "net/http"
+		}
+		b.Run(name, func(b *testing.B) {
+			addr := startServer(b, h.px, std, nil)
+			b.SetParallelism(8)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for pb.Next() {
+					if _, err := io.WriteString(c, "GET /api/s07/items/9 HTTP/1.1\r\nHost: shop\r\nUser-Agent: bench\r\n\r\n"); err != nil {
+						b.Error(err)
+						return
+					}
+					resp, err := http.ReadResponse(br, nil)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			})
+		})
+	}
 }

@@ -19,7 +19,7 @@ import (
 
 // startServer serves h on a loopback port with this package's Server, or
 // with net/http's when std is set, and returns the address.
-func startServer(t *testing.T, h http.Handler, std bool, configure func(*Server)) string {
+func startServer(t testing.TB, h http.Handler, std bool, configure func(*Server)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
