@@ -39,7 +39,7 @@ func buildOutboundProbe(t testing.TB) string {
 // writes it receives, and the outbound probe as order's in-process
 // candidate, allowed to call inventory-service by name.
 type sideEffectRig struct {
-	front          *httptest.Server
+	front          *testFront
 	inventoryURL   string
 	ctrl           *strangler.Controller
 	mirror         *shadow.Mirror

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -97,7 +98,7 @@ func (b *backend) wait(t *testing.T) seen {
 type harness struct {
 	px     *Proxy
 	ctrl   *strangler.Controller
-	front  *httptest.Server
+	front  *testFront
 	dir    string
 	config string
 }
@@ -139,7 +140,7 @@ func startHarness(t testing.TB, config string, opts Options) *harness {
 	if err := px.Load(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
-	front := httptest.NewServer(px)
+	front := newTestFront(t, px)
 	t.Cleanup(func() {
 		front.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -783,4 +784,30 @@ func TestReloadPlacesWasmOptionErrors(t *testing.T) {
 	if _, _, body := get(t, h.front.URL+"/api/order/1", nil); !strings.Contains(body, "legacy") {
 		t.Fatalf("after the rejected reload: %s", body)
 	}
+}
+
+// testFront serves a handler as the proxy command does, on this package's
+// Server, so every test through a harness goes through it.
+type testFront struct {
+	URL string
+	srv *Server
+}
+
+func newTestFront(t testing.TB, h http.Handler) *testFront {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &testFront{URL: "http://" + ln.Addr().String(), srv: &Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout: 2 * time.Minute, ErrorLog: log.New(io.Discard, "", 0)}}
+	go f.srv.Serve(ln)
+	return f
+}
+
+// Close stops the server, waiting for requests in flight.
+func (f *testFront) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	f.srv.Shutdown(ctx)
 }

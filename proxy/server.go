@@ -361,14 +361,20 @@ func (l *handoffListener) Close() error {
 
 func (l *handoffListener) Addr() net.Addr { return l.addr }
 
-// bodyReader is a request body of known length, read from the connection.
+// bodyReader is a body of known length, read from a connection. A
+// request's may be read by a goroutine of the handler's (a large body is
+// written upstream beside the read of the answer) while the server drains
+// it, hence the lock; once drained it reads no more.
 type bodyReader struct {
+	mu        sync.Mutex
 	br        *bufio.Reader
 	remaining int64
 	err       error
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.err != nil {
 		return 0, b.err
 	}
@@ -392,6 +398,13 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 
 func (b *bodyReader) Close() error { return nil }
 
+// left is how much of the body is still unread.
+func (b *bodyReader) left() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.remaining
+}
+
 // maxDrain is how much of a body the handler left unread is read past to
 // keep the connection, as net/http's server does (256 KiB).
 const maxDrain = 256 << 10
@@ -399,9 +412,12 @@ const maxDrain = 256 << 10
 // drain reads what the handler left of the body, when that is little
 // enough to be worth keeping the connection for.
 func (b *bodyReader) drain() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.err != nil {
 		return false
 	}
+	b.err = http.ErrBodyReadAfterClose
 	if b.remaining == 0 {
 		return true
 	}

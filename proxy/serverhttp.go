@@ -407,7 +407,7 @@ func (w *response) commit(done bool, next []byte) {
 		w.chunked = true
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
 	}
-	if b, ok := w.req.Body.(*bodyReader); ok && b.remaining > maxDrain {
+	if b, ok := w.req.Body.(*bodyReader); ok && b.left() > maxDrain {
 		w.closeAfter = true // too much left unread to keep the connection for
 	}
 	if w.c.s.closing.Load() {
