@@ -128,14 +128,14 @@ func parseFields(lines string) (http.Header, bool) {
 		line, next, _ := strings.Cut(lines, "\r\n")
 		lines = next
 		name, value, ok := strings.Cut(line, ":")
-		if !ok || !isToken(name) {
+		key, ok2 := canonicalName(name)
+		if !ok || !ok2 {
 			return nil, false // also a folded line, which starts with a space
 		}
 		value = strings.Trim(value, " \t")
 		if !httpguts.ValidHeaderFieldValue(value) {
 			return nil, false
 		}
-		key := textproto.CanonicalMIMEHeaderKey(name)
 		values = append(values, value)
 		if vv, ok := header[key]; ok {
 			header[key] = append(vv, value)
@@ -171,6 +171,31 @@ func contentLength(vv []string) (int64, bool) {
 		n = n*10 + int64(b-'0')
 	}
 	return n, true
+}
+
+// canonicalName is textproto.CanonicalMIMEHeaderKey of a field name that
+// is a token, in one pass over a name already canonical (most are); false
+// when it is not a token.
+func canonicalName(name string) (string, bool) {
+	if name == "" {
+		return "", false
+	}
+	upper := true
+	canonical := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !httpguts.IsTokenRune(rune(c)) {
+			return "", false
+		}
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			canonical = false
+		}
+		upper = c == '-'
+	}
+	if canonical {
+		return name, true
+	}
+	return textproto.CanonicalMIMEHeaderKey(name), true
 }
 
 // isToken reports whether s is an RFC 9110 token (a method or field name).
