@@ -85,9 +85,18 @@ type module struct {
 	// a request, guarded by Backend.mu.
 	reusable bool
 	idle     []*instance
-	stamp    fileStamp
-	refs     int  // requests using it; guarded by Backend.mu
-	retired  bool // replaced by a newer version; guarded by Backend.mu
+	// preinit says the module was rewritten by prepareSnapshot: data is
+	// the initial memory content its allocator writes in place of the data
+	// section, globals the exports of its mutable globals, and snap, when
+	// pre-initialization succeeded, its state after _initialize, from
+	// which every instance starts.
+	preinit bool
+	data    memImage
+	globals []string
+	snap    *snapshot
+	stamp   fileStamp
+	refs    int  // requests using it; guarded by Backend.mu
+	retired bool // replaced by a newer version; guarded by Backend.mu
 }
 
 // fileStamp identifies a version of the module file cheaply. The file's
@@ -165,14 +174,28 @@ func (b *Backend) load(ctx context.Context) (*module, error) {
 	if err := checkCounts(bin); err != nil {
 		return nil, fmt.Errorf("wasm module %s: %w", path, err)
 	}
-	bin, _, _ = coalesceData(bin)
 	m := &module{stamp: stampOf(st)}
-	if fast, ok := instrumentLoops(bin); ok {
-		compiled, err := compile(ctx, b.rt.fast, fast)
-		if err == nil {
-			m.compiled, m.instrumented = compiled, true
-		} else {
-			b.logger.Debug("instrumented module did not compile; using wazero's interruption check", "error", err)
+	// A reusable guest that can be pre-initialized is compiled rewritten
+	// for it (preinit.go); the rewrite is only worth it with the cheap
+	// interruption check, and sound only for code that writes no table.
+	if p := b.preinitModuleFor(bin); p != nil {
+		var facts codeFacts
+		if fast, err := instrument(p.bin, &facts); err == nil && !facts.writesTables {
+			if compiled, err := compile(ctx, b.rt.fast, fast); err == nil {
+				m.compiled, m.instrumented = compiled, true
+				m.preinit, m.data, m.globals = true, p.data, p.globals
+			}
+		}
+	}
+	if m.compiled == nil {
+		bin, _, _ = coalesceData(bin)
+		if fast, ok := instrumentLoops(bin); ok {
+			compiled, err := compile(ctx, b.rt.fast, fast)
+			if err == nil {
+				m.compiled, m.instrumented = compiled, true
+			} else {
+				b.logger.Debug("instrumented module did not compile; using wazero's interruption check", "error", err)
+			}
 		}
 	}
 	if m.compiled == nil {
@@ -188,6 +211,15 @@ func (b *Backend) load(ctx context.Context) (*module, error) {
 		return nil, fmt.Errorf("wasm module %s: %w", path, err)
 	}
 	m.reusable = reusable
+	if m.preinit {
+		snap, err := b.preinitialize(ctx, m)
+		if err != nil {
+			b.logger.Info("wasm guest runs _initialize in every instance: pre-initialization failed", "error", err)
+		} else {
+			m.snap = snap
+			b.logger.Debug("wasm guest pre-initialized", "memory", ByteSize(len(snap.mem.data)), "globals", len(snap.globals))
+		}
+	}
 	return m, nil
 }
 
@@ -367,7 +399,10 @@ func (b *Backend) runtimeFor(m *module) wazero.Runtime {
 // instanceConfig is the configuration of one instance: the shared base,
 // with stdio, sleep and the interruption check aimed at rio (the request
 // being served), and the route's clock and random source.
-func (b *Backend) instanceConfig(rio *requestIO) wazero.ModuleConfig {
+//
+// clock, when not nil, is the FrozenClock guest's clock; nil starts a new
+// one at zero.
+func (b *Backend) instanceConfig(rio *requestIO, clock *frozenClock) wazero.ModuleConfig {
 	cfg := b.base.
 		WithStdin(ioStdin{rio}).
 		WithStdout(ioStdout{rio}).
@@ -380,8 +415,10 @@ func (b *Backend) instanceConfig(rio *requestIO) wazero.ModuleConfig {
 			}
 		})
 	if b.opts.FrozenClock {
-		c := &frozenClock{}
-		cfg = cfg.WithWalltime(c.walltime, 1).WithNanotime(c.nanotime, 1).WithNanosleep(c.nanosleep)
+		if clock == nil {
+			clock = &frozenClock{}
+		}
+		cfg = cfg.WithWalltime(clock.walltime, 1).WithNanotime(clock.nanotime, 1).WithNanosleep(clock.nanosleep)
 	}
 	if b.opts.Seed != 0 {
 		cfg = cfg.WithRandSource(seededRand(b.opts.Seed))
@@ -446,7 +483,7 @@ func seededRand(seed int64) io.Reader {
 func (b *Backend) config(ctx context.Context, r *http.Request, body []byte, stdout, stderr io.Writer) wazero.ModuleConfig {
 	rio := &requestIO{ctx: ctx, yield: shadow.Yielder(ctx), stdout: stdout, stderr: stderr}
 	rio.stdin.Reset(body)
-	cfg := b.instanceConfig(rio)
+	cfg := b.instanceConfig(rio, nil)
 	for _, kv := range cgiEnv(r, int64(len(body))) {
 		k, v, _ := strings.Cut(kv, "=")
 		cfg = cfg.WithEnv(k, v)

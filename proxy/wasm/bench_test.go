@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	crand "crypto/rand"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -241,9 +242,10 @@ func orderModule(b testing.TB, reusable ...bool) (module, path string) {
 	return orderBuilt[r], "/api/order"
 }
 
-// benchBackend serves the order module from a runtime on the persistent
-// bench cache and returns it with the order path.
-func benchBackend(b *testing.B, opts Options) (*Backend, string) {
+// benchBackend serves the order module — the reusable build when reusable
+// — from a runtime on the persistent bench cache and returns it with the
+// order path.
+func benchBackend(b *testing.B, opts Options, reusable bool) (*Backend, string) {
 	b.Helper()
 	rt, err := NewRuntime(context.Background(), benchCacheDir, nil)
 	if err != nil {
@@ -251,7 +253,7 @@ func benchBackend(b *testing.B, opts Options) (*Backend, string) {
 	}
 	b.Cleanup(func() { rt.Close(context.Background()) })
 	var path string
-	opts.Path, path = orderModule(b, opts.Reuse > 0)
+	opts.Path, path = orderModule(b, reusable)
 	be, err := New(context.Background(), opts, rt)
 	if err != nil {
 		b.Fatal(err)
@@ -261,14 +263,25 @@ func benchBackend(b *testing.B, opts Options) (*Backend, string) {
 }
 
 // BenchmarkRoundTrip is the Backend itself, called directly, at
-// concurrency 1, 2 and 20: a fresh instance of the command per request,
-// and the reusable build with Reuse.
+// concurrency 1, 2 and 20: a fresh instance of the command per request; a
+// fresh instance of the reusable build per request, started from its
+// pre-initialized snapshot ("fresh-snapshot") or running _initialize
+// ("fresh-init"); and the reusable build with Reuse.
 func BenchmarkRoundTrip(b *testing.B) {
 	for _, v := range []struct {
-		name string
-		opts Options
-	}{{"fresh", Options{}}, {"reuse", Options{Reuse: 10000}}} {
-		be, path := benchBackend(b, v.opts)
+		name     string
+		opts     Options
+		reusable bool
+	}{
+		{"fresh", Options{}, false},
+		{"fresh-snapshot", Options{}, true},
+		{"fresh-init", Options{InitEachInstance: true}, true},
+		{"reuse", Options{Reuse: 10000}, true},
+	} {
+		if !strings.HasPrefix(v.name+"/", benchVariant(b)) {
+			continue
+		}
+		be, path := benchBackend(b, v.opts, v.reusable)
 		for _, c := range []int{1, 2, 20} {
 			b.Run(fmt.Sprintf("%s/c=%d", v.name, c), func(b *testing.B) {
 				load(b, c, func() error {
@@ -293,7 +306,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 // httputil.ReverseProxy to the Backend, with the process's peak RSS
 // during the run and its RSS after an idle period.
 func BenchmarkHTTP(b *testing.B) {
-	be, path := benchBackend(b, Options{})
+	be, path := benchBackend(b, Options{}, false)
 	srv := serve(b, be)
 	for _, c := range []int{2, 20} {
 		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
@@ -332,7 +345,7 @@ func BenchmarkHTTP(b *testing.B) {
 // BenchmarkReady is a restart with the module already in the on-disk
 // compilation cache: NewRuntime, New and the first response.
 func BenchmarkReady(b *testing.B) {
-	be, path := benchBackend(b, Options{}) // populates the cache
+	be, path := benchBackend(b, Options{}, false) // populates the cache
 	guest := be.Options().Path
 	ctx := context.Background()
 	b.ResetTimer()
@@ -356,6 +369,22 @@ func BenchmarkReady(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms-to-first-response")
+}
+
+// benchVariant is the first element of the -test.bench pattern below the
+// benchmark's name ("fresh/" for -bench RoundTrip/fresh/c=1), so that
+// variants not asked for are not set up (compiled, pre-initialized); ""
+// runs them all.
+func benchVariant(b *testing.B) string {
+	f := flag.Lookup("test.bench")
+	if f == nil {
+		return ""
+	}
+	parts := strings.Split(f.Value.String(), "/")
+	if len(parts) < 2 || strings.ContainsAny(parts[1], `.*+?[]()|\^$`) {
+		return ""
+	}
+	return strings.TrimSuffix(parts[1], "$") + "/"
 }
 
 // procStatusKiB reads a "Name: N kB" line of /proc/self/status; 0 where
