@@ -214,7 +214,7 @@ func (b *Backend) load(ctx context.Context) (*module, error) {
 	if m.preinit {
 		snap, err := b.preinitialize(ctx, m)
 		if err != nil {
-			b.logger.Info("wasm guest runs _initialize in every instance: pre-initialization failed", "error", err)
+			b.logger.Warn("preinit: the wasm guest runs _initialize in every instance: pre-initialization failed", "error", err)
 		} else {
 			m.snap = snap
 			b.logger.Debug("wasm guest pre-initialized", "memory", ByteSize(len(snap.mem.data)), "globals", len(snap.globals))
@@ -242,6 +242,9 @@ func compile(ctx context.Context, rt wazero.Runtime, bin []byte) (c wazero.Compi
 func (b *Backend) validate(c wazero.CompiledModule) (reusable bool, err error) {
 	if reusable, err = reusableKind(c); err != nil {
 		return false, err
+	}
+	if b.opts.Preinit && !reusable {
+		return false, fmt.Errorf("preinit needs a reusable guest, and this module is a WAGI command (it exports _start): build it as a WASI reactor exporting %s (Go: -buildmode=c-shared), or remove preinit", ServeExport)
 	}
 	if b.opts.Reuse > 1 && !reusable {
 		return false, fmt.Errorf("reuse: %d needs a reusable guest, and this module is a WAGI command (it exports _start): build it as a WASI reactor exporting %s (Go: -buildmode=c-shared), or remove reuse", b.opts.Reuse, ServeExport)

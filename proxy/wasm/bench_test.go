@@ -274,8 +274,8 @@ func BenchmarkRoundTrip(b *testing.B) {
 		reusable bool
 	}{
 		{"fresh", Options{}, false},
-		{"fresh-snapshot", Options{}, true},
-		{"fresh-init", Options{InitEachInstance: true}, true},
+		{"fresh-snapshot", Options{Preinit: true}, true},
+		{"fresh-init", Options{}, true},
 		{"reuse", Options{Reuse: 10000}, true},
 	} {
 		if !strings.HasPrefix(v.name+"/", benchVariant(b)) {

@@ -15,12 +15,12 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 )
 
-// Pre-initialization.
+// Pre-initialization (Options.Preinit).
 //
 // A reusable guest's new instance normally runs _initialize before its
 // first request: for a Go guest that is the whole runtime start-up and
 // every package's init, about a millisecond, paid per request when the
-// route does not reuse instances. Backend.load instead runs _initialize
+// route does not reuse instances. With Preinit, Backend.load runs _initialize
 // once, in an instance of its own, and keeps what it left behind: linear
 // memory and the mutable globals. Every later instance starts from that
 // state — memory copied from the snapshot, globals set to the snapshot
@@ -359,10 +359,11 @@ func (s *snapshot) restore(mod api.Module, globals []string) error {
 	return nil
 }
 
-// preinitModuleFor rewrites bin for pre-initialization when it is a
-// reusable guest the backend may pre-initialize; nil otherwise.
+// preinitModuleFor rewrites bin for pre-initialization when Preinit is
+// set and it is a reusable guest whose state can be captured; nil
+// otherwise.
 func (b *Backend) preinitModuleFor(bin []byte) *preinitModule {
-	if b.opts.InitEachInstance {
+	if !b.opts.Preinit {
 		return nil
 	}
 	exports := exportedFunctions(bin)
@@ -371,7 +372,7 @@ func (b *Backend) preinitModuleFor(bin []byte) *preinitModule {
 	}
 	p, err := prepareSnapshot(bin)
 	if err != nil {
-		b.logger.Info("wasm guest runs _initialize in every instance", "reason", err)
+		b.logger.Warn("preinit: the wasm guest runs _initialize in every instance", "reason", err)
 		return nil
 	}
 	return p

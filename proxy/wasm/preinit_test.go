@@ -21,19 +21,19 @@ func state(t *testing.T, b *Backend, key string) (served, seen, keys int, since 
 }
 
 // TestPreinitializedInstancesStartFresh serves a reusable guest without
-// reuse: it is pre-initialized, and every request still finds its
+// reuse, pre-initialized: every request still finds its
 // instance exactly as _initialize left it — no counter, slice or map
 // entry of an earlier request — with a clock that never goes back.
 func TestPreinitializedInstancesStartFresh(t *testing.T) {
 	for name, opts := range map[string]Options{
-		"default":          {},
-		"frozenClock":      {FrozenClock: true},
-		"pool":             {Pool: 2},
-		"initEachInstance": {InitEachInstance: true},
+		"preinit":             {Preinit: true},
+		"preinit+frozenClock": {Preinit: true, FrozenClock: true},
+		"preinit+pool":        {Preinit: true, Pool: 2},
+		"default":             {},
 	} {
 		t.Run(name, func(t *testing.T) {
 			b := newReusableBackend(t, opts)
-			if got, want := b.cur.snap != nil, !opts.InitEachInstance; got != want {
+			if got, want := b.cur.snap != nil, opts.Preinit; got != want {
 				t.Fatalf("pre-initialized %v, want %v", got, want)
 			}
 			var last int64
@@ -45,7 +45,7 @@ func TestPreinitializedInstancesStartFresh(t *testing.T) {
 				// Each instance started from the one snapshot: its clock
 				// reads on from there. (Initialized per instance, the
 				// guest measures from its own start instead.)
-				if since <= 0 || (!opts.InitEachInstance && since < last) {
+				if since <= 0 || (opts.Preinit && since < last) {
 					t.Fatalf("request %d: %dns since _initialize, after %dns: the clock went back", i, since, last)
 				}
 				last = since
@@ -89,7 +89,7 @@ func TestPooledBufferHoldsOnlyTheImage(t *testing.T) {
 // TestPreinitializedInstanceFailsAlone checks that a request that fails
 // (a trap, a deadline) leaves the next one a working fresh instance.
 func TestPreinitializedInstanceFailsAlone(t *testing.T) {
-	b := newReusableBackend(t, Options{Timeout: Duration(300e6)})
+	b := newReusableBackend(t, Options{Preinit: true, Timeout: Duration(300e6)})
 	for _, target := range []string{"/panic", "/hang"} {
 		if _, err := b.RoundTrip(httptest.NewRequest("GET", target, nil)); err == nil {
 			t.Fatalf("%s succeeded", target)
@@ -104,7 +104,7 @@ func TestPreinitializedInstanceFailsAlone(t *testing.T) {
 // stdout is part of every fresh instance's response, so such a guest keeps
 // running _initialize per instance, from the data image.
 func TestInitWritingStdoutIsNotSnapshotted(t *testing.T) {
-	b := newTestBackend(t, Options{Path: buildTestModule(t, "reusable-noisy", "-buildmode=c-shared", "-ldflags=-X=main.initHeader=yes")})
+	b := newTestBackend(t, Options{Preinit: true, Path: buildTestModule(t, "reusable-noisy", "-buildmode=c-shared", "-ldflags=-X=main.initHeader=yes")})
 	if b.cur.snap != nil || !b.cur.preinit {
 		t.Fatalf("snapshot %v, rewritten %v: want rewritten, not snapshotted", b.cur.snap != nil, b.cur.preinit)
 	}
@@ -200,6 +200,13 @@ func TestInstrumentSeesTableWrites(t *testing.T) {
 		if facts.writesTables != tt.writes {
 			t.Errorf("% x: writesTables %v, want %v", tt.code, facts.writesTables, tt.writes)
 		}
+	}
+}
+
+func TestPreinitNeedsAReusableGuest(t *testing.T) {
+	_, err := New(context.Background(), Options{Path: buildGuest(t), Preinit: true}, testRuntime(t))
+	if err == nil || !strings.Contains(err.Error(), "preinit needs a reusable guest") {
+		t.Fatalf("New with preinit on a command: %v", err)
 	}
 }
 
