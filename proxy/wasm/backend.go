@@ -85,13 +85,13 @@ type module struct {
 	// a request, guarded by Backend.mu.
 	reusable bool
 	idle     []*instance
-	// preinit says the module was rewritten by prepareSnapshot: data is
-	// the initial memory content its allocator writes in place of the data
-	// section, globals the exports of its mutable globals, and snap, when
-	// pre-initialization succeeded, its state after _initialize, from
-	// which every instance starts.
-	preinit bool
+	// data is the initial memory content the allocator writes in place
+	// of the module's data section (stripData). preinit says the module
+	// was rewritten by prepareSnapshot: globals are the exports of its
+	// mutable globals, and snap, when pre-initialization succeeded, its
+	// state after _initialize, from which every instance starts.
 	data    memImage
+	preinit bool
 	globals []string
 	snap    *snapshot
 	stamp   fileStamp
@@ -188,7 +188,13 @@ func (b *Backend) load(ctx context.Context) (*module, error) {
 		}
 	}
 	if m.compiled == nil {
-		bin, _, _ = coalesceData(bin)
+		// The allocator writes the initial memory when it can (stripData);
+		// otherwise wazero does, from coalesced segments.
+		if out, img, err := stripData(bin); err == nil {
+			bin, m.data = out, img
+		} else {
+			bin, _, _ = coalesceData(bin)
+		}
 		if fast, ok := instrumentLoops(bin); ok {
 			compiled, err := compile(ctx, b.rt.fast, fast)
 			if err == nil {
@@ -337,7 +343,7 @@ func (b *Backend) RoundTrip(r *http.Request) (*http.Response, error) {
 	if m.reusable {
 		mem, runErr = b.serveReusable(ctx, m, r, body, stdout, stderr)
 	} else {
-		mem = &linearMemory{pool: b.mem, limit: uint64(b.linearLimit()), live: &b.stats, reserved: b.linearLimit()}
+		mem = &linearMemory{pool: b.mem, limit: uint64(b.linearLimit()), live: &b.stats, reserved: b.linearLimit(), image: m.data}
 		runErr = b.run(experimental.WithMemoryAllocator(ctx, mem), m, b.config(ctx, r, body, stdout, stderr))
 		// The guest has stopped for good: its memory may serve the next request.
 		b.stats.observeMemory(mem.peakSize)

@@ -62,6 +62,84 @@ func (i memImage) writeTo(buf []byte) {
 	copy(buf[:i.end()][i.off:], i.data)
 }
 
+// stripData returns the module without its data section and the memory
+// image the section wrote, for linearMemory to write in wazero's place:
+// one copy of the initial bytes instead of wazero's per-segment work after
+// the buffer was zeroed whole (see BENCHMARKS.md). It refuses what the
+// allocator cannot stand in for: a module without exactly one memory of
+// its own (32-bit, unshared), data segments that are not active at a
+// constant offset, or that reach past the initial memory (instantiation
+// must fail there, and wazero says so), and a data count section
+// (memory.init and data.drop name segments that would be gone). Segments
+// apply in order, so a later one wins where they overlap, as in wazero.
+func stripData(bin []byte) ([]byte, memImage, error) {
+	sections, ok := splitSections(bin)
+	if !ok {
+		return nil, memImage{}, errDataStays
+	}
+	var (
+		minPages  uint64
+		memories  int
+		dataIndex = -1
+		segs      []dataSegment
+	)
+	for i, s := range sections {
+		switch s.id {
+		case sectionImport:
+			imports, err := readImports(s.body)
+			if err != nil || imports.memories > 0 {
+				return nil, memImage{}, fmt.Errorf("%w: it imports its memory", errDataStays)
+			}
+		case sectionMemory:
+			r := &reader{b: s.body}
+			memories = int(r.count())
+			if memories != 1 {
+				return nil, memImage{}, fmt.Errorf("%w: %d memories", errDataStays, memories)
+			}
+			if flags := r.byte(); flags > 1 {
+				return nil, memImage{}, fmt.Errorf("%w: shared or 64-bit memory", errDataStays)
+			}
+			minPages = uint64(r.u32())
+			if r.err != nil {
+				return nil, memImage{}, errDataStays
+			}
+		case sectionDataCount:
+			return nil, memImage{}, fmt.Errorf("%w: it uses memory.init or data.drop (data count section)", errDataStays)
+		case sectionData:
+			var err error
+			if segs, err = parseDataSection(s.body); err != nil {
+				return nil, memImage{}, fmt.Errorf("%w: %v", errDataStays, err)
+			}
+			dataIndex = i
+		}
+	}
+	if memories != 1 {
+		return nil, memImage{}, fmt.Errorf("%w: it defines no memory", errDataStays)
+	}
+	var img memImage
+	if len(segs) > 0 {
+		lo, hi := uint64(segs[0].offset), uint64(0)
+		for _, s := range segs {
+			lo = min(lo, uint64(s.offset))
+			hi = max(hi, uint64(s.offset)+uint64(len(s.init)))
+		}
+		if hi > minPages*wasmPageSize {
+			return nil, memImage{}, fmt.Errorf("%w: a data segment lies outside the initial memory", errDataStays)
+		}
+		img = memImage{off: lo, data: make([]byte, hi-lo)}
+		for _, s := range segs {
+			copy(img.data[uint64(s.offset)-lo:], s.init)
+		}
+	}
+	if dataIndex < 0 {
+		return bin, img, nil
+	}
+	d := sections[dataIndex]
+	out := make([]byte, 0, len(bin)-(d.end-d.start))
+	out = append(out, bin[:d.start]...)
+	return append(out, bin[d.end:]...), img, nil
+}
+
 // preinitModule is a module rewritten by prepareSnapshot.
 type preinitModule struct {
 	bin     []byte   // no data section; mutable globals exported
@@ -69,30 +147,28 @@ type preinitModule struct {
 	globals []string // export names of the mutable globals, in index order
 }
 
-var errNoSnapshot = errors.New("module state is not only memory and globals")
+var (
+	errNoSnapshot = errors.New("module state is not only memory and globals")
+	errDataStays  = errors.New("the data section stays with wazero")
+)
 
 // prepareSnapshot rewrites a reusable guest for pre-initialization, or
 // reports why its state after _initialize cannot be captured. It accepts
 // only modules whose every piece of instance state is linear memory 0 or a
 // global of a numeric type: no imported memory, table or global, no start
-// section (it would run again in every instance), data segments that are
-// all active at constant offsets inside the initial memory (so that the
-// allocator can write them in wazero's place), and no data count section
-// (memory.init and data.drop name segments that would be gone). Code that
-// writes tables is refused later, by instrument's codeFacts.
+// section (it would run again in every instance), and data that stripData
+// can move to the allocator. Code that writes tables is refused later, by
+// instrument's codeFacts.
 func prepareSnapshot(bin []byte) (*preinitModule, error) {
-	sections, ok := splitSections(bin)
-	if !ok {
-		return nil, errNoSnapshot
+	stripped, data, err := stripData(bin)
+	if err != nil {
+		return nil, err
 	}
+	sections, _ := splitSections(stripped)
 	var (
-		minPages    uint64
-		memories    int
 		globals     []string
 		exportIndex = -1
-		dataIndex   = -1
 		globalIndex = -1
-		segs        []dataSegment
 		exportNames []string
 	)
 	for i, s := range sections {
@@ -101,19 +177,6 @@ func prepareSnapshot(bin []byte) (*preinitModule, error) {
 			imports, err := readImports(s.body)
 			if err != nil || imports.globals+imports.tables+imports.memories > 0 {
 				return nil, fmt.Errorf("%w: it imports a memory, table or global", errNoSnapshot)
-			}
-		case sectionMemory:
-			r := &reader{b: s.body}
-			memories = int(r.count())
-			if memories != 1 {
-				return nil, fmt.Errorf("%w: %d memories", errNoSnapshot, memories)
-			}
-			if flags := r.byte(); flags > 1 {
-				return nil, fmt.Errorf("%w: shared or 64-bit memory", errNoSnapshot)
-			}
-			minPages = uint64(r.u32())
-			if r.err != nil {
-				return nil, errNoSnapshot
 			}
 		case sectionGlobal:
 			var err error
@@ -133,18 +196,7 @@ func prepareSnapshot(bin []byte) (*preinitModule, error) {
 			exportIndex = i
 		case sectionStart:
 			return nil, fmt.Errorf("%w: it has a start function", errNoSnapshot)
-		case sectionDataCount:
-			return nil, fmt.Errorf("%w: it uses memory.init or data.drop (data count section)", errNoSnapshot)
-		case sectionData:
-			var err error
-			if segs, err = parseDataSection(s.body); err != nil {
-				return nil, fmt.Errorf("%w: %v", errNoSnapshot, err)
-			}
-			dataIndex = i
 		}
-	}
-	if memories != 1 {
-		return nil, fmt.Errorf("%w: it defines no memory", errNoSnapshot)
 	}
 	for _, name := range exportNames {
 		if len(name) >= len(snapshotGlobalPrefix) && name[:len(snapshotGlobalPrefix)] == snapshotGlobalPrefix {
@@ -152,24 +204,7 @@ func prepareSnapshot(bin []byte) (*preinitModule, error) {
 		}
 	}
 
-	p := &preinitModule{}
-	if len(segs) > 0 {
-		lo, hi := uint64(segs[0].offset), uint64(0)
-		for _, s := range segs {
-			lo = min(lo, uint64(s.offset))
-			hi = max(hi, uint64(s.offset)+uint64(len(s.init)))
-		}
-		if hi > minPages*wasmPageSize {
-			// Instantiation fails for such a module; let wazero say so.
-			return nil, fmt.Errorf("%w: a data segment lies outside the initial memory", errNoSnapshot)
-		}
-		p.data = memImage{off: lo, data: make([]byte, hi-lo)}
-		// Segments apply in order, so a later one wins where they overlap.
-		for _, s := range segs {
-			copy(p.data.data[uint64(s.offset)-lo:], s.init)
-		}
-	}
-
+	p := &preinitModule{data: data}
 	// The export section with one more entry per mutable global.
 	var exports []byte
 	count := uint64(len(exportNames))
@@ -199,10 +234,7 @@ func prepareSnapshot(bin []byte) (*preinitModule, error) {
 		out = append(out, body...)
 	}
 	for i, s := range sections {
-		switch {
-		case i == dataIndex:
-			continue
-		case i == exportIndex:
+		if i == exportIndex {
 			emit(sectionExport, exports)
 			continue
 		}
