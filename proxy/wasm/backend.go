@@ -180,10 +180,18 @@ func (b *Backend) load(ctx context.Context) (*module, error) {
 	// interruption check, and sound only for code that writes no table.
 	if p := b.preinitModuleFor(bin); p != nil {
 		var facts codeFacts
-		if fast, err := instrument(p.bin, &facts); err == nil && !facts.writesTables {
+		fast, err := instrument(p.bin, &facts)
+		switch {
+		case err != nil:
+			b.logger.Warn("preinit: the wasm guest runs _initialize in every instance: its code is not understood well enough to rewrite", "error", err)
+		case facts.writesTables:
+			b.logger.Warn("preinit: the wasm guest runs _initialize in every instance: its code writes tables, which a snapshot does not hold")
+		default:
 			if compiled, err := compile(ctx, b.rt.fast, fast); err == nil {
 				m.compiled, m.instrumented = compiled, true
 				m.preinit, m.data, m.globals = true, p.data, p.globals
+			} else {
+				b.logger.Warn("preinit: the wasm guest runs _initialize in every instance: the rewritten module did not compile", "error", err)
 			}
 		}
 	}
