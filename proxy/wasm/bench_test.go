@@ -407,32 +407,42 @@ func BenchmarkHTTP(b *testing.B) {
 }
 
 // BenchmarkReady is a restart with the module already in the on-disk
-// compilation cache: NewRuntime, New and the first response.
+// compilation cache: NewRuntime, New and the first response, of the
+// command and of the reusable build with Preinit (whose New runs
+// _initialize once).
 func BenchmarkReady(b *testing.B) {
-	be, path := benchBackend(b, Options{}, false) // populates the cache
-	guest := be.Options().Path
-	ctx := context.Background()
-	b.ResetTimer()
-	for range b.N {
-		rt, err := NewRuntime(ctx, benchCacheDir, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		be, err := New(ctx, Options{Path: guest}, rt)
-		if err != nil {
-			b.Fatal(err)
-		}
-		req := httptest.NewRequest("POST", path, strings.NewReader(orderBody))
-		req.Header.Set("Content-Type", "application/json")
-		if _, err := be.RoundTrip(req); err != nil {
-			b.Fatal(err)
-		}
-		b.StopTimer()
-		be.Close(ctx)
-		rt.Close(ctx)
-		b.StartTimer()
+	for _, v := range []struct {
+		name     string
+		opts     Options
+		reusable bool
+	}{{"command", Options{}, false}, {"preinit", Options{Preinit: true}, true}} {
+		be, path := benchBackend(b, v.opts, v.reusable) // populates the cache
+		opts := v.opts
+		opts.Path = be.Options().Path
+		b.Run(v.name, func(b *testing.B) {
+			ctx := context.Background()
+			for range b.N {
+				rt, err := NewRuntime(ctx, benchCacheDir, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				be, err := New(ctx, opts, rt)
+				if err != nil {
+					b.Fatal(err)
+				}
+				req := httptest.NewRequest("POST", path, strings.NewReader(orderBody))
+				req.Header.Set("Content-Type", "application/json")
+				if _, err := be.RoundTrip(req); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				be.Close(ctx)
+				rt.Close(ctx)
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms-to-first-response")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms-to-first-response")
 }
 
 // benchVariant is the first element of the -test.bench pattern below the
