@@ -108,13 +108,15 @@
 // about 4ms of CPU, little of it in the guest. Three changes bring it to
 // about 1.2ms without weakening isolation (BENCHMARKS.md has the figures):
 //
-//   - The module's tens of thousands of data segments are merged into a
-//     handful before compiling (coalesceData: the same bytes at the same
-//     addresses), so instantiation copies one block instead of evaluating
-//     40,000 segment offsets.
+//   - The module's tens of thousands of data segments are taken out of it
+//     at load and their bytes written by the memory allocator as one image
+//     (stripData), so instantiation copies one block instead of evaluating
+//     40,000 segment offsets; modules whose segments the allocator cannot
+//     stand in for have them merged into a handful instead (coalesceData:
+//     the same bytes at the same addresses).
 //   - Linear memory is recycled through a small pool and zeroed before
-//     reuse, instead of being allocated, page-faulted and garbage collected
-//     per request.
+//     reuse (all but the image, which overwrites its own range), instead
+//     of being allocated, page-faulted and garbage collected per request.
 //   - Deadlines are enforced by a loop budget compiled into the module
 //     (instrumentLoops) rather than by wazero's WithCloseOnContextDone,
 //     which leaves the compiled code for Go on every loop iteration and
