@@ -147,9 +147,10 @@ func FuzzCoalesceData(f *testing.F) {
 // FuzzModuleReaders runs what this package does to a module before wazero
 // sees it against wazero itself: a module checkCounts passes never makes
 // the decoder exhaust memory nor the compiler panic past compile; reading
-// exports, coalescing data and instrumenting loops never panic; and for
-// any module wazero compiles, the export reader names the same functions
-// and both rewrites still compile.
+// exports, coalescing or stripping data, instrumenting loops and the
+// pre-initialization rewrite never panic; and for any module wazero
+// compiles, the export reader names the same functions and every rewrite
+// still compiles.
 func FuzzModuleReaders(f *testing.F) {
 	serve := []byte("\x00asm\x01\x00\x00\x00" +
 		"\x01\x04\x01\x60\x00\x00" + // type: () -> ()
@@ -180,6 +181,8 @@ func FuzzModuleReaders(f *testing.F) {
 		got := exportedFunctions(bin)
 		coalesced, _, _ := coalesceData(bin)
 		instrumented, instrumentedOK := instrumentLoops(coalesced)
+		stripped, _, strippedErr := stripData(bin)
+		preinit, preinitErr := prepareSnapshot(bin)
 		c, err := compile(context.Background(), rt, bin)
 		if err != nil {
 			return
@@ -199,6 +202,20 @@ func FuzzModuleReaders(f *testing.F) {
 		if instrumentedOK {
 			if c, err := compile(context.Background(), rt, instrumented); err != nil {
 				t.Fatalf("instrumented module no longer compiles: %v", err)
+			} else {
+				c.Close(context.Background())
+			}
+		}
+		if strippedErr == nil {
+			if c, err := compile(context.Background(), rt, stripped); err != nil {
+				t.Fatalf("module without its data section no longer compiles: %v", err)
+			} else {
+				c.Close(context.Background())
+			}
+		}
+		if preinitErr == nil {
+			if c, err := compile(context.Background(), rt, preinit.bin); err != nil {
+				t.Fatalf("module rewritten for pre-initialization no longer compiles: %v", err)
 			} else {
 				c.Close(context.Background())
 			}
