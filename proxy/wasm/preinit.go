@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -166,7 +167,7 @@ func prepareSnapshot(bin []byte) (*preinitModule, error) {
 	}
 	sections, _ := splitSections(stripped)
 	var (
-		globals     []string
+		globals     []uint32
 		exportIndex = -1
 		globalIndex = -1
 		exportNames []string
@@ -199,7 +200,7 @@ func prepareSnapshot(bin []byte) (*preinitModule, error) {
 		}
 	}
 	for _, name := range exportNames {
-		if len(name) >= len(snapshotGlobalPrefix) && name[:len(snapshotGlobalPrefix)] == snapshotGlobalPrefix {
+		if strings.HasPrefix(name, snapshotGlobalPrefix) {
 			return nil, fmt.Errorf("%w: it exports %q itself", errNoSnapshot, name)
 		}
 	}
@@ -215,12 +216,11 @@ func prepareSnapshot(bin []byte) (*preinitModule, error) {
 		old = slices.Clone(body[n:])
 	}
 	for _, idx := range globals {
-		name := snapshotGlobalPrefix + idx
-		n, _ := strconv.ParseUint(idx, 10, 32)
+		name := snapshotGlobalPrefix + strconv.FormatUint(uint64(idx), 10)
 		old = binary.AppendUvarint(old, uint64(len(name)))
 		old = append(old, name...)
 		old = append(old, 0x03) // global
-		old = binary.AppendUvarint(old, n)
+		old = binary.AppendUvarint(old, uint64(idx))
 		p.globals = append(p.globals, name)
 		count++
 	}
@@ -249,14 +249,14 @@ func prepareSnapshot(bin []byte) (*preinitModule, error) {
 	return p, nil
 }
 
-// mutableGlobals returns the indices, as text, of a global section's
-// mutable globals, refusing globals whose value the host cannot read and
+// mutableGlobals returns the indices of a global section's mutable
+// globals (the module imports none, so they are the section's own), refusing globals whose value the host cannot read and
 // write as one number (vectors, references) and initializers it does not
 // know.
-func mutableGlobals(body []byte) ([]string, error) {
+func mutableGlobals(body []byte) ([]uint32, error) {
 	r := &reader{b: body}
 	count := r.count()
-	var out []string
+	var out []uint32
 	for i := range count {
 		typ, mut := r.byte(), r.byte()
 		numeric := typ == 0x7f || typ == 0x7e || typ == 0x7d || typ == 0x7c
@@ -264,7 +264,7 @@ func mutableGlobals(body []byte) ([]string, error) {
 			if !numeric {
 				return nil, fmt.Errorf("%w: mutable global %d is not a number", errNoSnapshot, i)
 			}
-			out = append(out, strconv.FormatUint(uint64(i), 10))
+			out = append(out, i)
 		}
 		switch op := r.byte(); op {
 		case 0x41, 0x42: // i32.const i64.const
