@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // state asks the reusable guest what state its instance carries.
@@ -300,4 +302,61 @@ func (w wasmModule) withExport(name string) []byte {
 		panic("no export section")
 	}
 	return out
+}
+
+// TestPreinitializedRouteReloads swaps the module file of a pre-initialized
+// route: the new version is pre-initialized in turn (or, here, falls back
+// to per-instance initialization), and the route keeps answering.
+func TestPreinitializedRouteReloads(t *testing.T) {
+	dir := t.TempDir()
+	read := func(path string) []byte {
+		bin, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bin
+	}
+	quiet := read(buildReusableGuest(t))
+	noisy := read(buildTestModule(t, "reusable-noisy", "-buildmode=c-shared", "-ldflags=-X=main.initHeader=yes"))
+	path := writeModule(t, dir, "app.wasm", quiet)
+	b := newTestBackend(t, Options{Path: path, Preinit: true})
+	b.checkEvery = 0
+	waitFor := func(init string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			resp, body := do(t, b, "GET", "/served", "", nil)
+			if body != "1" {
+				t.Fatalf("served %q: not a fresh instance", body)
+			}
+			if resp.Header.Get("X-Init") == init {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("the route never answered with X-Init %q", init)
+	}
+	waitFor("")
+	if b.cur.snap == nil {
+		t.Fatal("first version not pre-initialized")
+	}
+	writeModule(t, dir, "app.wasm", noisy)
+	waitFor("yes")
+	b.mu.Lock()
+	snap := b.cur.snap
+	b.mu.Unlock()
+	if snap != nil {
+		t.Error("a version whose _initialize writes stdout was pre-initialized")
+	}
+	writeModule(t, dir, "app.wasm", quiet)
+	waitFor("")
+	b.mu.Lock()
+	snap = b.cur.snap
+	b.mu.Unlock()
+	if snap == nil {
+		t.Error("the third version was not pre-initialized")
+	}
+	if st := b.Stats(); st.Reloads != 2 || st.ReloadErrors != 0 {
+		t.Errorf("stats %+v, want 2 reloads", st)
+	}
 }
