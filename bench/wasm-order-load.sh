@@ -2,15 +2,23 @@
 # The published load test of the real system — 10,000 `POST /api/order` at
 # concurrency 20 (2,316 req/s with 100% success on wasmCloud) — run through
 # `migrate proxy` against the in-process order component, route cut over.
-# Two candidates side by side, the same fixture source (fixtures/wasm/order):
+# Four candidates side by side, the same fixture source (fixtures/wasm/order):
 #
-#   fresh   order.wasm, a WAGI command: a fresh instance per request (default)
-#   reuse   order.reusable.wasm (-buildmode=c-shared) with `reuse: 10000`:
-#           one instance serves request after request (Options.Reuse)
+#   fresh           order.wasm, a WAGI command: a fresh instance per request
+#                   (the default)
+#   fresh-init      order.reusable.wasm (-buildmode=c-shared) without reuse:
+#                   a fresh instance per request, _initialize run in each
+#   fresh-snapshot  order.reusable.wasm with `preinit: true`: a fresh instance
+#                   per request, started from the snapshot _initialize left
+#                   (Options.Preinit)
+#   reuse           order.reusable.wasm with `reuse: 10000`: one instance
+#                   serves request after request (Options.Reuse)
 #
-# Rounds alternate between the two; each round is one hey run of N requests
-# after a warm-up. Reported per run: req/s, status codes, p50/p99, and the
-# proxy's CPU time per request; per variant: the proxy's peak RSS (VmHWM),
+# VARIANTS="fresh fresh-snapshot" runs only those. Rounds alternate between
+# the candidates, each round starting at another one; each run is one hey
+# run of N requests after a warm-up. Reported per run: req/s, status codes,
+# p50/p99, and the proxy's CPU time per request, also as a ratio to fresh's
+# median; per variant: the proxy's peak RSS (VmHWM),
 # and its RSS five seconds after the last round (idle instances and memory
 # buffers are released after one idle second). The Markdown report goes to
 # stdout, progress to stderr. Needs hey (apt-get install hey).
@@ -25,7 +33,7 @@ C=${3:-20}
 BASE_PORT=${BASE_PORT:-28300}
 source "$(dirname "$0")/lib.sh"
 bench_init wasm-load
-VARIANTS=(fresh reuse)
+read -ra VARIANTS <<<"${VARIANTS:-fresh fresh-init fresh-snapshot reuse}"
 need hey
 
 BODY='{"orderLineItemsDtoList":[{"skuCode":"ENG-V8-500","price":1000,"quantity":1}]}'
@@ -43,8 +51,13 @@ i=1
 for v in "${VARIANTS[@]}"; do
   PORT[$v]=$((BASE_PORT + 2 * i)) ADMIN[$v]=$((BASE_PORT + 2 * i + 1))
   i=$((i + 1))
-  module=order.wasm reuse=""
-  [ "$v" = reuse ] && module=order.reusable.wasm reuse=", reuse: 10000"
+  case $v in
+    fresh) module=order.wasm extra="" ;;
+    fresh-init) module=order.reusable.wasm extra="" ;;
+    fresh-snapshot) module=order.reusable.wasm extra=", preinit: true" ;;
+    reuse) module=order.reusable.wasm extra=", reuse: 10000" ;;
+    *) echo "unknown variant $v (fresh, fresh-init, fresh-snapshot, reuse)" >&2; exit 2 ;;
+  esac
   mkdir -p "$WORK/$v"
   cat > "$WORK/$v/strangler.yaml" <<CONF
 listen: 127.0.0.1:${PORT[$v]}
@@ -54,7 +67,7 @@ accessLogSample: 0%
 services:
   order-service:
     legacy: http://127.0.0.1:$BASE_PORT
-    candidate: {wasm: ../$module$reuse}
+    candidate: {wasm: ../$module$extra}
     routes: ["POST /api/order"]
 CONF
 done
@@ -109,7 +122,7 @@ for round in $(seq "$ROUNDS"); do
     errs=$(awk '/Error distribution/ {f = 1; next} f && /\[/ {s += substr($1, 2) + 0} END {print s + 0}' <<<"$out")
     cpu=$(awk -v t=$((c1 - c0)) -v u="$TICK_US" -v n="$N" 'BEGIN {printf "%.0f", t * u / n}')
     echo "$v $round $rps $ok $errs $p50 $p99 $cpu $codes" >> "$WORK/results"
-    printf '  %-5s round %d: %7s req/s  %s/%s × 201  p50 %s ms  p99 %s ms  proxy CPU %s µs/req  (%s)\n' \
+    printf '  %-14s round %d: %7s req/s  %s/%s × 201  p50 %s ms  p99 %s ms  proxy CPU %s µs/req  (%s)\n' \
       "$v" "$round" "$rps" "$ok" "$N" "$p50" "$p99" "$cpu" "$codes" >&2
   done
 done
@@ -118,7 +131,7 @@ for v in "${VARIANTS[@]}"; do
   echo "$v $(status_kb "${PID[$v]}" VmHWM) $(status_kb "${PID[$v]}" VmRSS)" >> "$WORK/memory"
 done
 
-awk -v n="$N" -v c="$C" -v rounds="$ROUNDS" -v memfile="$WORK/memory" '
+awk -v n="$N" -v c="$C" -v rounds="$ROUNDS" -v memfile="$WORK/memory" -v variants="${VARIANTS[*]}" '
 # median of the numbers in list (NA skipped); NA when there are none
 function median(list,   a, b, k, n, i, j, t) {
   k = split(list, a, " ")
@@ -138,11 +151,14 @@ function ints(list,   a, k, i, out) {
 END {
   while ((getline line < memfile) > 0) { split(line, f, " "); hwm[f[1]] = f[2]; rss[f[1]] = f[3] }
   printf "`hey -n %d -c %d -m POST` through `migrate proxy` (route cut over), %d alternating rounds, medians:\n\n", n, c, rounds
-  printf "| candidate | req/s (median) | req/s (rounds) | 201s | errors | p50 | p99 | proxy CPU µs/req | peak RSS | RSS 5 s after |\n"
-  printf "|---|---|---|---|---|---|---|---|---|---|\n"
-  split("fresh reuse", vs, " ")
-  for (i = 1; i <= 2; i++) {
+  printf "| candidate | req/s (median) | req/s (rounds) | 201s | errors | p50 | p99 | proxy CPU µs/req (median) | CPU vs fresh | peak RSS | RSS 5 s after |\n"
+  printf "|---|---|---|---|---|---|---|---|---|---|---|\n"
+  k = split(variants, vs, " ")
+  base = median(cpu["fresh"])
+  for (i = 1; i <= k; i++) {
     v = vs[i]
-    printf "| %s | **%s** | %s | %d / %d | %d | %s | %s | %s | %.0f MiB | %.0f MiB |\n", v, fmt(median(rps[v]), "%.0f"), ints(rps[v]), ok[v], tot[v], errs[v], fmt(median(p50[v]), "%.1f ms"), fmt(median(p99[v]), "%.1f ms"), fmt(median(cpu[v]), "%.0f"), hwm[v] / 1024, rss[v] / 1024
+    m = median(cpu[v])
+    ratio = (base == "NA" || m == "NA" || base == 0) ? "–" : sprintf("%.2f×", m / base)
+    printf "| %s | **%s** | %s | %d / %d | %d | %s | %s | %s (%s) | %s | %.0f MiB | %.0f MiB |\n", v, fmt(median(rps[v]), "%.0f"), ints(rps[v]), ok[v], tot[v], errs[v], fmt(median(p50[v]), "%.1f ms"), fmt(median(p99[v]), "%.1f ms"), fmt(m, "%.0f"), ints(cpu[v]), ratio, hwm[v] / 1024, rss[v] / 1024
   }
 }' "$WORK/results"

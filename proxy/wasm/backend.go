@@ -85,9 +85,18 @@ type module struct {
 	// a request, guarded by Backend.mu.
 	reusable bool
 	idle     []*instance
-	stamp    fileStamp
-	refs     int  // requests using it; guarded by Backend.mu
-	retired  bool // replaced by a newer version; guarded by Backend.mu
+	// data is the initial memory content the allocator writes in place
+	// of the module's data section (stripData). preinit says the module
+	// was rewritten by prepareSnapshot: globals are the exports of its
+	// mutable globals, and snap, when pre-initialization succeeded, its
+	// state after _initialize, from which every instance starts.
+	data    memImage
+	preinit bool
+	globals []string
+	snap    *snapshot
+	stamp   fileStamp
+	refs    int  // requests using it; guarded by Backend.mu
+	retired bool // replaced by a newer version; guarded by Backend.mu
 }
 
 // fileStamp identifies a version of the module file cheaply. The file's
@@ -165,14 +174,42 @@ func (b *Backend) load(ctx context.Context) (*module, error) {
 	if err := checkCounts(bin); err != nil {
 		return nil, fmt.Errorf("wasm module %s: %w", path, err)
 	}
-	bin, _, _ = coalesceData(bin)
 	m := &module{stamp: stampOf(st)}
-	if fast, ok := instrumentLoops(bin); ok {
-		compiled, err := compile(ctx, b.rt.fast, fast)
-		if err == nil {
-			m.compiled, m.instrumented = compiled, true
+	// A reusable guest that can be pre-initialized is compiled rewritten
+	// for it (preinit.go); the rewrite is only worth it with the cheap
+	// interruption check, and sound only for code that writes no table.
+	if p := b.preinitModuleFor(bin); p != nil {
+		var facts codeFacts
+		fast, err := instrument(p.bin, &facts)
+		switch {
+		case err != nil:
+			b.logger.Warn("preinit: the wasm guest runs _initialize in every instance: its code is not understood well enough to rewrite", "error", err)
+		case facts.writesTables:
+			b.logger.Warn("preinit: the wasm guest runs _initialize in every instance: its code writes tables, which a snapshot does not hold")
+		default:
+			if compiled, err := compile(ctx, b.rt.fast, fast); err == nil {
+				m.compiled, m.instrumented = compiled, true
+				m.preinit, m.data, m.globals = true, p.data, p.globals
+			} else {
+				b.logger.Warn("preinit: the wasm guest runs _initialize in every instance: the rewritten module did not compile", "error", err)
+			}
+		}
+	}
+	if m.compiled == nil {
+		// The allocator writes the initial memory when it can (stripData);
+		// otherwise wazero does, from coalesced segments.
+		if out, img, err := stripData(bin); err == nil {
+			bin, m.data = out, img
 		} else {
-			b.logger.Debug("instrumented module did not compile; using wazero's interruption check", "error", err)
+			bin, _, _ = coalesceData(bin)
+		}
+		if fast, ok := instrumentLoops(bin); ok {
+			compiled, err := compile(ctx, b.rt.fast, fast)
+			if err == nil {
+				m.compiled, m.instrumented = compiled, true
+			} else {
+				b.logger.Debug("instrumented module did not compile; using wazero's interruption check", "error", err)
+			}
 		}
 	}
 	if m.compiled == nil {
@@ -188,6 +225,15 @@ func (b *Backend) load(ctx context.Context) (*module, error) {
 		return nil, fmt.Errorf("wasm module %s: %w", path, err)
 	}
 	m.reusable = reusable
+	if m.preinit {
+		snap, err := b.preinitialize(ctx, m)
+		if err != nil {
+			b.logger.Warn("preinit: the wasm guest runs _initialize in every instance: pre-initialization failed", "error", err)
+		} else {
+			m.snap = snap
+			b.logger.Debug("wasm guest pre-initialized", "memory", ByteSize(len(snap.mem.data)), "globals", len(snap.globals))
+		}
+	}
 	return m, nil
 }
 
@@ -210,6 +256,9 @@ func compile(ctx context.Context, rt wazero.Runtime, bin []byte) (c wazero.Compi
 func (b *Backend) validate(c wazero.CompiledModule) (reusable bool, err error) {
 	if reusable, err = reusableKind(c); err != nil {
 		return false, err
+	}
+	if b.opts.Preinit && !reusable {
+		return false, fmt.Errorf("preinit needs a reusable guest, and this module is a WAGI command (it exports _start): build it as a WASI reactor exporting %s (Go: -buildmode=c-shared), or remove preinit", ServeExport)
 	}
 	if b.opts.Reuse > 1 && !reusable {
 		return false, fmt.Errorf("reuse: %d needs a reusable guest, and this module is a WAGI command (it exports _start): build it as a WASI reactor exporting %s (Go: -buildmode=c-shared), or remove reuse", b.opts.Reuse, ServeExport)
@@ -302,7 +351,7 @@ func (b *Backend) RoundTrip(r *http.Request) (*http.Response, error) {
 	if m.reusable {
 		mem, runErr = b.serveReusable(ctx, m, r, body, stdout, stderr)
 	} else {
-		mem = &linearMemory{pool: b.mem, limit: uint64(b.linearLimit()), live: &b.stats, reserved: b.linearLimit()}
+		mem = &linearMemory{pool: b.mem, limit: uint64(b.linearLimit()), live: &b.stats, reserved: b.linearLimit(), image: m.data}
 		runErr = b.run(experimental.WithMemoryAllocator(ctx, mem), m, b.config(ctx, r, body, stdout, stderr))
 		// The guest has stopped for good: its memory may serve the next request.
 		b.stats.observeMemory(mem.peakSize)
@@ -367,7 +416,10 @@ func (b *Backend) runtimeFor(m *module) wazero.Runtime {
 // instanceConfig is the configuration of one instance: the shared base,
 // with stdio, sleep and the interruption check aimed at rio (the request
 // being served), and the route's clock and random source.
-func (b *Backend) instanceConfig(rio *requestIO) wazero.ModuleConfig {
+//
+// clock, when not nil, is the FrozenClock guest's clock; nil starts a new
+// one at zero.
+func (b *Backend) instanceConfig(rio *requestIO, clock *frozenClock) wazero.ModuleConfig {
 	cfg := b.base.
 		WithStdin(ioStdin{rio}).
 		WithStdout(ioStdout{rio}).
@@ -380,8 +432,10 @@ func (b *Backend) instanceConfig(rio *requestIO) wazero.ModuleConfig {
 			}
 		})
 	if b.opts.FrozenClock {
-		c := &frozenClock{}
-		cfg = cfg.WithWalltime(c.walltime, 1).WithNanotime(c.nanotime, 1).WithNanosleep(c.nanosleep)
+		if clock == nil {
+			clock = &frozenClock{}
+		}
+		cfg = cfg.WithWalltime(clock.walltime, 1).WithNanotime(clock.nanotime, 1).WithNanosleep(clock.nanosleep)
 	}
 	if b.opts.Seed != 0 {
 		cfg = cfg.WithRandSource(seededRand(b.opts.Seed))
@@ -446,7 +500,7 @@ func seededRand(seed int64) io.Reader {
 func (b *Backend) config(ctx context.Context, r *http.Request, body []byte, stdout, stderr io.Writer) wazero.ModuleConfig {
 	rio := &requestIO{ctx: ctx, yield: shadow.Yielder(ctx), stdout: stdout, stderr: stderr}
 	rio.stdin.Reset(body)
-	cfg := b.instanceConfig(rio)
+	cfg := b.instanceConfig(rio, nil)
 	for _, kv := range cgiEnv(r, int64(len(body))) {
 		k, v, _ := strings.Cut(kv, "=")
 		cfg = cfg.WithEnv(k, v)

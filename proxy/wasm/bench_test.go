@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	crand "crypto/rand"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -200,6 +201,70 @@ func BenchmarkInstantiate(b *testing.B) {
 	}
 }
 
+// BenchmarkInstantiateOnly is the host's share of a fresh instance of the
+// order command, without running it: instantiate (table fill, memory,
+// initial data), touch the ~3.4 MiB a request grows to, close. "coalesced"
+// is wazero writing the coalesced data segments into a zeroed buffer;
+// "stripped" the allocator writing stripData's image, zeroing only the
+// rest.
+func BenchmarkInstantiateOnly(b *testing.B) {
+	ctx := context.Background()
+	cache, err := wazero.NewCompilationCacheWithDir(benchCacheDir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cache.Close(ctx)
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(cache))
+	defer rt.Close(ctx)
+	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+	if err := instantiateOutbound(ctx, rt); err != nil {
+		b.Fatal(err)
+	}
+	path, _ := orderModule(b)
+	bin, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	coalesced, _, _ := coalesceData(bin)
+	stripped, img, err := stripData(bin)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const requestPages = 54 // Stats.PeakMemory of an order request
+	for _, v := range []struct {
+		name string
+		bin  []byte
+		img  memImage
+	}{{"coalesced", coalesced, memImage{}}, {"stripped", stripped, img}} {
+		compiled, err := rt.CompileModule(ctx, v.bin)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pool := newMemoryPool(0, nil)
+		b.Run(v.name, func(b *testing.B) {
+			load(b, 1, func() error {
+				mem := &linearMemory{pool: pool, limit: 64 << 20, image: v.img}
+				defer mem.release()
+				mod, err := rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, mem), compiled, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+				if err != nil {
+					return err
+				}
+				defer mod.Close(ctx)
+				if pages := mod.Memory().Size() / wasmPageSize; pages < requestPages {
+					mod.Memory().Grow(requestPages - pages)
+				}
+				buf, _ := mod.Memory().Read(0, mod.Memory().Size())
+				for i := 0; i < len(buf); i += 4096 {
+					buf[i] = 1
+				}
+				return nil
+			})
+		})
+		pool.close()
+		compiled.Close(ctx)
+	}
+}
+
 var (
 	orderMu    sync.Mutex
 	orderBuilt = map[bool]string{}
@@ -241,9 +306,10 @@ func orderModule(b testing.TB, reusable ...bool) (module, path string) {
 	return orderBuilt[r], "/api/order"
 }
 
-// benchBackend serves the order module from a runtime on the persistent
-// bench cache and returns it with the order path.
-func benchBackend(b *testing.B, opts Options) (*Backend, string) {
+// benchBackend serves the order module — the reusable build when reusable
+// — from a runtime on the persistent bench cache and returns it with the
+// order path.
+func benchBackend(b *testing.B, opts Options, reusable bool) (*Backend, string) {
 	b.Helper()
 	rt, err := NewRuntime(context.Background(), benchCacheDir, nil)
 	if err != nil {
@@ -251,7 +317,7 @@ func benchBackend(b *testing.B, opts Options) (*Backend, string) {
 	}
 	b.Cleanup(func() { rt.Close(context.Background()) })
 	var path string
-	opts.Path, path = orderModule(b, opts.Reuse > 0)
+	opts.Path, path = orderModule(b, reusable)
 	be, err := New(context.Background(), opts, rt)
 	if err != nil {
 		b.Fatal(err)
@@ -261,14 +327,25 @@ func benchBackend(b *testing.B, opts Options) (*Backend, string) {
 }
 
 // BenchmarkRoundTrip is the Backend itself, called directly, at
-// concurrency 1, 2 and 20: a fresh instance of the command per request,
-// and the reusable build with Reuse.
+// concurrency 1, 2 and 20: a fresh instance of the command per request; a
+// fresh instance of the reusable build per request, started from its
+// pre-initialized snapshot ("fresh-snapshot") or running _initialize
+// ("fresh-init"); and the reusable build with Reuse.
 func BenchmarkRoundTrip(b *testing.B) {
 	for _, v := range []struct {
-		name string
-		opts Options
-	}{{"fresh", Options{}}, {"reuse", Options{Reuse: 10000}}} {
-		be, path := benchBackend(b, v.opts)
+		name     string
+		opts     Options
+		reusable bool
+	}{
+		{"fresh", Options{}, false},
+		{"fresh-snapshot", Options{Preinit: true}, true},
+		{"fresh-init", Options{}, true},
+		{"reuse", Options{Reuse: 10000}, true},
+	} {
+		if !strings.HasPrefix(v.name+"/", benchVariant(b)) {
+			continue
+		}
+		be, path := benchBackend(b, v.opts, v.reusable)
 		for _, c := range []int{1, 2, 20} {
 			b.Run(fmt.Sprintf("%s/c=%d", v.name, c), func(b *testing.B) {
 				load(b, c, func() error {
@@ -293,7 +370,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 // httputil.ReverseProxy to the Backend, with the process's peak RSS
 // during the run and its RSS after an idle period.
 func BenchmarkHTTP(b *testing.B) {
-	be, path := benchBackend(b, Options{})
+	be, path := benchBackend(b, Options{}, false)
 	srv := serve(b, be)
 	for _, c := range []int{2, 20} {
 		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
@@ -330,32 +407,58 @@ func BenchmarkHTTP(b *testing.B) {
 }
 
 // BenchmarkReady is a restart with the module already in the on-disk
-// compilation cache: NewRuntime, New and the first response.
+// compilation cache: NewRuntime, New and the first response, of the
+// command and of the reusable build with Preinit (whose New runs
+// _initialize once).
 func BenchmarkReady(b *testing.B) {
-	be, path := benchBackend(b, Options{}) // populates the cache
-	guest := be.Options().Path
-	ctx := context.Background()
-	b.ResetTimer()
-	for range b.N {
-		rt, err := NewRuntime(ctx, benchCacheDir, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		be, err := New(ctx, Options{Path: guest}, rt)
-		if err != nil {
-			b.Fatal(err)
-		}
-		req := httptest.NewRequest("POST", path, strings.NewReader(orderBody))
-		req.Header.Set("Content-Type", "application/json")
-		if _, err := be.RoundTrip(req); err != nil {
-			b.Fatal(err)
-		}
-		b.StopTimer()
-		be.Close(ctx)
-		rt.Close(ctx)
-		b.StartTimer()
+	for _, v := range []struct {
+		name     string
+		opts     Options
+		reusable bool
+	}{{"command", Options{}, false}, {"preinit", Options{Preinit: true}, true}} {
+		be, path := benchBackend(b, v.opts, v.reusable) // populates the cache
+		opts := v.opts
+		opts.Path = be.Options().Path
+		b.Run(v.name, func(b *testing.B) {
+			ctx := context.Background()
+			for range b.N {
+				rt, err := NewRuntime(ctx, benchCacheDir, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				be, err := New(ctx, opts, rt)
+				if err != nil {
+					b.Fatal(err)
+				}
+				req := httptest.NewRequest("POST", path, strings.NewReader(orderBody))
+				req.Header.Set("Content-Type", "application/json")
+				if _, err := be.RoundTrip(req); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				be.Close(ctx)
+				rt.Close(ctx)
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms-to-first-response")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms-to-first-response")
+}
+
+// benchVariant is the first element of the -test.bench pattern below the
+// benchmark's name ("fresh/" for -bench RoundTrip/fresh/c=1), so that
+// variants not asked for are not set up (compiled, pre-initialized); ""
+// runs them all.
+func benchVariant(b *testing.B) string {
+	f := flag.Lookup("test.bench")
+	if f == nil {
+		return ""
+	}
+	parts := strings.Split(f.Value.String(), "/")
+	if len(parts) < 2 || strings.ContainsAny(parts[1], `.*+?[]()|\^$`) {
+		return ""
+	}
+	return strings.TrimSuffix(parts[1], "$") + "/"
 }
 
 // procStatusKiB reads a "Name: N kB" line of /proc/self/status; 0 where

@@ -108,24 +108,25 @@
 // about 4ms of CPU, little of it in the guest. Three changes bring it to
 // about 1.2ms without weakening isolation (BENCHMARKS.md has the figures):
 //
-//   - The module's tens of thousands of data segments are merged into a
-//     handful before compiling (coalesceData: the same bytes at the same
-//     addresses), so instantiation copies one block instead of evaluating
-//     40,000 segment offsets.
+//   - The module's tens of thousands of data segments are taken out of it
+//     at load and their bytes written by the memory allocator as one image
+//     (stripData), so instantiation copies one block instead of evaluating
+//     40,000 segment offsets; modules whose segments the allocator cannot
+//     stand in for have them merged into a handful instead (coalesceData:
+//     the same bytes at the same addresses).
 //   - Linear memory is recycled through a small pool and zeroed before
-//     reuse, instead of being allocated, page-faulted and garbage collected
-//     per request.
+//     reuse (all but the image, which overwrites its own range), instead
+//     of being allocated, page-faulted and garbage collected per request.
 //   - Deadlines are enforced by a loop budget compiled into the module
 //     (instrumentLoops) rather than by wazero's WithCloseOnContextDone,
 //     which leaves the compiled code for Go on every loop iteration and
 //     would triple the cost of a request. Modules the instrumentation does
 //     not understand fall back to wazero's check.
 //
-// A fresh instance of a Go guest still costs about 1ms: the guest's own
+// A fresh instance of a Go command still costs about 1ms: the guest's own
 // runtime start-up and package initialisation, which no host can skip
-// without changing what the guest sees (snapshotting after start-up would
-// freeze the random seeds and clock readings of the Go runtime into every
-// request). Routes that need more opt in to reuse.
+// without changing what the guest sees. A reusable guest can have it
+// skipped (Options.Preinit, below); routes that need more opt in to reuse.
 //
 // # Reusable guests
 //
@@ -146,4 +147,42 @@
 // keeps nothing of one request for the next may be reused. Any failure —
 // trap, exit, deadline, memory, an oversized response — discards the
 // instance.
+//
+// # Pre-initialization
+//
+// With Options.Preinit, a reusable guest's _initialize runs once, when the
+// module is loaded, in an instance of its own; what it leaves — linear
+// memory and the mutable globals — becomes the starting state of every
+// later instance, which then has migrate_serve called at once. This is
+// Wizer's model (Fastly's fresh instance per request): each request still
+// gets a brand-new instance, nothing one request does reaches the next,
+// and the runtime start-up is paid once instead of per request (the
+// fixture order component: about a third of the CPU per request of a fresh
+// command, BENCHMARKS.md).
+//
+// wazero reads and writes only exported globals, and Go exports none, so
+// the module is rewritten before it is compiled (prepareSnapshot): every
+// mutable global is exported as "migrate.global.N", and the data section
+// is dropped, its bytes written by the memory allocator instead, so one
+// compiled module serves the initializing instance (memory: the data
+// segments) and every later one (memory: the snapshot) without wazero
+// copying the original data first. A new instance gets the snapshot copied
+// into its recycled buffer, the rest of the buffer zeroed, its memory grown
+// to the snapshot's size and its globals set.
+//
+// What instances share is what _initialize computed. The monotonic clock
+// is the host's (FrozenClock: it continues from where _initialize left
+// it), so time never goes back between the snapshot and a request. The
+// random state is the snapshot's: a Go guest's runtime seeds map hashing
+// and math/rand's top-level functions during start-up, so those return
+// the same sequence in every request and map iteration order repeats;
+// crypto/rand reads random_get each time and stays random. That is why
+// Preinit is opt-in: a guest must take its random IDs from crypto/rand (the
+// fixtures do). Modules whose state the snapshot cannot hold are
+// initialized per instance, with a warning: an imported memory, table or
+// global; a start section; a data count section (memory.init, data.drop);
+// non-numeric mutable globals; code that writes a table; code the loop
+// instrumentation does not understand; and an _initialize that fails,
+// writes to stdout (a fresh instance's response would include it) or makes
+// an outbound call (its answer would be replayed to every request).
 package wasm

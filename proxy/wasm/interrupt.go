@@ -54,14 +54,23 @@ var errCannotInstrument = errors.New("cannot instrument")
 // it found it. Only debugging information that maps code offsets (DWARF
 // custom sections) would be off; it is dropped.
 func instrumentLoops(bin []byte) (out []byte, ok bool) {
-	out, err := instrument(bin)
+	out, err := instrument(bin, nil)
 	if err != nil {
 		return bin, false
 	}
 	return out, true
 }
 
-func instrument(bin []byte) ([]byte, error) {
+// codeFacts is what instrument learns about a module's code on the way.
+type codeFacts struct {
+	// writesTables says some function changes a table or drops an element
+	// segment (table.set, table.grow, table.fill, table.copy, table.init,
+	// elem.drop): state that a snapshot of memory and globals would miss.
+	writesTables bool
+}
+
+// instrument is instrumentLoops, reporting what it saw in facts when not nil.
+func instrument(bin []byte, facts *codeFacts) ([]byte, error) {
 	sections, ok := splitSections(bin)
 	if !ok {
 		return nil, errCannotInstrument
@@ -100,7 +109,10 @@ func instrument(bin []byte) ([]byte, error) {
 	}
 	budget := uint32(imports.globals + definedGlobals)
 
-	code, err := instrumentCode(sections[codeIndex].body, loopCheck(budget, uint32(imports.yieldFunc)))
+	if facts == nil {
+		facts = new(codeFacts)
+	}
+	code, err := instrumentCode(sections[codeIndex].body, loopCheck(budget, uint32(imports.yieldFunc)), facts)
 	if err != nil {
 		return nil, err
 	}
@@ -173,6 +185,8 @@ func isDebugSection(body []byte) bool {
 // importInfo is what instrumentLoops needs from the import section.
 type importInfo struct {
 	globals   int // imported globals (they come first in the global index space)
+	tables    int // imported tables
+	memories  int // imported memories
 	yieldFunc int // function index of wasi_snapshot_preview1.sched_yield, or -1
 	yieldType int // its type index
 }
@@ -194,8 +208,10 @@ func readImports(b []byte) (importInfo, error) {
 		case 0x01: // table
 			r.byte()
 			r.limits()
+			info.tables++
 		case 0x02: // memory
 			r.limits()
+			info.memories++
 		case 0x03: // global
 			r.byte()
 			r.byte()
@@ -236,7 +252,7 @@ func funcTypes(b []byte) ([][]byte, error) {
 }
 
 // instrumentCode rewrites every function body of a code section.
-func instrumentCode(b []byte, check []byte) ([]byte, error) {
+func instrumentCode(b []byte, check []byte, facts *codeFacts) ([]byte, error) {
 	r := &reader{b: b}
 	count := r.count()
 	out := binary.AppendUvarint(make([]byte, 0, len(b)+len(b)/16), uint64(count))
@@ -245,7 +261,7 @@ func instrumentCode(b []byte, check []byte) ([]byte, error) {
 		if r.err != nil || uint64(size) > uint64(len(b)-r.off) {
 			return nil, errCannotInstrument
 		}
-		body, err := instrumentBody(b[r.off:r.off+int(size)], check)
+		body, err := instrumentBody(b[r.off:r.off+int(size)], check, facts)
 		if err != nil {
 			return nil, err
 		}
@@ -260,8 +276,8 @@ func instrumentCode(b []byte, check []byte) ([]byte, error) {
 }
 
 // instrumentBody copies one function body, adding check after each loop's
-// block type.
-func instrumentBody(b []byte, check []byte) ([]byte, error) {
+// block type, and notes in facts what the body does.
+func instrumentBody(b []byte, check []byte, facts *codeFacts) ([]byte, error) {
 	r := &reader{b: b}
 	for range r.count() { // local declarations
 		r.u32()
@@ -301,6 +317,9 @@ func instrumentBody(b []byte, check []byte) ([]byte, error) {
 			}
 		case op >= 0x20 && op <= 0x26: // local.*, global.*, table.get/set
 			r.u32()
+			if op == 0x26 {
+				facts.writesTables = true
+			}
 		case op >= 0x28 && op <= 0x3e: // loads and stores
 			if align := r.u32(); align&0x40 != 0 { // multi-memory index follows
 				return nil, errCannotInstrument
@@ -325,8 +344,12 @@ func instrumentBody(b []byte, check []byte) ([]byte, error) {
 		case op == 0xd2: // ref.func
 			r.u32()
 		case op == 0xfc:
-			if err := skipPrefixedFC(r); err != nil {
+			sub, err := skipPrefixedFC(r)
+			if err != nil {
 				return nil, err
+			}
+			if sub >= 12 && sub <= 17 && sub != 16 { // all table ops but table.size
+				facts.writesTables = true
 			}
 		default:
 			// Tail calls, exceptions, SIMD, threads, GC, and anything newer.
@@ -344,9 +367,11 @@ func instrumentBody(b []byte, check []byte) ([]byte, error) {
 }
 
 // skipPrefixedFC skips the immediates of a 0xfc-prefixed instruction:
-// saturating truncation, bulk memory and table instructions.
-func skipPrefixedFC(r *reader) error {
-	switch sub := r.u32(); {
+// saturating truncation, bulk memory and table instructions, and returns
+// which one it was.
+func skipPrefixedFC(r *reader) (uint32, error) {
+	sub := r.u32()
+	switch {
 	case sub <= 7: // trunc_sat
 	case sub == 8: // memory.init
 		r.u32()
@@ -364,9 +389,9 @@ func skipPrefixedFC(r *reader) error {
 	case sub >= 15 && sub <= 17: // table.grow table.size table.fill
 		r.u32()
 	default:
-		return errCannotInstrument
+		return sub, errCannotInstrument
 	}
-	return nil
+	return sub, nil
 }
 
 func isValType(t byte) bool {

@@ -57,10 +57,10 @@ func bufferCharge(b []byte, mapped bool) int64 {
 	return int64(cap(b))
 }
 
-// get returns a zeroed buffer of length 0, or nil when none is free. The
-// buffer's reservation goes back to the budget: the instance taking it has
-// reserved its whole cap already.
-func (p *memoryPool) get() (b []byte, mapped bool) {
+// get returns a buffer of length 0 holding img and zeros elsewhere, or nil
+// when none is free. The buffer's reservation goes back to the budget: the
+// instance taking it has reserved its whole cap already.
+func (p *memoryPool) get(img memImage) (b []byte, mapped bool) {
 	p.mu.Lock()
 	n := len(p.free)
 	if n == 0 {
@@ -72,7 +72,19 @@ func (p *memoryPool) get() (b []byte, mapped bool) {
 	p.free = p.free[:n-1]
 	p.mu.Unlock()
 	p.budget.release(f.charge)
-	clear(f.buf)
+	end := img.end()
+	if uint64(cap(f.buf)) < end {
+		// A heap buffer too small for the image (mappings span the limit).
+		releaseLinear(f.buf, f.mapped)
+		return nil, false
+	}
+	// The image overwrites its own range: zero only the dirty rest.
+	dirty := uint64(len(f.buf))
+	clear(f.buf[:min(dirty, img.off)])
+	if dirty > end {
+		clear(f.buf[end:dirty])
+	}
+	img.writeTo(f.buf)
 	return f.buf[:0], f.mapped
 }
 
@@ -188,19 +200,29 @@ type linearMemory struct {
 	// reserved is the instance's reservation of the proxy's memory budget,
 	// handed back (to the pool with the buffer, or to the budget) by release.
 	reserved int64
+	// image is written into the buffer before wazero sees it: the data
+	// segments or the snapshot of a pre-initialized module (preinit.go).
+	image memImage
 }
 
 var _ experimental.LinearMemory = (*linearMemory)(nil)
 
 // Allocate implements experimental.MemoryAllocator for one instance.
+//
+// The bytes of the image past the length wazero asks for (a snapshot is
+// usually larger than the module's initial memory) stay in the buffer for
+// the memory.grow that restore makes.
 func (m *linearMemory) Allocate(capacity, _ uint64) experimental.LinearMemory {
-	if b, mapped := m.pool.get(); b != nil {
+	if b, mapped := m.pool.get(m.image); b != nil {
 		m.buf, m.mapped = b, mapped
-	} else if b := reserveLinear(m.limit); b != nil {
+		return m
+	}
+	if b := reserveLinear(m.limit); b != nil {
 		m.buf, m.mapped = b, true
 	} else {
-		m.buf = make([]byte, 0, min(capacity, m.limit))
+		m.buf = make([]byte, 0, max(min(capacity, m.limit), m.image.end()))
 	}
+	m.image.writeTo(m.buf)
 	return m
 }
 
@@ -243,6 +265,10 @@ func (m *linearMemory) release() {
 		m.live = nil // counted once, however often release is called
 	}
 	if m.buf != nil {
+		if end := m.image.end(); uint64(len(m.buf)) < end {
+			// The image was written past what the instance grew to.
+			m.buf = m.buf[:end]
+		}
 		m.pool.put(m.buf, m.mapped, m.reserved)
 		m.buf = nil
 	} else {

@@ -17,6 +17,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
 // instantiateMemory instantiates bin without running _start and returns its
@@ -146,9 +147,10 @@ func FuzzCoalesceData(f *testing.F) {
 // FuzzModuleReaders runs what this package does to a module before wazero
 // sees it against wazero itself: a module checkCounts passes never makes
 // the decoder exhaust memory nor the compiler panic past compile; reading
-// exports, coalescing data and instrumenting loops never panic; and for
-// any module wazero compiles, the export reader names the same functions
-// and both rewrites still compile.
+// exports, coalescing or stripping data, instrumenting loops and the
+// pre-initialization rewrite never panic; and for any module wazero
+// compiles, the export reader names the same functions and every rewrite
+// still compiles.
 func FuzzModuleReaders(f *testing.F) {
 	serve := []byte("\x00asm\x01\x00\x00\x00" +
 		"\x01\x04\x01\x60\x00\x00" + // type: () -> ()
@@ -179,6 +181,8 @@ func FuzzModuleReaders(f *testing.F) {
 		got := exportedFunctions(bin)
 		coalesced, _, _ := coalesceData(bin)
 		instrumented, instrumentedOK := instrumentLoops(coalesced)
+		stripped, _, strippedErr := stripData(bin)
+		preinit, preinitErr := prepareSnapshot(bin)
 		c, err := compile(context.Background(), rt, bin)
 		if err != nil {
 			return
@@ -198,6 +202,20 @@ func FuzzModuleReaders(f *testing.F) {
 		if instrumentedOK {
 			if c, err := compile(context.Background(), rt, instrumented); err != nil {
 				t.Fatalf("instrumented module no longer compiles: %v", err)
+			} else {
+				c.Close(context.Background())
+			}
+		}
+		if strippedErr == nil {
+			if c, err := compile(context.Background(), rt, stripped); err != nil {
+				t.Fatalf("module without its data section no longer compiles: %v", err)
+			} else {
+				c.Close(context.Background())
+			}
+		}
+		if preinitErr == nil {
+			if c, err := compile(context.Background(), rt, preinit.bin); err != nil {
+				t.Fatalf("module rewritten for pre-initialization no longer compiles: %v", err)
 			} else {
 				c.Close(context.Background())
 			}
@@ -292,4 +310,85 @@ func wazeroModules(tb testing.TB) (root string, paths []string) {
 		return nil
 	})
 	return root, paths
+}
+
+// imageMemory instantiates bin, whose data section stripData took out,
+// with img written by the allocator as the backends do, and returns its
+// initial linear memory. The pool is dirtied first, so that what is not
+// image must have been zeroed.
+func imageMemory(t *testing.T, rt wazero.Runtime, bin []byte, img memImage) ([]byte, error) {
+	t.Helper()
+	ctx := context.Background()
+	cm, err := rt.CompileModule(ctx, bin)
+	if err != nil {
+		return nil, err
+	}
+	defer cm.Close(ctx)
+	pool := newMemoryPool(0, nil)
+	defer pool.close()
+	const limit = 64 << 20
+	dirty := &linearMemory{pool: pool, limit: limit}
+	dirty.Allocate(0, 0)
+	buf := dirty.Reallocate(8 << 20)
+	for i := range buf {
+		buf[i] = 0xa5
+	}
+	dirty.release()
+	mem := &linearMemory{pool: pool, limit: limit, image: img}
+	defer mem.release()
+	mod, err := rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, mem), cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+	if err != nil {
+		return nil, err
+	}
+	defer mod.Close(ctx)
+	m, _ := mod.Memory().Read(0, mod.Memory().Size())
+	return bytes.Clone(m), nil
+}
+
+// TestStripDataIsExact is a differential test: a module instantiated by
+// wazero from its data section, and the same module without it from the
+// allocator's image, start with byte-identical memory; what stripData
+// cannot stand in for (instantiation would fail) it refuses.
+func TestStripDataIsExact(t *testing.T) {
+	rt := wazero.NewRuntimeWithConfig(context.Background(), wazero.NewRuntimeConfigInterpreter())
+	defer rt.Close(context.Background())
+	wasi_snapshot_preview1.MustInstantiate(context.Background(), rt)
+	seg := func(off uint32, s string) dataSegment { return dataSegment{off, []byte(s)} }
+	goGuest, err := os.ReadFile(buildGuest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, orig := range map[string][]byte{
+		"adjacent":        wasmModule{memPages: 1, data: []dataSegment{seg(0, "ab"), seg(2, "cd")}}.bytes(),
+		"gaps":            wasmModule{memPages: 2, data: []dataSegment{seg(10, "a"), seg(70000, "b")}}.bytes(),
+		"overlap":         wasmModule{memPages: 1, data: []dataSegment{seg(0, "aaaa"), seg(2, "bb"), seg(1, "c")}}.bytes(),
+		"no data":         wasmModule{memPages: 1}.bytes(),
+		"out of bounds":   wasmModule{memPages: 1, data: []dataSegment{seg(65535, "bc")}}.bytes(),
+		"no memory pages": wasmModule{memPages: 0, data: []dataSegment{seg(0, "x")}}.bytes(),
+		"Go guest":        goGuest,
+	} {
+		t.Run(name, func(t *testing.T) {
+			want, wantErr := instantiateMemory(t, rt, orig)
+			out, img, err := stripData(orig)
+			if err != nil {
+				if wantErr == nil {
+					t.Fatalf("refused a module wazero instantiates: %v", err)
+				}
+				return
+			}
+			if wantErr != nil {
+				t.Fatalf("accepted a module whose instantiation fails: %v", wantErr)
+			}
+			if sectionOffset(out, sectionData) >= 0 {
+				t.Error("the data section is still there")
+			}
+			got, err := imageMemory(t, rt, out, img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("initial memory differs: %d bytes from the image, %d from wazero", len(got), len(want))
+			}
+		})
+	}
 }

@@ -244,6 +244,7 @@ func hostReq(ctx context.Context, m api.Module, stack []uint64) {
 	ret := func(code uint64) { stack[0] = code }
 	s := session(ctx)
 	if s == nil {
+		noteInitCall(ctx)
 		ret(httpRuntimeError)
 		return
 	}

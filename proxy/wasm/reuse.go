@@ -88,19 +88,29 @@ func (b *Backend) serveReusable(ctx context.Context, m *module, r *http.Request,
 	return in.mem, err
 }
 
-// instantiate starts a new instance of a reusable guest; its _initialize,
-// if exported, runs under the request's deadline.
+// instantiate starts a new instance of a reusable guest: from m's
+// snapshot when it was pre-initialized (preinit.go), otherwise by running
+// its _initialize, if exported, under the request's deadline.
 func (b *Backend) instantiate(ctx context.Context, m *module, stdout, stderr io.Writer) (*instance, error) {
 	rio := &requestIO{ctx: ctx, yield: shadow.Yielder(ctx), stdout: stdout, stderr: stderr}
-	in := &instance{io: rio, mem: &linearMemory{pool: b.mem, limit: uint64(b.linearLimit()), live: &b.stats}}
+	in := &instance{io: rio, mem: &linearMemory{pool: b.mem, limit: uint64(b.linearLimit()), live: &b.stats, image: m.data}}
 	// The instance holds its linear memory's reservation while it lives,
 	// idle ones included; closeInstance gives it back.
 	if err := b.rt.budget.reserve(ctx, b.linearLimit()); err != nil {
 		return in, err
 	}
 	in.mem.reserved = b.linearLimit()
-	cfg := b.instanceConfig(rio).WithStartFunctions("_initialize")
+	var cfg wazero.ModuleConfig
+	if m.snap != nil {
+		in.mem.image = m.snap.mem
+		cfg = b.instanceConfig(rio, &frozenClock{mono: m.snap.mono}).WithStartFunctions()
+	} else {
+		cfg = b.instanceConfig(rio, nil).WithStartFunctions("_initialize")
+	}
 	mod, err := b.runtimeFor(m).InstantiateModule(experimental.WithMemoryAllocator(ctx, in.mem), m.compiled, cfg)
+	if err == nil && m.snap != nil {
+		err = m.snap.restore(mod, m.globals)
+	}
 	if err != nil {
 		if mod != nil {
 			_ = mod.Close(context.Background())

@@ -20,6 +20,26 @@ var served int
 // keep holds allocations so the compiler cannot drop them.
 var keep [][]byte
 
+// State a request leaves behind, in the heap and in a map, that a fresh
+// instance must not see.
+var (
+	seen  []string
+	byKey = map[string]int{}
+)
+
+// started is read by _initialize: a pre-initialized instance inherits it.
+var started = time.Now()
+
+// initHeader, set with -ldflags=-X=main.initHeader=VALUE, makes
+// _initialize write the header line "X-Init: VALUE" to stdout.
+var initHeader string
+
+func init() {
+	if initHeader != "" {
+		fmt.Printf("X-Init: %s\n", initHeader)
+	}
+}
+
 //go:wasmexport migrate_serve
 func serve() {
 	served++
@@ -45,6 +65,10 @@ func serve() {
 	switch env["PATH_INFO"] {
 	case "/served":
 		fmt.Fprintf(out, "Content-Type: text/plain\n\n%d", served)
+	case "/state":
+		seen = append(seen, env["QUERY_STRING"])
+		byKey[env["QUERY_STRING"]]++
+		fmt.Fprintf(out, "Content-Type: text/plain\n\nserved=%d seen=%d keys=%d since=%d", served, len(seen), len(byKey), time.Since(started).Nanoseconds())
 	case "/echo":
 		fmt.Fprintf(out, "Content-Type: %s\nX-Method: %s\nX-Query: %s\n\n%s", env["CONTENT_TYPE"], env["REQUEST_METHOD"], env["QUERY_STRING"], body)
 	case "/names":
