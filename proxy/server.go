@@ -308,9 +308,27 @@ func (c *serverConn) serveRequest(req *http.Request) (keep bool) {
 		return false
 	}
 	if body != nil && !body.drain() {
+		c.lingerClose()
 		return false
 	}
 	return !w.closeAfter
+}
+
+// rstAvoidance is how long a connection whose client is still sending a
+// body nobody will read stays half-open after the answer, as under
+// net/http: closing it at once would reset it, and the client's kernel
+// may drop the answer before the client reads it.
+const rstAvoidance = 500 * time.Millisecond
+
+// lingerClose ends the sending side and reads what the client still sends
+// until it closes too, or rstAvoidance passes; serve closes the rest.
+func (c *serverConn) lingerClose() {
+	c.bw.Flush()
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	c.nc.SetReadDeadline(time.Now().Add(rstAvoidance))
+	io.Copy(io.Discard, c.nc)
 }
 
 // handedConn is a connection given to net/http: its reads start with the
