@@ -42,15 +42,22 @@ type bodyWriter struct {
 	taken    atomic.Bool // the whole body has been read from the client
 }
 
-// takenBody marks its bodyWriter once the body reaches its end.
+// takenBody marks its bodyWriter once the body reaches its end: EOF, or
+// its last declared byte, which is read before it is written, so before
+// the upstream can have it (a length that is a multiple of the write
+// buffer leaves nothing for the flush after the EOF read).
 type takenBody struct {
 	io.ReadCloser
+	left  int64 // bytes still declared; -1: unknown length
 	taken *atomic.Bool
 }
 
 func (b *takenBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF {
+	if b.left >= 0 {
+		b.left -= int64(n)
+	}
+	if err == io.EOF || b.left == 0 {
 		b.taken.Store(true)
 	}
 	return n, err
@@ -61,7 +68,7 @@ func (b *takenBody) Read(p []byte) (int, error) {
 func writeBeside(kc *keepAliveConn, r *http.Request, headerTimeout time.Duration) *bodyWriter {
 	w := &bodyWriter{kc: kc, done: make(chan error, 1)}
 	out := *r // RoundTrip must not change its caller's request
-	out.Body = &takenBody{ReadCloser: r.Body, taken: &w.taken}
+	out.Body = &takenBody{ReadCloser: r.Body, left: r.ContentLength, taken: &w.taken}
 	go func() {
 		err := out.Write(kc.bw)
 		if err == nil {
