@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -140,7 +141,7 @@ func startHarness(t testing.TB, config string, opts Options) *harness {
 	if err := px.Load(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
-	front := newTestFront(t, px)
+	front := newTestFront(t, px, nil)
 	t.Cleanup(func() {
 		front.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -789,25 +790,40 @@ func TestReloadPlacesWasmOptionErrors(t *testing.T) {
 // testFront serves a handler as the proxy command does, on this package's
 // Server, so every test through a harness goes through it.
 type testFront struct {
-	URL string
-	srv *Server
+	URL   string
+	close func()
 }
 
-func newTestFront(t testing.TB, h http.Handler) *testFront {
+// newTestFront starts a front for h, with the proxy command's timeouts
+// changed by configure (when set); it is shut down at the end of the test,
+// if not before, and Serve must then return http.ErrServerClosed.
+func newTestFront(t testing.TB, h http.Handler, configure func(*Server)) *testFront {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &testFront{URL: "http://" + ln.Addr().String(), srv: &Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout: 2 * time.Minute, ErrorLog: log.New(io.Discard, "", 0)}}
-	go f.srv.Serve(ln)
+	srv := &Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: log.New(io.Discard, "", 0)}
+	if configure != nil {
+		configure(srv)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	var once sync.Once
+	f := &testFront{URL: "http://" + ln.Addr().String(), close: func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			srv.Shutdown(ctx)
+			if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+				t.Errorf("Serve returned %v after Shutdown, want ErrServerClosed", err)
+			}
+		})
+	}}
+	t.Cleanup(f.close)
 	return f
 }
 
-// Close stops the server, waiting for requests in flight.
-func (f *testFront) Close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	f.srv.Shutdown(ctx)
-}
+// Close stops the front, waiting for requests in flight.
+func (f *testFront) Close() { f.close() }

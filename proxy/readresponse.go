@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"net/http"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // readResponse reads the common upstream answer itself — HTTP/1.1, a
@@ -12,29 +14,19 @@ import (
 // http.ReadResponse would make of it, without textproto's copies. Anything
 // else, nothing of it consumed, is http.ReadResponse's.
 func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
-	if _, err := br.Peek(1); err != nil {
+	head, err := peekHead(br, nil)
+	if err != nil {
 		return http.ReadResponse(br, req) // the same error, worded as net/http words it
 	}
-	for {
-		buf, _ := br.Peek(br.Buffered())
-		if head, done := scanHead(buf); done {
-			if resp := head.response(br, req); resp != nil {
-				return resp, nil
-			}
-			return http.ReadResponse(br, req)
-		}
-		if len(buf) == br.Size() {
-			return http.ReadResponse(br, req)
-		}
-		if _, err := br.Peek(len(buf) + 1); err != nil {
-			return http.ReadResponse(br, req)
-		}
+	if resp := head.response(br, req); resp != nil {
+		return resp, nil
 	}
+	return http.ReadResponse(br, req)
 }
 
 // response parses the head as an answer to req, consuming it, or returns
 // nil, consuming nothing, for an answer readResponse leaves to net/http.
-func (h requestHead) response(br *bufio.Reader, req *http.Request) *http.Response {
+func (h messageHead) response(br *bufio.Reader, req *http.Request) *http.Response {
 	if h.bad || req.Method == http.MethodHead {
 		return nil
 	}
@@ -68,7 +60,7 @@ func (h requestHead) response(br *bufio.Reader, req *http.Request) *http.Respons
 		return nil // none (the body ends with the connection), or not one plain value
 	}
 	fixPragma(header)
-	closing := hasToken(header["Connection"], "close")
+	closing := httpguts.HeaderValuesContainsToken(header["Connection"], "close")
 	if closing {
 		delete(header, "Connection") // as net/http does with a response's
 	}

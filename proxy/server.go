@@ -266,23 +266,34 @@ func (c *serverConn) serve() {
 // what this server does not read itself (then request gives nil). While it
 // waits for the rest of a head, the read deadline is at most
 // ReadHeaderTimeout away; *deadline is the one set.
-func (c *serverConn) readHead(deadline *time.Time) (requestHead, error) {
-	for {
-		buf, _ := c.br.Peek(c.br.Buffered())
-		if h, done := scanHead(buf); done {
-			return h, nil
-		}
-		if len(buf) == readBufferSize {
-			return requestHead{}, nil // longer than the buffer: net/http's
-		}
+func (c *serverConn) readHead(deadline *time.Time) (messageHead, error) {
+	return peekHead(c.br, func() {
 		if t := c.s.ReadHeaderTimeout; t > 0 {
 			if d := time.Now().Add(t); deadline.IsZero() || d.Before(*deadline) {
 				*deadline = d
 				c.nc.SetReadDeadline(d)
 			}
 		}
-		if _, err := c.br.Peek(len(buf) + 1); err != nil {
-			return requestHead{}, err
+	})
+}
+
+// peekHead peeks at br until its buffer holds a whole head, or what
+// scanHead gives up on, or is full (a zero head: too long to read here).
+// beforeWait, when set, runs before each read that waits for more bytes.
+func peekHead(br *bufio.Reader, beforeWait func()) (messageHead, error) {
+	for {
+		buf, _ := br.Peek(br.Buffered())
+		if h, done := scanHead(buf); done {
+			return h, nil
+		}
+		if len(buf) == br.Size() {
+			return messageHead{}, nil
+		}
+		if beforeWait != nil {
+			beforeWait()
+		}
+		if _, err := br.Peek(len(buf) + 1); err != nil {
+			return messageHead{}, err
 		}
 	}
 }

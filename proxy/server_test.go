@@ -17,34 +17,21 @@ import (
 	"time"
 )
 
-// startServer serves h on a loopback port with this package's Server, or
-// with net/http's when std is set, and returns the address.
+// startServer serves h on a loopback port with this package's Server (as
+// the proxy command configures it, then configure), or with net/http's
+// when std is set, and returns the address.
 func startServer(t testing.TB, h http.Handler, std bool, configure func(*Server)) string {
 	t.Helper()
+	if !std {
+		return strings.TrimPrefix(newTestFront(t, h, configure).URL, "http://")
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if std {
-		srv := &http.Server{Handler: h, ErrorLog: log.New(io.Discard, "", 0)}
-		go srv.Serve(ln)
-		t.Cleanup(func() { srv.Close() })
-		return ln.Addr().String()
-	}
-	srv := &Server{Handler: h, ErrorLog: log.New(io.Discard, "", 0), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
-	if configure != nil {
-		configure(srv)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("Serve returned %v after Shutdown, want ErrServerClosed", err)
-		}
-	})
+	srv := &http.Server{Handler: h, ErrorLog: log.New(io.Discard, "", 0)}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
 }
 

@@ -13,36 +13,37 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// requestHead is a request head found in the connection's buffer: its
-// length, or bad when the bytes are not one this server reads itself.
-type requestHead struct {
+// messageHead is a request or response head found in a connection's
+// buffer: its length, or bad when the bytes are not one this package reads
+// itself.
+type messageHead struct {
 	raw []byte
 	n   int
 	bad bool
 }
 
-// scanHead looks for the end of a request head in buf. It is done when
+// scanHead looks for the end of a head in buf. It is done when
 // the head is whole, or as soon as a line does not end in CRLF or the head
 // starts with an empty line: net/http accepts some of those, and answers
-// the rest, so the connection becomes its.
-func scanHead(buf []byte) (requestHead, bool) {
+// the rest, so the message is its.
+func scanHead(buf []byte) (messageHead, bool) {
 	start := 0
 	for i := 0; i < len(buf); i++ {
 		if buf[i] != '\n' {
 			continue
 		}
 		if i == 0 || buf[i-1] != '\r' {
-			return requestHead{bad: true}, true
+			return messageHead{bad: true}, true
 		}
 		if i == start+1 { // an empty line
 			if start == 0 {
-				return requestHead{bad: true}, true
+				return messageHead{bad: true}, true
 			}
-			return requestHead{raw: buf, n: i + 1}, true
+			return messageHead{raw: buf, n: i + 1}, true
 		}
 		start = i + 1
 	}
-	return requestHead{}, false
+	return messageHead{}, false
 }
 
 // request parses the head into the request net/http's server would make
@@ -50,14 +51,14 @@ func scanHead(buf []byte) (requestHead, bool) {
 // HTTP/1.1, not origin-form, CONNECT, a transfer coding, Expect, an
 // upgrade, a Content-Length other than one run of digits, a missing or
 // repeated Host, obsolete line folding, or any byte net/http would refuse.
-func (h requestHead) request(c *serverConn) *http.Request {
+func (h messageHead) request(c *serverConn) *http.Request {
 	if h.bad || h.n == 0 {
 		return nil
 	}
 	s := string(h.raw[:h.n]) // every string of the request points into this one
 	eol := strings.Index(s, "\r\n")
 	method, rest, ok := strings.Cut(s[:eol], " ")
-	if !ok || !isToken(method) || method == http.MethodConnect {
+	if !ok || !httpguts.ValidHeaderFieldName(method) || method == http.MethodConnect { // a method is a token, as a field name is
 		return nil
 	}
 	target, version, ok := strings.Cut(rest, " ")
@@ -88,17 +89,10 @@ func (h requestHead) request(c *serverConn) *http.Request {
 			return nil
 		}
 	}
-	closing := false
-	for _, v := range header["Connection"] {
-		for tok := range strings.SplitSeq(v, ",") {
-			switch tok = textproto.TrimString(tok); {
-			case strings.EqualFold(tok, "close"):
-				closing = true
-			case strings.EqualFold(tok, "upgrade"):
-				return nil
-			}
-		}
+	if httpguts.HeaderValuesContainsToken(header["Connection"], "upgrade") {
+		return nil
 	}
+	closing := httpguts.HeaderValuesContainsToken(header["Connection"], "close")
 	fixPragma(header)
 	req := new(http.Request)
 	*req = *c.tmpl
@@ -196,19 +190,6 @@ func canonicalName(name string) (string, bool) {
 		return name, true
 	}
 	return textproto.CanonicalMIMEHeaderKey(name), true
-}
-
-// isToken reports whether s is an RFC 9110 token (a method or field name).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !httpguts.IsTokenRune(rune(s[i])) {
-			return false
-		}
-	}
-	return true
 }
 
 // bufferBeforeChunking is how much of a body is held before the head is
@@ -313,7 +294,7 @@ func (w *response) snapshot() {
 		case k == "Date":
 			w.hasDate = true
 		case k == "Connection":
-			w.closeToken = hasToken(vv, "close")
+			w.closeToken = httpguts.HeaderValuesContainsToken(vv, "close")
 		}
 		for _, v := range vv {
 			buf = appendField(buf, k, v)
@@ -524,17 +505,6 @@ const sniffLen = 512
 
 func bodyAllowed(status int) bool {
 	return !(status >= 100 && status <= 199 || status == http.StatusNoContent || status == http.StatusNotModified)
-}
-
-func hasToken(vv []string, token string) bool {
-	for _, v := range vv {
-		for tok := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(textproto.TrimString(tok), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // httpDate is the Date field's value, formatted once a second.

@@ -23,8 +23,13 @@ import (
 // instantiateMemory instantiates bin without running _start and returns its
 // initial linear memory, or the instantiation error.
 func instantiateMemory(t *testing.T, rt wazero.Runtime, bin []byte) ([]byte, error) {
+	return instantiateMemoryWith(context.Background(), t, rt, bin)
+}
+
+// instantiateMemoryWith is instantiateMemory under ctx, which may carry a
+// memory allocator.
+func instantiateMemoryWith(ctx context.Context, t *testing.T, rt wazero.Runtime, bin []byte) ([]byte, error) {
 	t.Helper()
-	ctx := context.Background()
 	cm, err := rt.CompileModule(ctx, bin)
 	if err != nil {
 		return nil, err
@@ -318,12 +323,6 @@ func wazeroModules(tb testing.TB) (root string, paths []string) {
 // image must have been zeroed.
 func imageMemory(t *testing.T, rt wazero.Runtime, bin []byte, img memImage) ([]byte, error) {
 	t.Helper()
-	ctx := context.Background()
-	cm, err := rt.CompileModule(ctx, bin)
-	if err != nil {
-		return nil, err
-	}
-	defer cm.Close(ctx)
 	pool := newMemoryPool(0, nil)
 	defer pool.close()
 	const limit = 64 << 20
@@ -336,13 +335,7 @@ func imageMemory(t *testing.T, rt wazero.Runtime, bin []byte, img memImage) ([]b
 	dirty.release()
 	mem := &linearMemory{pool: pool, limit: limit, image: img}
 	defer mem.release()
-	mod, err := rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, mem), cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
-	if err != nil {
-		return nil, err
-	}
-	defer mod.Close(ctx)
-	m, _ := mod.Memory().Read(0, mod.Memory().Size())
-	return bytes.Clone(m), nil
+	return instantiateMemoryWith(experimental.WithMemoryAllocator(context.Background(), mem), t, rt, bin)
 }
 
 // TestStripDataIsExact is a differential test: a module instantiated by

@@ -206,26 +206,24 @@ func prepareSnapshot(bin []byte) (*preinitModule, error) {
 	}
 
 	p := &preinitModule{data: data}
-	// The export section with one more entry per mutable global.
-	var exports []byte
-	count := uint64(len(exportNames))
-	var old []byte
+	// The export section with one more entry per mutable global: the
+	// module's own entries, then ours, after the new count.
+	var entries []byte
 	if exportIndex >= 0 {
 		body := sections[exportIndex].body
 		_, n := binary.Uvarint(body)
-		old = slices.Clone(body[n:])
+		entries = slices.Clone(body[n:])
 	}
 	for _, idx := range globals {
 		name := snapshotGlobalPrefix + strconv.FormatUint(uint64(idx), 10)
-		old = binary.AppendUvarint(old, uint64(len(name)))
-		old = append(old, name...)
-		old = append(old, 0x03) // global
-		old = binary.AppendUvarint(old, uint64(idx))
+		entries = binary.AppendUvarint(entries, uint64(len(name)))
+		entries = append(entries, name...)
+		entries = append(entries, 0x03) // global
+		entries = binary.AppendUvarint(entries, uint64(idx))
 		p.globals = append(p.globals, name)
-		count++
 	}
-	exports = binary.AppendUvarint(nil, count)
-	exports = append(exports, old...)
+	exports := binary.AppendUvarint(nil, uint64(len(exportNames)+len(globals)))
+	exports = append(exports, entries...)
 
 	out := append([]byte(nil), bin[:8]...)
 	emit := func(id byte, body []byte) {
@@ -398,8 +396,7 @@ func (b *Backend) preinitModuleFor(bin []byte) *preinitModule {
 	if !b.opts.Preinit {
 		return nil
 	}
-	exports := exportedFunctions(bin)
-	if !slices.Contains(exports, ServeExport) || slices.Contains(exports, "_start") {
+	if !exportsServe(exportedFunctions(bin)) {
 		return nil
 	}
 	p, err := prepareSnapshot(bin)

@@ -34,7 +34,13 @@ func IsReusable(path string) (bool, error) {
 	if exports == nil {
 		return false, fmt.Errorf("%s: not a Wasm module with exports", path)
 	}
-	return slices.Contains(exports, ServeExport) && !slices.Contains(exports, "_start"), nil
+	return exportsServe(exports), nil
+}
+
+// exportsServe reports whether a module exporting these functions is a
+// reusable guest: ServeExport, and no _start.
+func exportsServe(exports []string) bool {
+	return slices.Contains(exports, ServeExport) && !slices.Contains(exports, "_start")
 }
 
 // defaultIdleInstances bounds the idle instances of a reusing route whose
