@@ -11,6 +11,7 @@ import (
 
 	"github.com/strangler-fig/migrate/analyze"
 	"github.com/strangler-fig/migrate/shadow"
+	"github.com/strangler-fig/migrate/strangler"
 )
 
 // Build assembles the report from the inventory (nil is allowed) and the
@@ -368,9 +369,9 @@ func checkDetail(c GateCheck, e *EvidenceReport) string {
 			fmtCount(int64(math.Ceil(c.Threshold-c.Actual))))
 	case "match":
 		if c.Passed {
-			return fmt.Sprintf("match %s ≥ %s", fmtPct(c.Actual), fmtPct(c.Threshold))
+			return fmt.Sprintf("match %s ≥ %s", strangler.FormatPercent(c.Actual), strangler.FormatPercent(c.Threshold))
 		}
-		return fmt.Sprintf("match %s < %s, %s pp short", fmtPct(c.Actual), fmtPct(c.Threshold), fmtPts(c.Threshold-c.Actual))
+		return fmt.Sprintf("match %s < %s, %s pp short", strangler.FormatPercent(c.Actual), strangler.FormatPercent(c.Threshold), fmtPts(c.Threshold-c.Actual))
 	case "p99Ratio":
 		abs := ""
 		if e != nil && e.Candidate.P99Ms != nil && e.Legacy.P99Ms != nil {
@@ -382,9 +383,9 @@ func checkDetail(c GateCheck, e *EvidenceReport) string {
 		return fmt.Sprintf("p99 ratio %s× > %s×, %s× over%s", fmtRatio(c.Actual), fmtRatio(c.Threshold), fmtRatio(c.Actual-c.Threshold), abs)
 	case "errorRate":
 		if c.Passed {
-			return fmt.Sprintf("errors %s ≤ %s", fmtPct(c.Actual), fmtPct(c.Threshold))
+			return fmt.Sprintf("errors %s ≤ %s", strangler.FormatPercent(c.Actual), strangler.FormatPercent(c.Threshold))
 		}
-		return fmt.Sprintf("errors %s > %s, %s pp over", fmtPct(c.Actual), fmtPct(c.Threshold), fmtPts(c.Actual-c.Threshold))
+		return fmt.Sprintf("errors %s > %s, %s pp over", strangler.FormatPercent(c.Actual), strangler.FormatPercent(c.Threshold), fmtPts(c.Actual-c.Threshold))
 	}
 	return fmt.Sprintf("%s %g (threshold %g)", c.Name, c.Actual, c.Threshold)
 }
@@ -673,7 +674,7 @@ func stepFor(rr RouteReport, c GateCheck) (Step, bool) {
 			}
 			st.Action = "collect-samples"
 			st.Text = fmt.Sprintf("Collect more samples on %s: its match ratio is not yet confidently above or below %s (%s).",
-				rr.Route, fmtPct(c.Threshold), c.Detail)
+				rr.Route, strangler.FormatPercent(c.Threshold), c.Detail)
 			return st, true
 		}
 		st.Action = "fix-differences"

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/strangler-fig/migrate/analyze"
+	"github.com/strangler-fig/migrate/strangler"
 )
 
 // gib is the "GB" of the memory coefficient: Kubernetes quantities and
@@ -157,7 +158,7 @@ func footprintHeadline(fp Footprint) []string {
 	out = append(out, perProcessHeadline(fp)...)
 	if t := fp.Totals; t.Compared > 0 && t.LegacySCI > 0 {
 		out = append(out, fmt.Sprintf("Carbon (estimate): %s/h legacy against %s/h Wasm for the %d compared %s, %s lower.",
-			fmtGrams(t.LegacySCI), fmtGrams(t.WasmSCI), t.Compared, plural(t.Compared, "service", "services"), fmtPct(1-t.WasmSCI/t.LegacySCI)))
+			fmtGrams(t.LegacySCI), fmtGrams(t.WasmSCI), t.Compared, plural(t.Compared, "service", "services"), strangler.FormatPercent(1-t.WasmSCI/t.LegacySCI)))
 	}
 	return out
 }

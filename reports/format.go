@@ -30,28 +30,6 @@ func fmtCount(n int64) string {
 	return b.String()
 }
 
-// fmtPct writes a ratio as a percentage to 0.1 pp: a value with at most
-// two decimals (a threshold as configured, 99.95%) exactly, a measured one
-// rounded, but never to 100% or 0% when it is not.
-func fmtPct(r float64) string {
-	p := r * 100
-	if math.Abs(p*100-math.Round(p*100)) < 1e-6 {
-		p = math.Round(p*100) / 100
-		if p == math.Round(p*10)/10 {
-			return strconv.FormatFloat(p, 'f', 1, 64) + "%"
-		}
-		return strconv.FormatFloat(p, 'f', -1, 64) + "%"
-	}
-	v := math.Round(p*10) / 10
-	switch {
-	case v >= 100 && r < 1:
-		v = 99.9
-	case v <= 0 && r > 0:
-		v = 0.1
-	}
-	return strconv.FormatFloat(v, 'f', 1, 64) + "%"
-}
-
 // fmtPts writes a difference of ratios in percentage points, to 0.1.
 func fmtPts(d float64) string {
 	p := math.Round(math.Abs(d*100)*10) / 10

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/strangler-fig/migrate/shadow"
+	"github.com/strangler-fig/migrate/strangler"
 )
 
 //go:embed templates/report.html.tmpl
@@ -114,7 +115,7 @@ func fmtPctPtr(v *float64) string {
 	if v == nil {
 		return "unknown"
 	}
-	return fmtPct(*v)
+	return strangler.FormatPercent(*v)
 }
 
 func fmtVCPU(v *float64) string {
@@ -250,7 +251,7 @@ func checkNumber(name string, v float64) string {
 	case "samples":
 		return fmtCount(int64(v))
 	case "match", "errorRate":
-		return fmtPct(v)
+		return strangler.FormatPercent(v)
 	case "p99Ratio":
 		return fmtRatio(v) + "×"
 	}
@@ -263,13 +264,13 @@ func gateText(g Gate) string {
 		parts = append(parts, "at least "+fmtCount(g.MinSamples)+" samples")
 	}
 	if g.MinMatch > 0 {
-		parts = append(parts, "match ≥ "+fmtPct(g.MinMatch))
+		parts = append(parts, "match ≥ "+strangler.FormatPercent(g.MinMatch))
 	}
 	if g.MaxP99Ratio > 0 {
 		parts = append(parts, "Wasm p99 ≤ "+fmtRatio(g.MaxP99Ratio)+"× legacy")
 	}
 	if g.MaxErrorRate > 0 {
-		parts = append(parts, "candidate errors ≤ "+fmtPct(g.MaxErrorRate))
+		parts = append(parts, "candidate errors ≤ "+strangler.FormatPercent(g.MaxErrorRate))
 	}
 	if len(parts) == 0 {
 		return "no criteria"

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/strangler-fig/migrate/strangler"
 )
 
 // The charts are inline SVG built as text: a report holds hundreds of them,
@@ -224,7 +226,7 @@ func matchChart(e *EvidenceReport, gate float64) template.HTML {
 	step := pw / float64(len(pts))
 	var b svgBuf
 	b.chartOpen("Match ratio over time")
-	b.yAxis(l, l+pw, []float64{y(lo), y((lo + 1) / 2), y(1)}, []string{fmtPct(lo), fmtPct((lo + 1) / 2), fmtPct(1)})
+	b.yAxis(l, l+pw, []float64{y(lo), y((lo + 1) / 2), y(1)}, []string{strangler.FormatPercent(lo), strangler.FormatPercent((lo + 1) / 2), strangler.FormatPercent(1)})
 	if maxS > 0 {
 		// Sample volume as a faint step area: one vertical move only where the volume changes.
 		base := int(math.Round(t + ph))
@@ -247,7 +249,7 @@ func matchChart(e *EvidenceReport, gate float64) template.HTML {
 	}
 	if gate > 0 && gate < 1 {
 		b.line(l, y(gate), l+pw, y(gate), "c-g")
-		b.text(l+pw-2, y(gate)-4, "ax c-gt", "end", "gate "+fmtPct(gate))
+		b.text(l+pw-2, y(gate)-4, "ax c-gt", "end", "gate "+strangler.FormatPercent(gate))
 	}
 	var line strings.Builder
 	n := 0

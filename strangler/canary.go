@@ -794,12 +794,12 @@ func (c *Controller) analyseStep(w *CanaryWalk) CanaryStepResult {
 	// when the walk began; they say nothing about the step.)
 	if g != nil && g.MinMatch != nil && c.walkReverseShadow(w) {
 		minMatch := float64(*g.MinMatch)
-		want = fmt.Sprintf("≥ %s over ≥ %d compared", fmtPercent(minMatch), minReq)
+		want = fmt.Sprintf("≥ %s over ≥ %d compared", FormatPercent(minMatch), minReq)
 		if compared == 0 {
 			res.Criteria = append(res.Criteria, miss("match ratio", want, "nothing compared this step", signed(-minReq), true))
 		} else {
 			ratio := float64(matched) / float64(compared)
-			got = fmt.Sprintf("%s (%d of %d compared this step)", fmtPercent(ratio), matched, compared)
+			got = fmt.Sprintf("%s (%d of %d compared this step)", FormatPercent(ratio), matched, compared)
 			switch {
 			case int64(compared) < minReq:
 				res.Criteria = append(res.Criteria, miss("match ratio", want, got, signed(int64(compared)-minReq), true))

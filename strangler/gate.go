@@ -198,7 +198,7 @@ func cutoverCriteria(g *GateConfig, f GateFacts, sum *shadow.Summary) []Criterio
 		}
 	}
 	if g.MinMatch != nil {
-		want := "≥ " + fmtPercent(float64(*g.MinMatch))
+		want := "≥ " + FormatPercent(float64(*g.MinMatch))
 		switch {
 		case sum == nil || sum.Matches+sum.Mismatches == 0:
 			out = append(out, miss("match ratio", want, "no compared answers", "", true))
@@ -211,8 +211,8 @@ func cutoverCriteria(g *GateConfig, f GateFacts, sum *shadow.Summary) []Criterio
 			answered, matched := sum.Matches+sum.Mismatches, sum.Matches+sum.Explained
 			lo, hi := wilson(matched, answered)
 			min := float64(*g.MinMatch)
-			got := fmt.Sprintf("%s (%d of %d after noise; %s–%s at %s confidence)", fmtPercent(sum.MatchRatio),
-				matched, answered, fmtPercent(lo), fmtPercent(hi), confidenceText)
+			got := fmt.Sprintf("%s (%d of %d after noise; %s–%s at %s confidence)", FormatPercent(sum.MatchRatio),
+				matched, answered, FormatPercent(lo), FormatPercent(hi), confidenceText)
 			switch {
 			case lo >= min:
 				out = append(out, pass("match ratio", want, got))
@@ -241,11 +241,11 @@ func cutoverCriteria(g *GateConfig, f GateFacts, sum *shadow.Summary) []Criterio
 		}
 	}
 	if g.MaxErrorRate != nil {
-		want := "≤ " + fmtPercent(float64(*g.MaxErrorRate))
+		want := "≤ " + FormatPercent(float64(*g.MaxErrorRate))
 		if sum == nil || sum.Samples == 0 {
 			out = append(out, miss("candidate errors", want, "no compared samples", "", true))
 		} else {
-			got := fmt.Sprintf("%s (%d of %d)", fmtPercent(sum.ErrorRate), sum.CandidateErrors, sum.Samples)
+			got := fmt.Sprintf("%s (%d of %d)", FormatPercent(sum.ErrorRate), sum.CandidateErrors, sum.Samples)
 			if sum.ErrorRate <= float64(*g.MaxErrorRate) {
 				out = append(out, pass("candidate errors", want, got))
 			} else {
@@ -356,7 +356,7 @@ func retireCriteria(g *GateConfig, f GateFacts) []Criterion {
 	}
 	ceiling := g.canaryMaxErrorRate()
 	minReq := g.canaryMinRequests()
-	want = fmt.Sprintf("≥ %d candidate requests since cutover, ≤ %s of them errors", minReq, fmtPercent(ceiling))
+	want = fmt.Sprintf("≥ %d candidate requests since cutover, ≤ %s of them errors", minReq, FormatPercent(ceiling))
 	req, errs := f.Candidate.Requests, f.Candidate.Errors
 	if at := f.CandidateAtCutover; at != nil && at.Requests <= req && at.Errors <= errs {
 		req, errs = req-at.Requests, errs-at.Errors
@@ -369,7 +369,7 @@ func retireCriteria(g *GateConfig, f GateFacts) []Criterion {
 		return out
 	}
 	rate := float64(errs) / float64(req)
-	got := fmt.Sprintf("%s (%d of %d)", fmtPercent(rate), errs, req)
+	got := fmt.Sprintf("%s (%d of %d)", FormatPercent(rate), errs, req)
 	if rate <= ceiling {
 		out = append(out, pass("record since cutover", want, got))
 	} else {
@@ -455,11 +455,11 @@ func isWriteRoute(route string) bool {
 	return true
 }
 
-// fmtPercent shows a fraction as a percentage people can read: a value
+// FormatPercent shows a fraction as a percentage people can read: a value
 // with at most two decimals as a percentage (thresholds as configured,
 // 99.95%), a measured one to 0.1 pp, never rounded to 100% or 0% when it
 // is not.
-func fmtPercent(f float64) string {
+func FormatPercent(f float64) string {
 	v := f * 100
 	if math.Abs(v*100-math.Round(v*100)) < 1e-6 {
 		return strconv.FormatFloat(math.Round(v*100)/100, 'f', -1, 64) + "%"

@@ -108,10 +108,10 @@ func (g *GateConfig) check(routes []string, top bool) error {
 			return nil
 		}
 		if *p < 0 {
-			return fmt.Errorf("%s: %s is negative; use 0%% to 100%%", name, fmtPercent(float64(*p)))
+			return fmt.Errorf("%s: %s is negative; use 0%% to 100%%", name, FormatPercent(float64(*p)))
 		}
 		if *p > 1 {
-			return fmt.Errorf("%s: %s is more than 100%%; no route can do better than all of its samples", name, fmtPercent(float64(*p)))
+			return fmt.Errorf("%s: %s is more than 100%%; no route can do better than all of its samples", name, FormatPercent(float64(*p)))
 		}
 		return nil
 	}

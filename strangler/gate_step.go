@@ -95,15 +95,15 @@ func legacyReference(step, all SideSnapshot, minReq int64) (SideSnapshot, string
 func errorCriterion(name string, cand, legRef SideSnapshot, legWhat string, ceiling float64, minReq int64) Criterion {
 	legRate := legRef.ErrorRate()
 	allowed := ceiling + legRate
-	want := "≤ " + fmtPercent(ceiling)
+	want := "≤ " + FormatPercent(ceiling)
 	if legRate > 0 {
-		want = fmt.Sprintf("≤ %s (%s over %s %s)", fmtPercent(allowed), fmtPercent(ceiling), legWhat, fmtPercent(legRate))
+		want = fmt.Sprintf("≤ %s (%s over %s %s)", FormatPercent(allowed), FormatPercent(ceiling), legWhat, FormatPercent(legRate))
 	}
 	if cand.Requests == 0 {
 		return miss(name, want, "no candidate requests", "", true)
 	}
 	rate := cand.ErrorRate()
-	got := fmt.Sprintf("%s (%d of %d)", fmtPercent(rate), cand.Errors, cand.Requests)
+	got := fmt.Sprintf("%s (%d of %d)", FormatPercent(rate), cand.Errors, cand.Requests)
 	if rate <= allowed {
 		return pass(name, want, got)
 	}

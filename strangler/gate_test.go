@@ -714,8 +714,8 @@ func TestPercentagesToATenthOfAPoint(t *testing.T) {
 		0.841014: "84.1%", 0.999: "99.9%", 0.9995: "99.95%", 0.99996: "99.9%", 0.00004: "0.1%",
 		1: "100%", 0: "0%", 0.0025: "0.25%", 365.0 / 434: "84.1%",
 	} {
-		if got := fmtPercent(f); got != want {
-			t.Errorf("fmtPercent(%v) = %q, want %q", f, got, want)
+		if got := FormatPercent(f); got != want {
+			t.Errorf("FormatPercent(%v) = %q, want %q", f, got, want)
 		}
 	}
 	for d, want := range map[float64]string{-0.157986: "−15.8 pp", 0.04: "+4 pp", -0.0001: "−<0.1 pp", 0: "+0 pp"} {
