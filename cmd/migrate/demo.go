@@ -149,11 +149,7 @@ func runDemo(ctx context.Context, o *demoOptions, g *globalOptions, s *streams) 
 	// 3..7: plan, shadow with traffic, findings, gated cutover, report. The
 	// config names the addresses the proxy will serve on, so that `migrate
 	// status --config` and friends reach it while --keep holds it up.
-	listenAddr, err := freeLoopbackAddr()
-	if err != nil {
-		return err
-	}
-	adminAddr, err := freeLoopbackAddr()
+	listenAddr, adminAddr, err := proxyAddrs()
 	if err != nil {
 		return err
 	}
@@ -322,14 +318,20 @@ func demoJourneyFrom(ctx context.Context, o *demoOptions, s *streams, start time
 	return nil
 }
 
-// freeLoopbackAddr finds a loopback port nothing listens on.
-func freeLoopbackAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free loopback port: %w", err)
+// proxyAddrs finds two loopback ports nothing listens on, for the demo
+// proxy's listener and its admin API; both are held until both are found,
+// so they differ.
+func proxyAddrs() (listen, admin string, err error) {
+	var addrs [2]string
+	for i := range addrs {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", "", fmt.Errorf("find a free loopback port: %w", err)
+		}
+		defer ln.Close()
+		addrs[i] = ln.Addr().String()
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return addrs[0], addrs[1], nil
 }
 
 // demoFlush is how often the demo's proxy writes counters and evidence.

@@ -59,11 +59,7 @@ func runSpringDemo(ctx context.Context, o *demoOptions, s *streams) error {
 	// The proxy's addresses are settled now: order-service's inventory
 	// client points at the proxy (its egress), so its own calls to
 	// inventory-service are recorded beside the Wasm port's.
-	listenAddr, err := freeLoopbackAddr()
-	if err != nil {
-		return err
-	}
-	adminAddr, err := freeLoopbackAddr()
+	listenAddr, adminAddr, err := proxyAddrs()
 	if err != nil {
 		return err
 	}
