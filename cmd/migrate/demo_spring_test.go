@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -179,6 +180,33 @@ func springService(t *testing.T, out, name string) (string, int) {
 	return m[1], pid
 }
 
+// processState is the state letter of /proc/PID/stat ('T': stopped), or 0.
+func processState(pid int) byte {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// pid (comm) STATE ...: comm may hold spaces, so look past its ')'.
+	if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
+		return b[i+2]
+	}
+	return 0
+}
+
+// jvmLogTail is the last n bytes of what a fleet JVM wrote to its log (its
+// stdout, so the file is found through /proc), or why it cannot be read.
+func jvmLogTail(pid, n int) string {
+	path, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/1", pid))
+	if err != nil {
+		return err.Error()
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b[max(0, len(b)-n):])
+}
+
 // springLegacyCallsRecorded: the order JVM's own call to inventory passed
 // the proxy with the order's X-Request-Id, so the samples hold legacy's
 // call next to the port's (the read legacy made, the reserve the port
@@ -216,7 +244,7 @@ func springLegacyCallsRecorded(ctx context.Context, t *testing.T, out string) {
 // opens and it answers with its fallback; once inventory answers again the
 // breaker closes and orders are placed.
 func springOrderBreakerThroughProxy(ctx context.Context, t *testing.T, out string) {
-	order, _ := springService(t, out, "order-service")
+	order, orderPID := springService(t, out, "order-service")
 	_, inventoryPID := springService(t, out, "inventory-service")
 	client := &http.Client{Timeout: 20 * time.Second}
 	place := func() string {
@@ -256,6 +284,14 @@ func springOrderBreakerThroughProxy(ctx context.Context, t *testing.T, out strin
 		t.Fatal(err)
 	}
 	defer syscall.Kill(inventoryPID, syscall.SIGCONT)
+	// kill returns before the signal has stopped every thread: an order
+	// sent at once could still be answered, or answered halfway.
+	for stopped := time.Now().Add(5 * time.Second); processState(inventoryPID) != 'T'; {
+		if time.Now().After(stopped) {
+			t.Fatalf("inventory-service (pid %d) is not stopped 5 s after SIGSTOP", inventoryPID)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	// Five failed calls open the breaker (minimumNumberOfCalls=5, 3 s read
 	// timeout each); sent at once they fail together.
 	answers := make(chan string, 6)
@@ -264,7 +300,7 @@ func springOrderBreakerThroughProxy(ctx context.Context, t *testing.T, out strin
 	}
 	for range 6 {
 		if got := <-answers; !strings.Contains(got, "Oops! Something went wrong") {
-			t.Errorf("an order while inventory is frozen: %q, want the breaker's fallback", got)
+			t.Errorf("an order while inventory is frozen: %q, want the breaker's fallback; order-service's log ends:\n%s", got, jvmLogTail(orderPID, 6000))
 		}
 	}
 	if st := breaker(); st != "OPEN" {
