@@ -31,7 +31,20 @@ func (u *upstream) forward(w http.ResponseWriter, req *http.Request) bool {
 			return false
 		}
 	}
-	outreq := req.Clone(ctx)
+	outreq := u.outRequest(req)
+	res, err := u.rt.RoundTrip(outreq)
+	if err != nil {
+		u.rp.ErrorHandler(w, outreq, err)
+		return true
+	}
+	u.answer(w, outreq, res)
+	return true
+}
+
+// outRequest is the request forward sends upstream for req, which has no
+// body: req rewritten as ReverseProxy rewrites it.
+func (u *upstream) outRequest(req *http.Request) *http.Request {
+	outreq := req.Clone(req.Context())
 	outreq.Body = nil // no body: ContentLength is 0
 	if outreq.Header == nil {
 		outreq.Header = make(http.Header)
@@ -53,17 +66,18 @@ func (u *upstream) forward(w http.ResponseWriter, req *http.Request) bool {
 	if _, ok := outreq.Header["User-Agent"]; !ok {
 		outreq.Header["User-Agent"] = []string{""} // no Go default
 	}
+	return outreq
+}
 
-	res, err := u.rt.RoundTrip(outreq)
-	if err != nil {
-		u.rp.ErrorHandler(w, outreq, err)
-		return true
-	}
+// answer writes res, the upstream's answer to outreq, to w as ReverseProxy
+// would.
+func (u *upstream) answer(w http.ResponseWriter, outreq *http.Request, res *http.Response) {
+	ctx := outreq.Context()
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		// Nothing asked to switch: ReverseProxy refuses it the same way.
 		res.Body.Close()
 		u.rp.ErrorHandler(w, outreq, fmt.Errorf("backend tried to switch protocol %q when %q was requested", upgradeType(res.Header), ""))
-		return true
+		return
 	}
 	removeHopByHop(res.Header)
 	dst := w.Header()
@@ -96,7 +110,7 @@ func (u *upstream) forward(w http.ResponseWriter, req *http.Request) bool {
 	// The pool under ReverseProxy's, taken directly: its BufferPool
 	// interface deals in slices, so Put allocates a pointer every time.
 	bp := bufferPool.pool.Get().(*[]byte)
-	err = copyBody(w, res.Body, *bp, flush, rc)
+	err := copyBody(w, res.Body, *bp, flush, rc)
 	bufferPool.pool.Put(bp)
 	if err != nil {
 		defer res.Body.Close()
@@ -105,7 +119,7 @@ func (u *upstream) forward(w http.ResponseWriter, req *http.Request) bool {
 		if ctx.Value(http.ServerContextKey) != nil {
 			panic(http.ErrAbortHandler)
 		}
-		return true
+		return
 	}
 	res.Body.Close() // now, to read the trailers
 	if len(res.Trailer) > 0 {
@@ -115,7 +129,7 @@ func (u *upstream) forward(w http.ResponseWriter, req *http.Request) bool {
 		for k, vv := range res.Trailer {
 			dst[k] = append(dst[k], vv...)
 		}
-		return true
+		return
 	}
 	for k, vv := range res.Trailer {
 		k = http.TrailerPrefix + k
@@ -123,7 +137,6 @@ func (u *upstream) forward(w http.ResponseWriter, req *http.Request) bool {
 			dst.Add(k, v)
 		}
 	}
-	return true
 }
 
 // copyBody is ReverseProxy's copyBuffer, flushing after each write when

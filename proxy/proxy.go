@@ -387,12 +387,27 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, t *table, e *entry
 		up.rp.ServeHTTP(rec, r)
 	}
 	d = time.Since(start)
-	status, teeOver = rec.statusCode(), rec.over
+	teeOver = rec.over
+	status = p.served(r, t, e, up, rec, d)
+	return status, d, teeOver
+}
+
+// served counts and logs an answer written through rec, which it puts
+// back, and returns its status.
+func (p *Proxy) served(r *http.Request, t *table, e *entry, up *upstream, rec *recorder, d time.Duration) int {
+	status := rec.statusCode()
 	upErr, errID := rec.upstreamErr, rec.errorID
 	putRecorder(rec)
 	if errID != "" {
 		p.logUpstreamError(r, e, up, status, errID, upErr)
 	}
+	p.account(t, e, up, r.Method, r.URL.Path, r.RemoteAddr, status, d, upErr)
+	return status
+}
+
+// account feeds an answer to its route's live counters and, for the
+// sampled share, to the access log; upErr is why the upstream gave none.
+func (p *Proxy) account(t *table, e *entry, up *upstream, method, path, remote string, status int, d time.Duration, upErr error) {
 	if e != nil && status != statusClientClosed {
 		e.live.Observe(up.side, d, status >= 500)
 		if up.side == strangler.SideCandidate && status >= 500 {
@@ -404,10 +419,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, t *table, e *entry
 		if e != nil {
 			route = e.live.Name
 		}
-		p.logger.Info("access", "method", r.Method, "path", r.URL.Path, "route", route,
-			"side", up.side, "status", status, "duration", d, "remote", r.RemoteAddr)
+		p.logger.Info("access", "method", method, "path", path, "route", route,
+			"side", up.side, "status", status, "duration", d, "remote", remote)
 	}
-	return status, d, teeOver
 }
 
 // compareMode says which side answers the client when a copy is compared.

@@ -178,6 +178,11 @@ type serverConn struct {
 	// and one without a Content-Type gets one sniffed from its first bytes.
 	pending []byte
 	fields  []byte // a response head's fields, reused
+
+	// relay is the handler's, when it serves some requests from their
+	// head; the rest is what it keeps per connection (relay.go).
+	relay                                      headRelay
+	relayIP, relayNode, relayHost, relayQuoted string
 }
 
 // readBufferSize bounds a request head this server reads itself; a longer
@@ -197,7 +202,9 @@ func newServerConn(s *Server, nc net.Conn) *serverConn {
 	ctx := context.WithValue(context.Background(), http.ServerContextKey, s.fallback)
 	ctx = context.WithValue(ctx, http.LocalAddrContextKey, nc.LocalAddr())
 	tmpl := (&http.Request{RemoteAddr: nc.RemoteAddr().String()}).WithContext(ctx)
-	return &serverConn{s: s, nc: nc, br: br, bw: bw, tmpl: tmpl, pending: make([]byte, 0, bufferBeforeChunking)}
+	c := &serverConn{s: s, nc: nc, br: br, bw: bw, tmpl: tmpl, pending: make([]byte, 0, bufferBeforeChunking)}
+	c.relay, _ = s.Handler.(headRelay)
+	return c
 }
 
 func (c *serverConn) serve() {
@@ -237,7 +244,27 @@ func (c *serverConn) serve() {
 		if err != nil {
 			return
 		}
+		var tail http.HandlerFunc
+		if c.relay != nil {
+			var outcome relayOutcome
+			switch outcome, tail = c.relay.relay(c, head); outcome {
+			case relayKeep:
+				c.br.Discard(head.n)
+				if c.s.closing.Load() || !c.state.CompareAndSwap(connActive, connIdle) {
+					return
+				}
+				continue
+			case relayClose:
+				return
+			}
+		}
 		req := head.request(c)
+		if req == nil && tail != nil {
+			// The relay covers less than request does (FuzzRelayRequest):
+			// a request it sent is one this server reads.
+			c.s.logf("proxy: the relay sent a request the server does not read itself")
+			return
+		}
 		if req == nil {
 			// Not a request this server reads itself: net/http serves the
 			// connection from this request on, with the bytes read so far.
@@ -253,7 +280,7 @@ func (c *serverConn) serve() {
 			idleUntil = time.Time{}
 		}
 		c.br.Discard(head.n)
-		if !c.serveRequest(req) {
+		if !c.serveRequest(req, tail) {
 			return
 		}
 		if c.s.closing.Load() || !c.state.CompareAndSwap(connActive, connIdle) {
@@ -300,7 +327,7 @@ func peekHead(br *bufio.Reader, beforeWait func()) (messageHead, error) {
 
 // serveRequest runs the handler for req and finishes its answer. It
 // reports whether the connection can carry another request.
-func (c *serverConn) serveRequest(req *http.Request) (keep bool) {
+func (c *serverConn) serveRequest(req *http.Request, tail http.HandlerFunc) (keep bool) {
 	w := &response{c: c, req: req, header: make(http.Header, 8), contentLength: -1,
 		closeAfter: req.Close, pending: c.pending[:0]}
 	body, _ := req.Body.(*bodyReader)
@@ -314,7 +341,11 @@ func (c *serverConn) serveRequest(req *http.Request) (keep bool) {
 			}
 		}
 	}()
-	c.s.Handler.ServeHTTP(w, req)
+	if tail != nil {
+		tail(w, req) // the answer to a request the relay sent
+	} else {
+		c.s.Handler.ServeHTTP(w, req)
+	}
 	if err := w.finish(); err != nil {
 		return false
 	}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"fmt"
 	"net/http"
 	"net/textproto"
@@ -235,7 +236,7 @@ func (w *response) WriteHeader(code int) {
 	if code < 200 && code != http.StatusSwitchingProtocols {
 		// An interim answer (103 Early Hints): written at once, with the
 		// header as it stands, as net/http does.
-		w.writeStatusLine(code)
+		writeStatusLine(w.c.bw, code)
 		for k, vv := range w.header {
 			if k != "Content-Length" && k != "Transfer-Encoding" && httpguts.ValidHeaderFieldName(k) {
 				for _, v := range vv {
@@ -379,7 +380,7 @@ func (w *response) commit(done bool, next []byte) {
 	head := w.req.Method == http.MethodHead
 	allowed := bodyAllowed(w.status)
 	bw := w.c.bw
-	w.writeStatusLine(w.status)
+	writeStatusLine(bw, w.status)
 	bw.Write(w.fields)
 
 	if w.contentLength == -1 && done && !w.trailers && !w.hasTE && allowed && (!head || len(w.pending) > 0) {
@@ -430,8 +431,8 @@ func (w *response) commit(done bool, next []byte) {
 	}
 }
 
-func (w *response) writeStatusLine(code int) {
-	bw := w.c.bw
+// writeStatusLine writes the status line net/http's server writes for code.
+func writeStatusLine(bw *bufio.Writer, code int) {
 	if text := http.StatusText(code); text != "" {
 		bw.WriteString("HTTP/1.1 ")
 		bw.Write(strconv.AppendInt(bw.AvailableBuffer(), int64(code), 10))

@@ -198,6 +198,12 @@ func (t *keepAliveTransport) exchange(ctx context.Context, kc *keepAliveConn, r 
 			kc.conn.SetReadDeadline(time.Now().Add(t.headerTimeout))
 		}
 	}
+	return t.answer(kc, r, beside, stop)
+}
+
+// answer reads the response to r on kc, once r is sent or (beside) being
+// sent; stop undoes the cancellation watch on kc.
+func (t *keepAliveTransport) answer(kc *keepAliveConn, r *http.Request, beside *bodyWriter, stop func() bool) (*http.Response, error) {
 	var resp *http.Response
 	for {
 		var err error
@@ -209,7 +215,9 @@ func (t *keepAliveTransport) exchange(ctx context.Context, kc *keepAliveConn, r 
 			if beside != nil {
 				err = beside.failed(err)
 			}
-			return fail(err)
+			stop()
+			kc.conn.Close()
+			return nil, err
 		}
 		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
 			break

@@ -40,6 +40,10 @@ type upstream struct {
 	rt      Backend
 	rp      *httputil.ReverseProxy
 	close   func(context.Context) error // nil for HTTP upstreams
+	// relayHost is the Host an http:// upstream is sent, when the relay
+	// can send it requests (the target has no path, query or user); "" when
+	// it cannot.
+	relayHost string
 }
 
 // wasmTarget is the URL in-process modules see: they only read the path
@@ -85,6 +89,10 @@ func newHTTPTransport(target *url.URL, maxIdlePerHost int, headerTimeout time.Du
 // newUpstream wires a ReverseProxy to target through rt.
 func newUpstream(service string, side strangler.Side, target *url.URL, rt Backend, logger *slog.Logger) *upstream {
 	u := &upstream{service: service, side: side, target: target, rt: rt}
+	if _, ok := rt.(*keepAliveTransport); ok && (target.Path == "" || target.Path == "/") &&
+		target.RawPath == "" && target.RawQuery == "" && target.User == nil && plainHost(target.Host) {
+		u.relayHost = target.Host
+	}
 	u.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)

@@ -1,0 +1,380 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// rawBackend answers each request with the bytes its path names, as an
+// upstream may really send them (a Tomcat's reason-less status line, its
+// Keep-Alive field, a 103 before the answer, a body cut off), and reports
+// what it received.
+type rawBackend struct {
+	ln      net.Listener
+	answers map[string]string
+	got     chan exchangeSeen
+	wg      sync.WaitGroup
+}
+
+func newRawBackend(t *testing.T, answers map[string]string) *rawBackend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &rawBackend{ln: ln, answers: answers, got: make(chan exchangeSeen, 16)}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b.wg.Add(1)
+			go func() {
+				defer b.wg.Done()
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					r, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					b.got <- exchangeSeen{method: r.Method, uri: r.RequestURI, host: r.Host, header: r.Header}
+					answer, ok := b.answers[r.URL.Path]
+					if !ok {
+						answer = b.answers["/plain"]
+					}
+					if r.URL.Path == "/slow" {
+						time.Sleep(time.Second)
+					}
+					io.WriteString(c, answer)
+					if strings.Contains(answer, "Connection: close") || r.URL.Path == "/cut" || r.URL.Path == "/okclose" {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); b.wg.Wait() })
+	return b
+}
+
+// rawExchange sends head on a new connection to front and reads the answer
+// as a client would (to a HEAD when head is one); body is what could be
+// read of it, and err why the rest could not (with resp nil, why no
+// answer could be read).
+func rawExchange(t *testing.T, front, head string) (resp *http.Response, body string, err error) {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(front, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, head); err != nil {
+		t.Fatal(err)
+	}
+	method := head[:strings.IndexByte(head, ' ')]
+	resp, err = http.ReadResponse(bufio.NewReader(c), &http.Request{Method: method})
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := io.ReadAll(resp.Body)
+	return resp, string(b), err
+}
+
+const plainJSON = "Content-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"
+
+// TestRelayMatchesForward sends the same raw requests to the proxy behind
+// its own server, which relays what it can, and to the same proxy behind a
+// handler the server cannot see through, which forwards everything, and
+// wants the upstream and the client to see the same from both. The cases
+// cover what the relay copies and what it leaves to forward, on either
+// side: the relay's own checks are asserted case by case.
+func TestRelayMatchesForward(t *testing.T) {
+	date := "Date: Mon, 07 Dec 2026 05:00:00 GMT\r\n"
+	answers := map[string]string{
+		"/plain":   "HTTP/1.1 200 OK\r\n" + date + "Vary: Accept\r\nVary: Origin\r\n" + plainJSON,
+		"/tomcat":  "HTTP/1.1 200 \r\nConnection: keep-alive\r\nKeep-Alive: timeout=60\r\n" + date + plainJSON,
+		"/nodate":  "HTTP/1.1 201 Created\r\n" + plainJSON,
+		"/close":   "HTTP/1.1 200 OK\r\nConnection: close\r\n" + date + plainJSON,
+		"/odd":     "HTTP/1.1 599 Custom\r\n" + date + plainJSON,
+		"/empty":   "HTTP/1.1 200 OK\r\n" + date + "Content-Length: 0\r\n\r\n",
+		"/big":     "HTTP/1.1 200 OK\r\n" + date + "Content-Type: text/plain\r\nContent-Length: 200000\r\n\r\n" + strings.Repeat("0123456789", 20000),
+		"/chunked": "HTTP/1.1 200 OK\r\n" + date + "Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+		"/sniff":   "HTTP/1.1 200 OK\r\n" + date + "Content-Length: 13\r\n\r\n<html></html>",
+		"/nobody":  "HTTP/1.1 204 No Content\r\n" + date + "\r\n",
+		"/interim": "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\n" + date + plainJSON,
+		"/lower":   "HTTP/1.1 200 OK\r\n" + date + "content-type: text/plain\r\nContent-Length: 2\r\n\r\nok",
+		"/hop":     "HTTP/1.1 200 OK\r\n" + date + "Connection: X-Hop\r\nX-Hop: a\r\n" + plainJSON,
+		"/pragma":  "HTTP/1.1 200 OK\r\n" + date + "Pragma: no-cache\r\n" + plainJSON,
+		"/untyped": "HTTP/1.1 200 OK\r\n" + date + "Content-Length: 0\r\n\r\n",
+		"/slow":    "HTTP/1.1 200 OK\r\n" + date + plainJSON,
+	}
+	legacy := newRawBackend(t, answers)
+	// Most paths are routes; the rest (and HEAD) go to the default upstream.
+	h := newHarness(t, `
+default: {{legacy}}
+services:
+  orders:
+    legacy: {{legacy}}
+    timeout: 300ms
+    routes: ["GET /plain", "GET /tomcat", "GET /big", "GET /chunked", "GET /interim", "GET /slow"]
+`, map[string]string{"legacy": "http://" + legacy.ln.Addr().String()}, nil)
+	viaForward := newTestFront(t, http.HandlerFunc(h.px.ServeHTTP), nil)
+
+	req := func(method, target string, fields ...string) string {
+		return method + " " + target + " HTTP/1.1\r\n" + strings.Join(fields, "\r\n") + "\r\n\r\n"
+	}
+	host := "Host: shop.example:8080"
+	cases := []struct {
+		head                 string
+		relayed, answerTaken bool
+	}{
+		{req("GET", "/plain", host, "Accept: a", "Accept: b", "User-Agent: client/1"), true, true},
+		{req("HEAD", "/plain", "Accept: */*", host), true, true},
+		{req("GET", "/plain?x=1&y=%20&z", host), true, true},
+		{req("GET", "/tomcat", host), true, true},
+		{req("GET", "/nodate", host), true, true},
+		{req("GET", "/close", host), true, true},
+		{req("GET", "/odd", host), true, true},
+		{req("GET", "/empty", host), true, true},
+		{req("GET", "/untyped", host), true, true},
+		{req("GET", "/big", host), true, true},
+		{req("GET", "/chunked", host), true, false},
+		{req("GET", "/sniff", host), true, false},
+		{req("GET", "/nobody", host), true, false},
+		{req("GET", "/interim", host), true, false},
+		{req("GET", "/lower", host), true, false},
+		{req("GET", "/hop", host), true, false},
+		{req("GET", "/pragma", host), true, false},
+		// Declined: the general path serves them.
+		{req("GET", "/plain", "host: shop.example"), false, true},
+		{req("GET", "/plain", host, "X-Forwarded-For: 203.0.113.7"), false, true},
+		{req("GET", "/plain", host, "Connection: close"), false, true},
+		{req("GET", "/plain", host, "Pragma: no-cache"), false, true},
+		{req("GET", "/plain", host, "User-Agent:"), false, true},
+		{req("GET", "/pl%61in", host), false, true},
+		{req("GET", "/plain?a;b", host), false, true},
+		{req("GET", "/plain{x}", host), false, true},
+		{req("POST", "/plain", host, "Content-Length: 0"), false, true},
+		{req("DELETE", "/plain", host), false, true},
+	}
+	for _, c := range cases {
+		if _, ok := parseRelayable([]byte(c.head)); ok != c.relayed {
+			t.Errorf("%q: relayable = %v, want %v", c.head, ok, c.relayed)
+		}
+		path, _, _ := strings.Cut(strings.Fields(c.head)[1], "?")
+		if a := answers[path]; a != "" {
+			head := a[:strings.Index(a, "\r\n\r\n")+4]
+			if _, ok := parseRelayAnswer([]byte(head), strings.HasPrefix(c.head, "HEAD")); ok != c.answerTaken {
+				t.Errorf("%s: the relay copies the answer = %v, want %v", path, ok, c.answerTaken)
+			}
+		}
+
+		seen := func(front string) (exchangeSeen, exchangeSeen) {
+			resp, body, err := rawExchange(t, front, c.head)
+			if resp == nil {
+				t.Fatalf("%q: %v", c.head, err)
+			}
+			if err != nil {
+				t.Errorf("%q: reading the body: %v", c.head, err)
+			}
+			if resp.Header.Get("Date") == "" {
+				t.Errorf("%q: no Date", c.head)
+			}
+			resp.Header.Del("Date") // the server's own, where the upstream sent none
+			var up exchangeSeen
+			select {
+			case up = <-legacy.got:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%q did not reach the upstream", c.head)
+			}
+			return up, exchangeSeen{status: resp.StatusCode, header: resp.Header, body: body, trailer: resp.Trailer}
+		}
+		wantUp, wantClient := seen(viaForward.URL)
+		gotUp, gotClient := seen(h.front.URL)
+		if !reflect.DeepEqual(gotUp, wantUp) {
+			t.Errorf("%q: the upstream saw\n%+v\nwhere forward sends\n%+v", c.head, gotUp, wantUp)
+		}
+		if !reflect.DeepEqual(gotClient, wantClient) {
+			t.Errorf("%q: the client got\n%+v\nwhere forward gives\n%+v", c.head, trimBody(gotClient), trimBody(wantClient))
+		}
+	}
+
+	// An upstream slower than the route's timeout: 504 from both.
+	for _, front := range []string{viaForward.URL, h.front.URL} {
+		resp, body, _ := rawExchange(t, front, req("GET", "/slow", host))
+		<-legacy.got
+		if resp == nil || resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(body, `"side":"legacy"`) {
+			t.Errorf("a slow upstream through %s: %d %s", front, resp.StatusCode, body)
+		}
+	}
+}
+
+func trimBody(s exchangeSeen) exchangeSeen {
+	if len(s.body) > 80 {
+		s.body = s.body[:80] + fmt.Sprintf("… (%d bytes)", len(s.body))
+	}
+	return s
+}
+
+// TestRelayFailures: an upstream that is down is a 502 the general path
+// writes; one that dies in the middle of a body leaves the client a broken
+// answer, never one that looks whole; a pooled connection the upstream
+// closed while idle is replaced without the client noticing.
+func TestRelayFailures(t *testing.T) {
+	answers := map[string]string{
+		"/cut": "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nonly ten b",
+		"/ok":  "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok",
+		// The same, then the upstream closes the connection without saying
+		// so, as a keep-alive timeout does.
+		"/okclose": "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok",
+	}
+	legacy := newRawBackend(t, answers)
+	down, _ := net.Listen("tcp", "127.0.0.1:0")
+	downAddr := down.Addr().String()
+	down.Close()
+	h := newHarness(t, `
+services:
+  orders:
+    legacy: {{legacy}}
+    routes: ["GET /cut", "GET /ok", "GET /okclose"]
+  gone:
+    legacy: {{down}}
+    routes: ["GET /gone"]
+`, map[string]string{"legacy": "http://" + legacy.ln.Addr().String(), "down": "http://" + downAddr}, nil)
+	get := "GET %s HTTP/1.1\r\nHost: shop.example\r\n\r\n"
+
+	resp, body, _ := rawExchange(t, h.front.URL, fmt.Sprintf(get, "/gone"))
+	if resp == nil || resp.StatusCode != http.StatusBadGateway || resp.Header.Get(HeaderErrorID) == "" || !strings.Contains(body, `"service":"gone"`) {
+		t.Errorf("an upstream that is down: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+
+	// Nothing, or a head and a body that ends in an error.
+	resp, body, err := rawExchange(t, h.front.URL, fmt.Sprintf(get, "/cut"))
+	<-legacy.got
+	if err == nil {
+		t.Errorf("a body cut off upstream reached the client whole: %d, %q", resp.StatusCode, body)
+	}
+
+	// Two answers on one client connection, the upstream closing its end
+	// of the pooled connection in between.
+	c, err := net.Dial("tcp", strings.TrimPrefix(h.front.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for i, path := range []string{"/okclose", "/ok"} {
+		fmt.Fprintf(c, get, path)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || !bytes.Equal(b, []byte("ok")) {
+			t.Fatalf("answer %d: %d %q", i, resp.StatusCode, b)
+		}
+		<-legacy.got
+		time.Sleep(20 * time.Millisecond) // the close reaches the proxy's end
+	}
+}
+
+// FuzzRelayRequest holds the relay's reading of a request head to
+// net/http's: a head it relays is one http.ReadRequest reads, with the
+// same method, target and Host, whose other fields are the ones copied,
+// and one the server reads itself (so the general path can answer it).
+func FuzzRelayRequest(f *testing.F) {
+	f.Add([]byte("GET /api/product?id=1 HTTP/1.1\r\nHost: shop\r\nAccept: */*\r\n\r\n"))
+	f.Add([]byte("HEAD / HTTP/1.1\r\nUser-Agent: x\r\nHost: a:1\r\n\r\n"))
+	f.Add([]byte("GET /a HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"))
+	f.Add([]byte("GET /a HTTP/1.1\r\nHost: a\r\n X: folded\r\n\r\n"))
+	f.Add([]byte("GET /a/b;c=d?q=%41&r HTTP/1.1\r\nHost:\t[::1]:80 \r\nCookie: a=b\r\nCookie: c\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, head []byte) {
+		h, done := scanHead(head)
+		if !done || h.bad || h.n != len(head) {
+			return
+		}
+		rq, ok := parseRelayable(head)
+		if !ok {
+			return
+		}
+		r, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(head)))
+		if err != nil {
+			t.Fatalf("relayed %q, which net/http refuses: %v", head, err)
+		}
+		if r.Method != rq.method || r.RequestURI != rq.target || r.Host != rq.host || r.URL.Path != rq.path {
+			t.Fatalf("%q: relay read %+v, net/http %s %s %s", head, rq, r.Method, r.RequestURI, r.Host)
+		}
+		copied, err := http.ReadRequest(bufio.NewReader(strings.NewReader(
+			"GET / HTTP/1.1\r\nHost: x\r\n" + rq.fields[0] + rq.fields[1] + "\r\n")))
+		if err != nil {
+			t.Fatalf("%q: the copied fields do not parse: %v", head, err)
+		}
+		if !reflect.DeepEqual(copied.Header, r.Header) {
+			t.Fatalf("%q: copied %v, net/http read %v", head, copied.Header, r.Header)
+		}
+		if (messageHead{raw: head, n: len(head)}).request(&serverConn{tmpl: &http.Request{}}) == nil {
+			t.Fatalf("relayed %q, which the server leaves to net/http", head)
+		}
+	})
+}
+
+// FuzzRelayAnswer holds the relay's reading of an answer head to
+// http.ReadResponse's: status, length and the fields copied (all but
+// Connection and Keep-Alive).
+func FuzzRelayAnswer(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Type: a\r\nContent-Length: 3\r\n\r\n"), false)
+	f.Add([]byte("HTTP/1.1 200 \r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 0\r\n\r\n"), false)
+	f.Add([]byte("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 9\r\n\r\n"), true)
+	f.Add([]byte("HTTP/1.1 500\r\nConnection: Keep-Alive, close\r\nSet-Cookie: a\r\nSet-Cookie: b\r\nContent-Length: 00\r\n\r\n"), false)
+	f.Fuzz(func(t *testing.T, head []byte, toHead bool) {
+		h, done := scanHead(head)
+		if !done || h.bad || h.n != len(head) {
+			return
+		}
+		a, ok := parseRelayAnswer(head, toHead)
+		if !ok {
+			return
+		}
+		method := http.MethodGet
+		if toHead {
+			method = http.MethodHead
+		}
+		res, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(head)), &http.Request{Method: method})
+		if err != nil {
+			t.Fatalf("copied %q, which net/http refuses: %v", head, err)
+		}
+		if res.StatusCode != a.status || !toHead && res.ContentLength != a.length || res.Close == a.reusable {
+			t.Fatalf("%q: relay read %+v, net/http %d, %d bytes, close %v", head, a, res.StatusCode, res.ContentLength, res.Close)
+		}
+		var kept []byte
+		from := 0
+		for _, d := range a.drop[:a.dropped] {
+			kept = append(kept, a.fields[from:d[0]]...)
+			from = d[1]
+		}
+		kept = append(kept, a.fields[from:]...)
+		copied, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(append([]byte("HTTP/1.1 200 OK\r\n"), append(kept, "\r\n"...)...))), nil)
+		if err != nil {
+			t.Fatalf("%q: the copied fields do not parse: %v", head, err)
+		}
+		want := res.Header.Clone()
+		removeHopByHop(want)
+		if !reflect.DeepEqual(copied.Header, want) {
+			t.Fatalf("%q: copied %v, net/http read %v", head, copied.Header, want)
+		}
+	})
+}
