@@ -225,21 +225,19 @@ func (p *Proxy) relay(c *serverConn, head messageHead) (relayOutcome, http.Handl
 		kc.conn.SetReadDeadline(time.Time{})
 	}
 	outcome := c.relayAnswer(kc, rh, &ans)
-	if outcome == relayClose && !ans.answered {
-		// The upstream broke off the body: the client's connection is
-		// aborted, as under forward, and nothing is counted.
-		if p.traffic != nil {
-			p.traffic.End()
-		}
-		return relayClose, nil
-	}
-	if ans.reusable {
+	if ans.answered && ans.reusable {
 		kat.put(kc)
 	} else {
 		kc.conn.Close()
 	}
 	if p.traffic != nil {
 		p.traffic.End()
+	}
+	if !ans.answered {
+		// The upstream broke off the body, or the client left: the
+		// client's connection is aborted, as under forward, and nothing
+		// is counted.
+		return relayClose, nil
 	}
 	p.account(t, e, up, rq.method, rq.path, c.tmpl.RemoteAddr, ans.status, time.Since(start), nil)
 	return outcome, nil
@@ -254,10 +252,7 @@ func (c *serverConn) forwardedFor() (ip, node string, ok bool) {
 		if err != nil || host == "" {
 			return "", "", false
 		}
-		c.relayIP, c.relayNode = host, host
-		if strings.Contains(host, ":") {
-			c.relayNode = `"[` + host + `]"`
-		}
+		c.relayIP, c.relayNode = host, forwardedNode(host)
 	}
 	return c.relayIP, c.relayNode, true
 }
@@ -390,13 +385,11 @@ func (c *serverConn) relayAnswer(kc *keepAliveConn, rh messageHead, a *relayAnsw
 	for left := a.length; left > 0; {
 		if kc.br.Buffered() == 0 {
 			if _, err := kc.br.Peek(1); err != nil {
-				a.reusable = false
 				return relayClose
 			}
 		}
 		chunk, _ := kc.br.Peek(int(min(left, int64(kc.br.Buffered()))))
 		if _, err := bw.Write(chunk); err != nil {
-			a.reusable = false
 			return relayClose
 		}
 		kc.br.Discard(len(chunk))

@@ -129,10 +129,7 @@ func forwarded(in *http.Request) string {
 	if err != nil {
 		host = in.RemoteAddr
 	}
-	node := host
-	if strings.Contains(host, ":") {
-		node = `"[` + host + `]"`
-	}
+	node := forwardedNode(host)
 	proto := "http"
 	if in.TLS != nil {
 		proto = "https"
@@ -142,6 +139,15 @@ func forwarded(in *http.Request) string {
 		return prior + ", " + v
 	}
 	return v
+}
+
+// forwardedNode is a client address as Forwarded's for= gives it: an IPv6
+// one bracketed and quoted.
+func forwardedNode(host string) string {
+	if strings.Contains(host, ":") {
+		return `"[` + host + `]"`
+	}
+	return host
 }
 
 func quoteForwarded(s string) string {
