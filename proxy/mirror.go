@@ -19,6 +19,15 @@ type Mirror interface {
 
 var _ Mirror = (*shadow.Mirror)(nil)
 
+// shedder is a Mirror that can say, before a read on a route is served,
+// that its copy would be dropped (*shadow.Mirror.Shed): the relay then
+// serves that read as a legacy one.
+type shedder interface {
+	Shed(route string, opts *shadow.Options) bool
+}
+
+var _ shedder = (*shadow.Mirror)(nil)
+
 // observedBackend counts reverse-shadow copies to legacy in the route's
 // live legacy figures (requests, errors, latency through the end of the
 // body), so a cut-over route keeps legacy's side comparable until it is

@@ -52,6 +52,7 @@ type Proxy struct {
 	own     *shadow.Mirror // the default mirror, closed with the proxy
 	wasm    WasmFactory
 	traffic *shadow.Traffic // the mirror's count of client requests; nil if it keeps none
+	shed    shedder         // nil when the mirror cannot say in advance that a copy would be dropped
 
 	table atomic.Pointer[table]
 
@@ -101,6 +102,9 @@ func New(opts Options) *Proxy {
 	// needs them counted.
 	if m, ok := p.mirror.(interface{ Traffic() *shadow.Traffic }); ok {
 		p.traffic = m.Traffic()
+	}
+	if m, ok := p.mirror.(shedder); ok {
+		p.shed = m
 	}
 	return p
 }

@@ -143,7 +143,9 @@ func plainPathByte(b byte) bool {
 
 // relay serves the request in head when it is one the relay covers, on a
 // route whose answer is legacy's (or the default upstream's), from an
-// http:// upstream.
+// http:// upstream. A shadowed read is one when the mirror has shed its
+// copy: under overload most are, and serving them as legacy ones keeps
+// the mirror's shedding from costing the clients.
 func (p *Proxy) relay(c *serverConn, head messageHead) (relayOutcome, http.HandlerFunc) {
 	if head.bad || head.n == 0 || c.tmpl.TLS != nil {
 		return relayDeclined, nil
@@ -158,10 +160,17 @@ func (p *Proxy) relay(c *serverConn, head messageHead) (relayOutcome, http.Handl
 	}
 	var e *entry
 	up := t.def
+	shadowed := false
 	if i := t.matcher.Match(rq.method, rq.path); i >= 0 {
 		e = t.routes[i]
-		if e.candidate != nil && e.live.State().Mode != strangler.ModeLegacy {
-			return relayDeclined, nil
+		if e.candidate != nil {
+			switch e.live.State().Mode {
+			case strangler.ModeLegacy:
+			case strangler.ModeShadow:
+				shadowed = true
+			default:
+				return relayDeclined, nil
+			}
 		}
 		up = e.legacy
 	}
@@ -172,6 +181,14 @@ func (p *Proxy) relay(c *serverConn, head messageHead) (relayOutcome, http.Handl
 	ip, node, ok := c.forwardedFor()
 	if !ok {
 		return relayDeclined, nil
+	}
+	// Asked last, as the mirror counts a shed copy as dropped: the general
+	// path, which would submit it, must not see this request.
+	if shadowed {
+		if p.shed == nil || !p.shed.Shed(e.live.Name, e.shadow) {
+			return relayDeclined, nil
+		}
+		e.live.Mirror.Drop(false)
 	}
 
 	if p.traffic != nil {

@@ -297,6 +297,32 @@ func (m *Mirror) Submit(ex Exchange) string {
 	}
 }
 
+// Shed reports whether a copy of a read on route would be dropped now, its
+// queue being full, and if so counts it as dropped, as Submit would have.
+// The proxy asks before serving the read, so that under overload, when
+// most copies are shed, it need not serve them in a way that can be copied
+// (a buffered body, a teed answer, a cloned request) only to drop them.
+// Shed says false whenever Submit could decide otherwise: a route with no
+// copies yet, a sample under 100%, a rate limit, a breaker not closed.
+func (m *Mirror) Shed(routeName string, opts *Options) bool {
+	if opts.sample() < 100 || opts != nil && opts.RateLimit > 0 {
+		return false
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	r := m.routes[routeName]
+	if m.closed || r == nil || len(r.queue) < cap(r.queue) {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.breaker.state != breakerClosed {
+		return false
+	}
+	r.ev.AddSkipped(OutcomeDropped)
+	return true
+}
+
 func (r *route) count(outcome string) {
 	r.mu.Lock()
 	r.ev.AddSkipped(outcome)

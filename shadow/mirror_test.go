@@ -295,6 +295,49 @@ func TestMirrorQueueFullDrops(t *testing.T) {
 	}
 }
 
+// TestShedOnlyWhatSubmitWouldDrop: Shed says yes only where Submit would
+// drop the copy for a full queue, and counts it as Submit would.
+func TestShedOnlyWhatSubmitWouldDrop(t *testing.T) {
+	taken, release := make(chan struct{}, 4), make(chan struct{})
+	candidate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		taken <- struct{}{}
+		<-release
+	}))
+	defer candidate.Close()
+	m := NewMirror(MirrorConfig{Workers: 1, QueueSize: 1}, nil)
+	be := newUpstream(t, candidate.URL)
+	submit := func() string {
+		return m.Submit(Exchange{Route: "GET /x", Request: httptest.NewRequest("GET", "/x", nil),
+			Legacy: Response{Status: 200}, Candidate: be})
+	}
+	if m.Shed("GET /x", nil) {
+		t.Fatal("shed a copy on a route that has none yet")
+	}
+	if got := submit(); got != OutcomeQueued {
+		t.Fatalf("first copy: %s", got)
+	}
+	<-taken // the worker holds it
+	if got := submit(); got != OutcomeQueued {
+		t.Fatalf("second copy: %s", got)
+	}
+	for _, opts := range []*Options{{Sample: new(Percent(50))}, {RateLimit: 100}} {
+		if m.Shed("GET /x", opts) {
+			t.Errorf("shed under %+v, where Submit decides first", opts)
+		}
+	}
+	if !m.Shed("GET /x", nil) || !m.Shed("GET /x", &Options{Sample: new(Percent(100))}) {
+		t.Fatal("a full queue did not shed")
+	}
+	close(release)
+	closeMirror(t, m)
+	if ev := m.Evidence("GET /x"); ev.Drops != 2 || ev.Samples != 2 {
+		t.Fatalf("evidence: %d drops, %d samples; want 2 and 2", ev.Drops, ev.Samples)
+	}
+	if m.Shed("GET /x", nil) {
+		t.Error("a closed mirror shed a copy")
+	}
+}
+
 func TestMirrorBreaker(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	var clockMu sync.Mutex
