@@ -50,18 +50,32 @@ type headRelay interface {
 // relayRequest is a request head the relay covers.
 type relayRequest struct {
 	method, target, path, host string
-	// fields are the head's field lines (each with its CRLF) before and
-	// after the Host line.
-	fields    [2]string
-	requestID bool // it carries X-Request-Id, which may name a shadowed request
+	// fields are the runs of the head's field lines (each line with its
+	// CRLF) that go upstream as they came: all but Host and the
+	// forwarding fields, which the relay writes itself.
+	fields  [maxRelayRuns]string
+	nfields int
+	// The forwarding the proxies in front did: priorFor is their
+	// X-Forwarded-For chain (the lines' values joined, when hasFor), and
+	// priorForwarded the first Forwarded value, which forward extends.
+	priorFor       string
+	hasFor         bool
+	priorForwarded string
+	requestID      bool // it carries X-Request-Id, which may name a shadowed request
 }
+
+// maxRelayRuns bounds the runs of field lines a relayed head is cut into
+// (Host and up to five forwarding lines taken out); a head cut finer is
+// left to the general path.
+const maxRelayRuns = 7
 
 // parseRelayable reads a head the relay covers: GET or HEAD, HTTP/1.1, a
 // path made only of bytes net/url leaves as they are, a query forward
 // would not re-encode, one valid Host, field names in canonical form with
-// valid values, and none of the fields forward rewrites or that ask for
-// more than a plain exchange (a body, a connection option, hop-by-hop
-// fields, forwarding fields, an empty User-Agent, Pragma).
+// valid values, and none of the fields that ask for more than a plain
+// exchange (a body, a connection option, hop-by-hop fields, an empty
+// User-Agent, Pragma). The forwarding fields of proxies in front are
+// taken out of the lines copied and extended as forward extends them.
 func parseRelayable(head []byte) (relayRequest, bool) {
 	var r relayRequest
 	s := string(head) // every string of the request points into this one
@@ -96,7 +110,17 @@ func parseRelayable(head []byte) (relayRequest, bool) {
 	// The field lines, each with its CRLF (the head's last two bytes are
 	// the empty line).
 	fields := s[eol+2 : len(s)-2]
-	hostAt, hostEnd, hosts := 0, 0, 0
+	hosts, run, forwardedSeen := 0, 0, false
+	// cut ends the current run of copied lines before the line at..end.
+	cut := func(at, end int) bool {
+		if r.nfields == maxRelayRuns-1 {
+			return false
+		}
+		r.fields[r.nfields] = fields[run:at]
+		r.nfields++
+		run = end + 2
+		return true
+	}
 	for at := 0; at < len(fields); {
 		end := at + strings.Index(fields[at:], "\r\n")
 		name, value, ok := strings.Cut(fields[at:end], ":")
@@ -110,7 +134,17 @@ func parseRelayable(head []byte) (relayRequest, bool) {
 		switch name {
 		case "Host":
 			hosts++
-			r.host, hostAt, hostEnd = value, at, end+2
+			r.host = value
+		case "X-Forwarded-For":
+			if r.hasFor {
+				r.priorFor += ", " + value
+			} else {
+				r.priorFor, r.hasFor = value, true
+			}
+		case "Forwarded":
+			if !forwardedSeen {
+				r.priorForwarded, forwardedSeen = value, true
+			}
 		case "User-Agent":
 			if value == "" {
 				return r, false // no User-Agent at all upstream, which a copy cannot say
@@ -118,16 +152,22 @@ func parseRelayable(head []byte) (relayRequest, bool) {
 		case headerRequestID:
 			r.requestID = true
 		case "Content-Length", "Transfer-Encoding", "Expect", "Upgrade", "Connection", "Keep-Alive",
-			"Proxy-Connection", "Proxy-Authorization", "Proxy-Authenticate", "Te", "Trailer",
-			"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Pragma":
+			"Proxy-Connection", "Proxy-Authorization", "Proxy-Authenticate", "Te", "Trailer", "Pragma":
 			return r, false
+		}
+		switch name {
+		case "Host", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded":
+			if !cut(at, end) {
+				return r, false
+			}
 		}
 		at = end + 2
 	}
 	if hosts != 1 || !httpguts.ValidHostHeader(r.host) {
 		return r, false
 	}
-	r.fields = [2]string{fields[:hostAt], fields[hostEnd:]}
+	r.fields[r.nfields] = fields[run:]
+	r.nfields++
 	return r, true
 }
 
@@ -202,13 +242,23 @@ func (p *Proxy) relay(c *serverConn, head messageHead) (relayOutcome, http.Handl
 		bw.WriteString(" HTTP/1.1\r\nHost: ")
 		bw.WriteString(up.relayHost)
 		bw.WriteString("\r\n")
-		bw.WriteString(rq.fields[0])
-		bw.WriteString(rq.fields[1])
+		for _, f := range rq.fields[:rq.nfields] {
+			bw.WriteString(f)
+		}
 		bw.WriteString("X-Forwarded-For: ")
+		if rq.hasFor {
+			bw.WriteString(rq.priorFor)
+			bw.WriteString(", ")
+		}
 		bw.WriteString(ip)
 		bw.WriteString("\r\nX-Forwarded-Host: ")
 		bw.WriteString(rq.host)
-		bw.WriteString("\r\nX-Forwarded-Proto: http\r\nForwarded: for=")
+		bw.WriteString("\r\nX-Forwarded-Proto: http\r\nForwarded: ")
+		if rq.priorForwarded != "" {
+			bw.WriteString(rq.priorForwarded)
+			bw.WriteString(", ")
+		}
+		bw.WriteString("for=")
 		bw.WriteString(node)
 		bw.WriteString(";host=")
 		bw.WriteString(c.quotedHost(rq.host))

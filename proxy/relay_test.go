@@ -165,7 +165,12 @@ services:
 		{req("GET", "/pragma", host), true, false},
 		// Declined: the general path serves them.
 		{req("GET", "/plain", "host: shop.example"), false, true},
-		{req("GET", "/plain", host, "X-Forwarded-For: 203.0.113.7"), false, true},
+		// Behind a load balancer: its forwarding fields are extended.
+		{req("GET", "/plain", host, "X-Forwarded-For: 203.0.113.7", "X-Forwarded-Proto: https", "X-Forwarded-Host: shop.example"), true, true},
+		{req("GET", "/plain", "X-Forwarded-For: 198.51.100.1, 203.0.113.7", host, "X-Forwarded-For: 192.0.2.9", "Accept: */*"), true, true},
+		{req("GET", "/plain", host, "X-Forwarded-For:", "Forwarded: for=203.0.113.7;proto=https", "Forwarded: for=192.0.2.9"), true, true},
+		{req("GET", "/plain", "Forwarded: for=\"[2001:db8::1]\"", host, "X-Forwarded-For: 203.0.113.7"), true, true},
+		{req("GET", "/plain", host, "X-Forwarded-For: a", "X-Forwarded-For: b", "X-Forwarded-For: c", "X-Forwarded-For: d", "X-Forwarded-For: e", "X-Forwarded-For: f"), false, true},
 		{req("GET", "/plain", host, "Connection: close"), false, true},
 		{req("GET", "/plain", host, "Pragma: no-cache"), false, true},
 		{req("GET", "/plain", host, "User-Agent:"), false, true},
@@ -306,6 +311,7 @@ func FuzzRelayRequest(f *testing.F) {
 	f.Add([]byte("GET /a HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"))
 	f.Add([]byte("GET /a HTTP/1.1\r\nHost: a\r\n X: folded\r\n\r\n"))
 	f.Add([]byte("GET /a/b;c=d?q=%41&r HTTP/1.1\r\nHost:\t[::1]:80 \r\nCookie: a=b\r\nCookie: c\r\n\r\n"))
+	f.Add([]byte("GET /a HTTP/1.1\r\nX-Forwarded-For: 1.2.3.4\r\nHost: a\r\nForwarded: for=x\r\nX-Forwarded-For:  5.6.7.8 \r\nForwarded: for=y\r\nX-Forwarded-Proto: https\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, head []byte) {
 		h, done := scanHead(head)
 		if !done || h.bad || h.n != len(head) {
@@ -323,9 +329,16 @@ func FuzzRelayRequest(f *testing.F) {
 			t.Fatalf("%q: relay read %+v, net/http %s %s %s", head, rq, r.Method, r.RequestURI, r.Host)
 		}
 		copied, err := http.ReadRequest(bufio.NewReader(strings.NewReader(
-			"GET / HTTP/1.1\r\nHost: x\r\n" + rq.fields[0] + rq.fields[1] + "\r\n")))
+			"GET / HTTP/1.1\r\nHost: x\r\n" + strings.Join(rq.fields[:rq.nfields], "") + "\r\n")))
 		if err != nil {
 			t.Fatalf("%q: the copied fields do not parse: %v", head, err)
+		}
+		prior, hasFor := r.Header["X-Forwarded-For"]
+		if rq.hasFor != hasFor || rq.priorFor != strings.Join(prior, ", ") || rq.priorForwarded != r.Header.Get("Forwarded") {
+			t.Fatalf("%q: prior forwarding %+v, net/http read %v", head, rq, r.Header)
+		}
+		for _, name := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"} {
+			delete(r.Header, name)
 		}
 		if !reflect.DeepEqual(copied.Header, r.Header) {
 			t.Fatalf("%q: copied %v, net/http read %v", head, copied.Header, r.Header)
@@ -439,7 +452,11 @@ services:
 			}
 		}
 	}
-	for deadline := time.Now().Add(5 * time.Second); route.Mirror.Submitted.Load()+route.Mirror.Dropped.Load() < n && time.Now().Before(deadline); {
+	// The client has its answer before it is counted.
+	counted := func() bool {
+		return route.Mirror.Submitted.Load()+route.Mirror.Dropped.Load() >= n && route.Legacy.Snapshot().Requests >= n
+	}
+	for deadline := time.Now().Add(5 * time.Second); !counted() && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 	}
 	ev := mirror.Evidence("GET /api/order")
