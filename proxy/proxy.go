@@ -454,6 +454,15 @@ func (p *Proxy) serveCompared(w http.ResponseWriter, r *http.Request, t *table, 
 	if mode != shadowCopy {
 		answer = e.candidate
 	}
+	// A read outside the route's sample is served as any request, with no
+	// buffered body, tee or flush. (A write goes on to Submit, which
+	// counts a write it skips as such, sampled or not.)
+	read := !shadow.IsWrite(r.Method)
+	if read && !shadow.Sampled(e.live.Name, e.shadow, r) {
+		e.live.Mirror.Skipped.Add(1)
+		p.serve(w, r, t, e, answer, nil)
+		return
+	}
 	body, fits, err := bufferBody(r, t.maxBody)
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, map[string]any{"error": "reading the request body failed: " + err.Error(), "status": 400})
@@ -490,7 +499,7 @@ func (p *Proxy) serveCompared(w http.ResponseWriter, r *http.Request, t *table, 
 		e.live.Mirror.Drop(false)
 		return
 	}
-	ex := shadow.Exchange{Route: e.live.Name, Service: e.service, Options: e.shadow, Request: r, Body: body,
+	ex := shadow.Exchange{Route: e.live.Name, Service: e.service, Options: e.shadow, Request: r, Body: body, Sampled: read,
 		Legacy: shadow.Response{Status: status, Header: w.Header().Clone(), Body: tee.Bytes(), Latency: d}}
 	if calls != nil {
 		ex.Legacy.Calls, ex.Legacy.CallsRecorded = calls.List(), true

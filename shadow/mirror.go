@@ -52,6 +52,10 @@ type Exchange struct {
 	// `writes: allow`: the candidate has already applied them, so under
 	// deny and marked (legacy has no dry-run) they are counted as skipped.
 	Reverse bool
+	// Sampled says the caller has drawn the route's sample (Sampled)
+	// before serving the request, and the request is in it: Submit does
+	// not draw again.
+	Sampled bool
 }
 
 // MirrorConfig sizes a Mirror. Zero values take the defaults shown.
@@ -252,7 +256,7 @@ func (m *Mirror) Submit(ex Exchange) string {
 		r.count(OutcomeSkippedWrite)
 		return OutcomeSkippedWrite
 	}
-	if !sampled(ex.Route, opts, ex.Request) {
+	if !ex.Sampled && !sampled(ex.Route, opts, ex.Request) {
 		return OutcomeUnsampled
 	}
 	// Read the clock only for copies that go on: skipped and unsampled
@@ -327,6 +331,14 @@ func (r *route) count(outcome string) {
 	r.mu.Lock()
 	r.ev.AddSkipped(outcome)
 	r.mu.Unlock()
+}
+
+// Sampled draws whether req is in the share of route's requests opts
+// mirrors, as Submit does. A proxy that draws before serving a read serves
+// one outside the share without what a copy needs, and submits one in it
+// with Exchange.Sampled set.
+func Sampled(route string, opts *Options, req *http.Request) bool {
+	return sampled(route, opts, req)
 }
 
 // sampled decides whether this request is mirrored. With stickyBy, the
