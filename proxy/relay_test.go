@@ -27,6 +27,9 @@ type rawBackend struct {
 	answers map[string]string
 	got     chan exchangeSeen
 	wg      sync.WaitGroup
+	// Connections accepted, and those that ended at the other end (the
+	// proxy closed them) while waiting for a request.
+	accepted, ended atomic.Int32
 }
 
 func newRawBackend(t *testing.T, answers map[string]string) *rawBackend {
@@ -44,6 +47,7 @@ func newRawBackend(t *testing.T, answers map[string]string) *rawBackend {
 			if err != nil {
 				return
 			}
+			b.accepted.Add(1)
 			b.wg.Add(1)
 			go func() {
 				defer b.wg.Done()
@@ -52,6 +56,7 @@ func newRawBackend(t *testing.T, answers map[string]string) *rawBackend {
 				for {
 					r, err := http.ReadRequest(br)
 					if err != nil {
+						b.ended.Add(1)
 						return
 					}
 					b.got <- exchangeSeen{method: r.Method, uri: r.RequestURI, host: r.Host, header: r.Header}
@@ -298,6 +303,53 @@ services:
 		}
 		<-legacy.got
 		time.Sleep(20 * time.Millisecond) // the close reaches the proxy's end
+	}
+}
+
+// TestRelayClientLeavesMidBody: when the client goes away in the middle
+// of a relayed body, the upstream connection, whose answer was not read to
+// its end, is closed, not pooled, and the next request gets a new one.
+func TestRelayClientLeavesMidBody(t *testing.T) {
+	const size = 16 << 20 // more than loopback buffers hold
+	legacy := newRawBackend(t, map[string]string{
+		"/huge": fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", size, strings.Repeat("x", size)),
+		"/ok":   "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok",
+	})
+	h := newHarness(t, `
+services:
+  orders:
+    legacy: {{legacy}}
+    routes: ["GET /huge", "GET /ok"]
+`, map[string]string{"legacy": "http://" + legacy.ln.Addr().String()}, nil)
+	get := "GET %s HTTP/1.1\r\nHost: shop.example\r\n\r\n"
+
+	c, err := net.Dial("tcp", strings.TrimPrefix(h.front.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, get, "/huge")
+	br := bufio.NewReader(c)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the head of the huge answer: %v %v", resp, err)
+	}
+	io.CopyN(io.Discard, br, 1<<10)
+	c.(*net.TCPConn).SetLinger(0) // a reset, as a client that gives up sends
+	c.Close()
+	<-legacy.got
+	for deadline := time.Now().Add(5 * time.Second); legacy.ended.Load() < 1 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if legacy.ended.Load() != 1 {
+		t.Fatal("the upstream connection of the broken-off answer was not closed")
+	}
+
+	resp, body, err := rawExchange(t, h.front.URL, fmt.Sprintf(get, "/ok"))
+	<-legacy.got
+	if err != nil || resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("the next request: %v %q %v", resp, body, err)
+	}
+	if n := legacy.accepted.Load(); n != 2 {
+		t.Errorf("%d upstream connections for two requests, want 2: the first was not to be reused", n)
 	}
 }
 
