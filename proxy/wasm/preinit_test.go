@@ -118,6 +118,21 @@ func TestInitWritingStdoutIsNotSnapshotted(t *testing.T) {
 	}
 }
 
+// TestInitCallingOutIsNotSnapshotted: an answer _initialize got from an
+// outbound call would be in every instance although no request asked for
+// it, so such a guest runs _initialize per instance too.
+func TestInitCallingOutIsNotSnapshotted(t *testing.T) {
+	b := newTestBackend(t, Options{Preinit: true, Path: buildTestModule(t, "reusable-initcall", "-buildmode=c-shared", "-tags=initcall")})
+	if b.cur.snap != nil || !b.cur.preinit {
+		t.Fatalf("snapshot %v, rewritten %v: want rewritten, not snapshotted", b.cur.snap != nil, b.cur.preinit)
+	}
+	for range 2 {
+		if _, body := do(t, b, "GET", "/served", "", nil); body != "1" {
+			t.Fatalf("body %q: want a fresh instance", body)
+		}
+	}
+}
+
 // TestPrepareSnapshot rewrites a small module: the data section leaves
 // the module for the image, mutable globals are exported, and modules
 // whose state it cannot capture are refused.
