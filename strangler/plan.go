@@ -158,7 +158,8 @@ func Plan(inv *analyze.Inventory, opts PlanOptions) (*PlanResult, error) {
 			w("    # The Wasm replacement, on a remote platform.\n    candidate: {url: %s}\n", quote(c))
 		case c != "" && opts.Reusable[name]:
 			w("    # The Wasm replacement, run in process. It is a reusable guest, so an instance serves\n")
-			w("    # up to %d requests in turn; set reuse: 0 if it keeps anything of one request for the next.\n", plannedReuse)
+			w("    # up to %d requests in turn; set reuse: 0 if it keeps anything of one request for the next,\n", plannedReuse)
+			w("    # and preinit: true to start each fresh instance from a snapshot taken after _initialize.\n")
 			out := plannedOutbound(planned, svc, w)
 			w("    candidate: {wasm: %s, reuse: %d, maxMemory: 64MiB, timeout: 5s%s}\n", quote(c), plannedReuse, out)
 		case c != "":

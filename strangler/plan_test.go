@@ -120,6 +120,9 @@ func TestPlanCandidatesAndGate(t *testing.T) {
 	if c := cfg.Services["order-service"].Candidate; c == nil || c.Wasm != "components/order.wasm" || !strings.Contains(string(c.Raw), `"reuse":10000`) {
 		t.Errorf("order-service candidate = %+v", c)
 	}
+	if !strings.Contains(string(res.YAML), "preinit: true to start each fresh instance") {
+		t.Error("the plan does not say how a reusable guest keeps fresh instances cheaply (preinit)")
+	}
 	if c := cfg.Services["product-service"].Candidate; c == nil || c.URL != "http://products.spin.local:3000" {
 		t.Errorf("product-service candidate = %+v", c)
 	}
