@@ -459,6 +459,21 @@ func (m *submitCounter) Submit(ex shadow.Exchange) string {
 	return m.Mirror.Submit(ex)
 }
 
+// shadowedOrders serves GET /api/order in shadow mode, with the route's
+// sample, through a harness whose mirror is the one given.
+func shadowedOrders(t *testing.T, legacy, candidate, sample string, mirror Mirror) (*harness, *strangler.Route) {
+	h := newHarness(t, `
+services:
+  orders:
+    legacy: {{legacy}}
+    candidate: {url: "{{candidate}}"}
+    routes: ["GET /api/order"]
+    shadow: {sample: `+sample+`}
+`, map[string]string{"legacy": legacy, "candidate": candidate}, mirror)
+	h.set(t, "GET /api/order", strangler.ModeShadow, 0)
+	return h, h.ctrl.Route("GET /api/order")
+}
+
 // TestShadowedReadShedIsRelayed: once the mirror's queue for a shadowed
 // route is full, a read on it is relayed as a legacy one: the client gets
 // legacy's answer, the copy is counted as dropped on the route and in the
@@ -476,17 +491,8 @@ func TestShadowedReadShedIsRelayed(t *testing.T) {
 	// One worker and a queue of one: the worker holds the first copy until
 	// release, the second waits in the queue, and the rest are shed.
 	mirror := &submitCounter{Mirror: shadow.NewMirror(shadow.MirrorConfig{Workers: 1, QueueSize: 1}, nil)}
-	h := newHarness(t, `
-services:
-  orders:
-    legacy: {{legacy}}
-    candidate: {url: "{{candidate}}"}
-    routes: ["GET /api/order"]
-    shadow: {sample: 100%}
-`, map[string]string{"legacy": legacy.URL, "candidate": candidate.URL}, mirror)
+	h, route := shadowedOrders(t, legacy.URL, candidate.URL, "100%", mirror)
 	defer close(release) // before the servers close: they wait for handlers
-	h.set(t, "GET /api/order", strangler.ModeShadow, 0)
-	route := h.ctrl.Route("GET /api/order")
 
 	const n = 12
 	for i := range n {
@@ -530,16 +536,7 @@ func TestShadowedReadOutsideTheSample(t *testing.T) {
 	legacy := jsonBackend(t, "legacy", map[string]string{"/api/order": `{"total":200}`})
 	candidate := jsonBackend(t, "candidate", map[string]string{"/api/order": `{"total":200}`})
 	mirror := &submitCounter{Mirror: shadow.NewMirror(shadow.MirrorConfig{QueueSize: 1000}, nil)}
-	h := newHarness(t, `
-services:
-  orders:
-    legacy: {{legacy}}
-    candidate: {url: "{{candidate}}"}
-    routes: ["GET /api/order"]
-    shadow: {sample: 50%}
-`, map[string]string{"legacy": legacy.URL, "candidate": candidate.URL}, mirror)
-	h.set(t, "GET /api/order", strangler.ModeShadow, 0)
-	route := h.ctrl.Route("GET /api/order")
+	h, route := shadowedOrders(t, legacy.URL, candidate.URL, "50%", mirror)
 	const n = 400
 	for i := range n {
 		if status, _, body := get(t, h.front.URL+"/api/order", nil); status != 200 || body != `{"total":200}` {
