@@ -194,6 +194,15 @@ if [ -n "${SHADOW_PID:-}" ]; then
     printf "| same-round ratios shadow / legacy (median) | %s (**%.2f×**) | ≥ 0.8× |\n", qs, q
     printf "| CPU per request, median (µs); rounds | %.1f; %s | |\n", sc, scs
   }'
+  # What became of the copies over the whole run: under a saturating load
+  # the mirror sheds most of them (it sends copies only in the gaps between
+  # client requests), and the shed ones are relayed as legacy-mode reads.
+  metric() { awk -v m="$1" -v f="$2" 'index($0, m "{") == 1 && index($0, "route=\"GET /api/product\"") && index($0, f) {print $NF}' <<<"$METRICS"; }
+  METRICS=$(curl -s "http://127.0.0.1:$((PORT_BASE + 5))/metrics")
+  awk -v n="$(metric migrate_requests_total 'side="legacy"')" -v c="$(metric migrate_route_samples service)" \
+      -v d="$(metric migrate_mirror_dropped_total 'reason="queue"')" 'BEGIN {
+    printf "| copies over the run: requests, compared, shed (queue full) | %d, %d (%.2f%%), %d (%.1f%%) | |\n", n, c, 100*c/n, d, 100*d/n
+  }'
 fi
 if [ -n "${BASE_PID:-}" ]; then
   awk -v b="$(median "${B[@]}")" -v bc="$(median "${BC[@]}")" -v q="$(median "${BQ[@]}")" -v qs="${BQ[*]}" \
