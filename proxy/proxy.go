@@ -454,12 +454,17 @@ func (p *Proxy) serveCompared(w http.ResponseWriter, r *http.Request, t *table, 
 	if mode != shadowCopy {
 		answer = e.candidate
 	}
-	// A read outside the route's sample is served as any request, with no
-	// buffered body, tee or flush. (A write goes on to Submit, which
-	// counts a write it skips as such, sampled or not.)
+	// A read outside the route's sample, or whose copy the mirror sheds, is
+	// served as any request, with no buffered body, tee or flush. (A write
+	// goes on to Submit, which counts a write it skips as such, sampled or
+	// not.)
 	read := !shadow.IsWrite(r.Method)
 	if read && !shadow.Sampled(e.live.Name, e.shadow, r) {
 		e.live.Mirror.Skipped.Add(1)
+		p.serve(w, r, t, e, answer, nil)
+		return
+	}
+	if read && p.shedsCopy(e) {
 		p.serve(w, r, t, e, answer, nil)
 		return
 	}
@@ -524,6 +529,18 @@ func (p *Proxy) serveCompared(w http.ResponseWriter, r *http.Request, t *table, 
 	default:
 		e.live.Mirror.Skipped.Add(1)
 	}
+}
+
+// shedsCopy says whether the mirror drops the copy of a read on e before
+// the read is served, its queue being full; the drop is counted then, as
+// Submit counts one. The relay asks it of a shadowed read, serveCompared
+// of any other read it is given.
+func (p *Proxy) shedsCopy(e *entry) bool {
+	if p.shed == nil || !p.shed.Shed(e.live.Name, e.shadow) {
+		return false
+	}
+	e.live.Mirror.Drop(false)
+	return true
 }
 
 // canaryPick decides whether this request goes to the candidate. With a

@@ -131,6 +131,7 @@ func parseRelayable(head []byte) (relayRequest, bool) {
 		if !httpguts.ValidHeaderFieldValue(value) {
 			return r, false
 		}
+		written := true // by the relay itself, not copied
 		switch name {
 		case "Host":
 			hosts++
@@ -145,6 +146,14 @@ func parseRelayable(head []byte) (relayRequest, bool) {
 			if !forwardedSeen {
 				r.priorForwarded, forwardedSeen = value, true
 			}
+		case "X-Forwarded-Host", "X-Forwarded-Proto":
+		default:
+			written = false
+		}
+		if written && !cut(at, end) {
+			return r, false
+		}
+		switch name {
 		case "User-Agent":
 			if value == "" {
 				return r, false // no User-Agent at all upstream, which a copy cannot say
@@ -154,12 +163,6 @@ func parseRelayable(head []byte) (relayRequest, bool) {
 		case "Content-Length", "Transfer-Encoding", "Expect", "Upgrade", "Connection", "Keep-Alive",
 			"Proxy-Connection", "Proxy-Authorization", "Proxy-Authenticate", "Te", "Trailer", "Pragma":
 			return r, false
-		}
-		switch name {
-		case "Host", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded":
-			if !cut(at, end) {
-				return r, false
-			}
 		}
 		at = end + 2
 	}
@@ -222,13 +225,10 @@ func (p *Proxy) relay(c *serverConn, head messageHead) (relayOutcome, http.Handl
 	if !ok {
 		return relayDeclined, nil
 	}
-	// Asked last, as the mirror counts a shed copy as dropped: the general
-	// path, which would submit it, must not see this request.
-	if shadowed {
-		if p.shed == nil || !p.shed.Shed(e.live.Name, e.shadow) {
-			return relayDeclined, nil
-		}
-		e.live.Mirror.Drop(false)
+	// Asked last, as a shed copy is counted as dropped: the general path
+	// must not see this request.
+	if shadowed && !p.shedsCopy(e) {
+		return relayDeclined, nil
 	}
 
 	if p.traffic != nil {

@@ -256,7 +256,7 @@ func (m *Mirror) Submit(ex Exchange) string {
 		r.count(OutcomeSkippedWrite)
 		return OutcomeSkippedWrite
 	}
-	if !ex.Sampled && !sampled(ex.Route, opts, ex.Request) {
+	if !ex.Sampled && !Sampled(ex.Route, opts, ex.Request) {
 		return OutcomeUnsampled
 	}
 	// Read the clock only for copies that go on: skipped and unsampled
@@ -333,17 +333,12 @@ func (r *route) count(outcome string) {
 	r.mu.Unlock()
 }
 
-// Sampled draws whether req is in the share of route's requests opts
-// mirrors, as Submit does. A proxy that draws before serving a read serves
-// one outside the share without what a copy needs, and submits one in it
-// with Exchange.Sampled set.
-func Sampled(route string, opts *Options, req *http.Request) bool {
-	return sampled(route, opts, req)
-}
-
-// sampled decides whether this request is mirrored. With stickyBy, the
-// decision is a hash of route and key, so one user is always in or out.
-func sampled(routeName string, opts *Options, req *http.Request) bool {
+// Sampled draws whether req is in the share of a route's requests opts
+// mirrors, as Submit does. With stickyBy, the decision is a hash of route
+// and key, so one user is always in or out. A proxy that draws before
+// serving a read serves one outside the share without what a copy needs,
+// and submits one in it with Exchange.Sampled set.
+func Sampled(routeName string, opts *Options, req *http.Request) bool {
 	pct := opts.sample()
 	if pct >= 100 {
 		return true

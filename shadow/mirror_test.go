@@ -398,9 +398,9 @@ func TestSampling(t *testing.T) {
 	for i := 0; i < 2000; i++ {
 		req := httptest.NewRequest("GET", "/x", nil)
 		req.Header.Set("X-User", fmt.Sprint("user-", i))
-		first := sampled("GET /x", opts, req)
+		first := Sampled("GET /x", opts, req)
 		for j := 0; j < 3; j++ {
-			if sampled("GET /x", opts, req) != first {
+			if Sampled("GET /x", opts, req) != first {
 				t.Fatal("sticky sampling changed its mind for one user")
 			}
 		}
@@ -414,13 +414,13 @@ func TestSampling(t *testing.T) {
 	cookie := &Options{Sample: new(Percent(50)), StickyBy: "cookie:SESSION"}
 	req := httptest.NewRequest("GET", "/x", nil)
 	req.AddCookie(&http.Cookie{Name: "SESSION", Value: "abc"})
-	first := sampled("GET /x", cookie, req)
+	first := Sampled("GET /x", cookie, req)
 	for j := 0; j < 5; j++ {
-		if sampled("GET /x", cookie, req) != first {
+		if Sampled("GET /x", cookie, req) != first {
 			t.Fatal("cookie sampling changed its mind")
 		}
 	}
-	if sampled("GET /x", &Options{Sample: new(Percent(0.0001))}, req) && sampled("GET /x", &Options{Sample: new(Percent(0.0001))}, req) {
+	if Sampled("GET /x", &Options{Sample: new(Percent(0.0001))}, req) && Sampled("GET /x", &Options{Sample: new(Percent(0.0001))}, req) {
 		t.Fatal("0.0001% sampled twice in a row")
 	}
 }
